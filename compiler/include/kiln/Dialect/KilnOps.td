@@ -1,0 +1,227 @@
+//===- KilnOps.td - kiln op definitions -----------------------*- tablegen -*-===//
+//
+// See docs/dialect.md for the semantics table. Shape rules live in
+// KilnOps.cpp (inferReturnTypes) and are checked by the verifiers.
+//
+//===----------------------------------------------------------------------===//
+#ifndef KILN_OPS_TD
+#define KILN_OPS_TD
+
+include "kiln/Dialect/KilnDialect.td"
+include "mlir/Interfaces/InferTypeOpInterface.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+include "mlir/IR/RegionKindInterface.td"
+include "mlir/IR/SymbolInterfaces.td"
+
+// An op whose result type follows from its operands and attributes.
+class Kiln_InferOp<string mnemonic, list<Trait> traits = []>
+    : Kiln_Op<mnemonic, !listconcat(traits,
+          [Pure, DeclareOpInterfaceMethods<InferTypeOpInterface>])> {
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Leaves
+//===----------------------------------------------------------------------===//
+
+def Kiln_ParameterOp : Kiln_Op<"parameter", [Pure]> {
+  let summary = "a named model parameter whose value lives in the parameter table";
+  let arguments = (ins StrAttr:$name, DefaultValuedAttr<BoolAttr, "true">:$trainable);
+  let results = (outs Kiln_Tensor:$result);
+  let assemblyFormat = "$name attr-dict `:` type($result)";
+  let hasVerifier = 1;
+}
+
+def Kiln_ConstantOp : Kiln_Op<"constant", [ConstantLike, Pure]> {
+  let summary = "a constant tensor";
+  let arguments = (ins ElementsAttr:$value);
+  let results = (outs Kiln_Tensor:$result);
+  let assemblyFormat = "$value attr-dict `:` type($result)";
+  let hasFolder = 1;
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Out-fusible: convolution and GEMM
+//===----------------------------------------------------------------------===//
+
+def Kiln_Conv2dOp : Kiln_InferOp<"conv2d", [AttrSizedOperandSegments]> {
+  let summary = "2-D convolution, NCHW input, OIHW weight, optional bias";
+  let arguments = (ins Kiln_Tensor:$input, Kiln_Tensor:$weight,
+                   Optional<Kiln_Tensor>:$bias,
+                   DefaultValuedAttr<DenseI64ArrayAttr, "{1, 1}">:$strides,
+                   DefaultValuedAttr<DenseI64ArrayAttr, "{0, 0}">:$padding,
+                   DefaultValuedAttr<DenseI64ArrayAttr, "{1, 1}">:$dilation,
+                   DefaultValuedAttr<I64Attr, "1">:$groups);
+  let results = (outs Kiln_Tensor:$result);
+  let assemblyFormat = [{
+    $input `,` $weight (`,` $bias^)? attr-dict `:` functional-type(operands, results)
+  }];
+}
+
+def Kiln_MatmulOp : Kiln_InferOp<"matmul"> {
+  let summary = "matrix product [M,K] x [K,N]";
+  let arguments = (ins Kiln_Tensor:$lhs, Kiln_Tensor:$rhs);
+  let results = (outs Kiln_Tensor:$result);
+  let assemblyFormat = "$lhs `,` $rhs attr-dict `:` functional-type(operands, results)";
+}
+
+def Kiln_LinearOp : Kiln_InferOp<"linear"> {
+  let summary = "x * W^T + b with W in PyTorch's [out, in] layout";
+  let arguments = (ins Kiln_Tensor:$input, Kiln_Tensor:$weight,
+                   Optional<Kiln_Tensor>:$bias);
+  let results = (outs Kiln_Tensor:$result);
+  let assemblyFormat = [{
+    $input `,` $weight (`,` $bias^)? attr-dict `:` functional-type(operands, results)
+  }];
+}
+
+//===----------------------------------------------------------------------===//
+// Elementwise and broadcast
+//===----------------------------------------------------------------------===//
+
+class Kiln_BinaryOp<string mnemonic> : Kiln_InferOp<mnemonic> {
+  let summary = "elementwise " # mnemonic # " with numpy broadcasting";
+  let arguments = (ins Kiln_Tensor:$lhs, Kiln_Tensor:$rhs);
+  let results = (outs Kiln_Tensor:$result);
+  let assemblyFormat = "$lhs `,` $rhs attr-dict `:` functional-type(operands, results)";
+}
+def Kiln_AddOp : Kiln_BinaryOp<"add"> { let hasFolder = 1; }
+def Kiln_SubOp : Kiln_BinaryOp<"sub"> { let hasFolder = 1; }
+def Kiln_MulOp : Kiln_BinaryOp<"mul"> { let hasFolder = 1; }
+def Kiln_DivOp : Kiln_BinaryOp<"div"> { let hasFolder = 1; }
+
+class Kiln_UnaryOp<string mnemonic> : Kiln_InferOp<mnemonic> {
+  let summary = "elementwise " # mnemonic;
+  let arguments = (ins Kiln_Tensor:$input);
+  let results = (outs Kiln_Tensor:$result);
+  let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
+}
+def Kiln_ReluOp : Kiln_UnaryOp<"relu"> { let hasFolder = 1; }
+def Kiln_Relu6Op : Kiln_UnaryOp<"relu6">;
+def Kiln_SigmoidOp : Kiln_UnaryOp<"sigmoid">;
+def Kiln_HardswishOp : Kiln_UnaryOp<"hardswish">;
+
+def Kiln_BatchNormOp : Kiln_InferOp<"batch_norm"> {
+  let summary = "batch normalisation, inference form (running statistics)";
+  let arguments = (ins Kiln_Tensor:$input, Kiln_Tensor:$weight, Kiln_Tensor:$bias,
+                   Kiln_Tensor:$mean, Kiln_Tensor:$var,
+                   DefaultValuedAttr<F32Attr, "1e-5f">:$epsilon);
+  let results = (outs Kiln_Tensor:$result);
+  let assemblyFormat = [{
+    $input `,` $weight `,` $bias `,` $mean `,` $var attr-dict `:` functional-type(operands, results)
+  }];
+}
+
+//===----------------------------------------------------------------------===//
+// Reductions (windows, axes, softmax)
+//===----------------------------------------------------------------------===//
+
+def Kiln_MaxPool2dOp : Kiln_InferOp<"max_pool2d"> {
+  let summary = "2-D max pooling over NCHW";
+  let arguments = (ins Kiln_Tensor:$input, DenseI64ArrayAttr:$kernel_size,
+                   OptionalAttr<DenseI64ArrayAttr>:$strides,
+                   DefaultValuedAttr<DenseI64ArrayAttr, "{0, 0}">:$padding,
+                   DefaultValuedAttr<BoolAttr, "false">:$ceil_mode);
+  let results = (outs Kiln_Tensor:$result);
+  let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
+}
+
+def Kiln_AvgPool2dOp : Kiln_InferOp<"avg_pool2d"> {
+  let summary = "2-D average pooling over NCHW";
+  let arguments = (ins Kiln_Tensor:$input, DenseI64ArrayAttr:$kernel_size,
+                   OptionalAttr<DenseI64ArrayAttr>:$strides,
+                   DefaultValuedAttr<DenseI64ArrayAttr, "{0, 0}">:$padding,
+                   DefaultValuedAttr<BoolAttr, "false">:$ceil_mode,
+                   DefaultValuedAttr<BoolAttr, "true">:$count_include_pad);
+  let results = (outs Kiln_Tensor:$result);
+  let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
+}
+
+def Kiln_GlobalAvgPoolOp : Kiln_InferOp<"global_avg_pool"> {
+  let summary = "mean over H and W of NCHW, keeping [N,C,1,1]";
+  let arguments = (ins Kiln_Tensor:$input);
+  let results = (outs Kiln_Tensor:$result);
+  let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
+}
+
+def Kiln_SoftmaxOp : Kiln_InferOp<"softmax"> {
+  let summary = "softmax along one static axis";
+  let arguments = (ins Kiln_Tensor:$input, DefaultValuedAttr<I64Attr, "-1">:$axis);
+  let results = (outs Kiln_Tensor:$result);
+  let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
+}
+
+def Kiln_LogSoftmaxOp : Kiln_InferOp<"log_softmax"> {
+  let summary = "log-softmax along one static axis";
+  let arguments = (ins Kiln_Tensor:$input, DefaultValuedAttr<I64Attr, "-1">:$axis);
+  let results = (outs Kiln_Tensor:$result);
+  let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
+}
+
+class Kiln_ReduceOp<string mnemonic> : Kiln_InferOp<mnemonic> {
+  let summary = mnemonic # " over the given axes";
+  let arguments = (ins Kiln_Tensor:$input, DenseI64ArrayAttr:$axes,
+                   DefaultValuedAttr<BoolAttr, "false">:$keepdim);
+  let results = (outs Kiln_Tensor:$result);
+  let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
+}
+def Kiln_ReduceSumOp : Kiln_ReduceOp<"reduce_sum">;
+def Kiln_ReduceMeanOp : Kiln_ReduceOp<"reduce_mean">;
+
+//===----------------------------------------------------------------------===//
+// Views and injective ops
+//===----------------------------------------------------------------------===//
+
+def Kiln_ReshapeOp : Kiln_InferOp<"reshape"> {
+  let summary = "reshape keeping the batch (shape[0] == -1 means the input's dim 0)";
+  let arguments = (ins Kiln_Tensor:$input, DenseI64ArrayAttr:$shape);
+  let results = (outs Kiln_Tensor:$result);
+  let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
+  let hasFolder = 1;
+}
+
+def Kiln_FlattenOp : Kiln_InferOp<"flatten"> {
+  let summary = "flatten dims from start_dim to the end into one";
+  let arguments = (ins Kiln_Tensor:$input, DefaultValuedAttr<I64Attr, "1">:$start_dim);
+  let results = (outs Kiln_Tensor:$result);
+  let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
+  let hasFolder = 1;
+}
+
+def Kiln_TransposeOp : Kiln_InferOp<"transpose"> {
+  let summary = "permute dimensions";
+  let arguments = (ins Kiln_Tensor:$input, DenseI64ArrayAttr:$perm);
+  let results = (outs Kiln_Tensor:$result);
+  let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
+  let hasFolder = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Fused groups
+//===----------------------------------------------------------------------===//
+
+def Kiln_KernelOp : Kiln_Op<"kernel", [IsolatedFromAbove, SingleBlock, Pure]> {
+  let summary = "a fused group of kiln ops that becomes one kernel";
+  let description = [{
+    Created by the fusion pass. The body computes one result from the group's
+    external inputs (one block argument per operand). `kind` is the fusion kind of
+    the group's anchor (out_fusible, reduction, injective, broadcast, elementwise).
+  }];
+  let arguments = (ins Variadic<Kiln_Tensor>:$inputs, StrAttr:$name, StrAttr:$kind);
+  let results = (outs Kiln_Tensor:$result);
+  let regions = (region SizedRegion<1>:$body);
+  let assemblyFormat = [{
+    $name `kind` `(` $kind `)` (`(` $inputs^ `:` type($inputs) `)`)? attr-dict-with-keyword
+      `->` type($result) $body
+  }];
+  let hasVerifier = 1;
+}
+
+def Kiln_YieldOp : Kiln_Op<"yield", [Pure, Terminator, HasParent<"KernelOp">]> {
+  let summary = "the result of a kiln.kernel body";
+  let arguments = (ins Kiln_Tensor:$value);
+  let assemblyFormat = "$value attr-dict `:` type($value)";
+}
+
+#endif // KILN_OPS_TD

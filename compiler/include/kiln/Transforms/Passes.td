@@ -1,0 +1,60 @@
+//===- Passes.td - kiln pass definitions ----------------------*- tablegen -*-===//
+//
+// Every pass lives in its own file under compiler/lib/Transforms or
+// compiler/lib/Codegen, is registered in kiln-opt, and has a lit test under
+// test/lit showing the IR before and after.
+//
+//===----------------------------------------------------------------------===//
+#ifndef KILN_TRANSFORMS_PASSES_TD
+#define KILN_TRANSFORMS_PASSES_TD
+
+include "mlir/Pass/PassBase.td"
+
+def KilnFusion : Pass<"kiln-fuse", "mlir::func::FuncOp"> {
+  let summary = "Group kiln ops into kiln.kernel ops by the fusion-kind table";
+  let description = [{
+    Walks each function in order and grows groups: an anchor (out-fusible,
+    reduction or injective op, or the first elementwise op) absorbs the
+    elementwise and broadcast consumers of its result while that result has no
+    other user. See compiler/lib/Transforms/FusionKinds.cpp for the table.
+    Views (reshape, flatten), parameters and constants stay outside kernels.
+  }];
+  let options = [
+    Option<"noFusion", "no-fusion", "bool", /*default=*/"false",
+           "put every op in a kernel of its own (the unfused reference)">
+  ];
+  let dependentDialects = ["kiln::KilnDialect"];
+}
+
+def KilnPlanMemory : Pass<"kiln-plan-memory", "mlir::func::FuncOp"> {
+  let summary = "Assign every intermediate a slice of one arena, reusing dead ones";
+  let description = [{
+    Computes each kernel result's live interval over the kernel sequence and
+    places it in the arena by greedy best fit (largest first), so buffers whose
+    lifetimes do not overlap share bytes. Sizes are linear in the batch: offsets
+    are stored as offset_fixed + offset_per_item * batch. Results returned by the
+    function are written straight to the caller's output buffers. Annotates
+    kernels and views (see docs/dialect.md) and the function (arena sizes, peak).
+  }];
+  let options = [
+    Option<"report", "report", "bool", /*default=*/"false",
+           "emit a remark with the arena size and peak bytes per batch item">
+  ];
+}
+
+def KilnLowerToLLVM : Pass<"kiln-lower-to-llvm", "mlir::ModuleOp"> {
+  let summary = "Lower each kiln.kernel to an llvm.func of loops (and sgemm calls)";
+  let description = [{
+    For every kiln.kernel in every function creates
+    `llvm.func @<name>(ptr %buffers, i64 %batch, i64 %task_begin, i64 %task_end, ptr %scratch)`
+    in the LLVM dialect: scf loops, arith math and cblas_sgemm calls lowered to
+    LLVM. The kernel op gets `kiln.tasks_per_item`, `kiln.tasks_fixed` and
+    `kiln.scratch_bytes` so the runtime can split its task range over threads.
+    The scheduling functions themselves are left in the kiln dialect.
+  }];
+  let dependentDialects = ["mlir::LLVM::LLVMDialect", "mlir::scf::SCFDialect",
+                           "mlir::arith::ArithDialect", "mlir::cf::ControlFlowDialect",
+                           "mlir::math::MathDialect"];
+}
+
+#endif // KILN_TRANSFORMS_PASSES_TD

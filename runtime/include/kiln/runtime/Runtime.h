@@ -1,0 +1,140 @@
+//===- Runtime.h - load and run Kiln artifacts ------------------*- C++ -*-===//
+//
+// The runtime's C++ API. It never includes or links MLIR/LLVM: an artifact
+// (runtime/schema/kiln_artifact.fbs) is all it needs.
+//
+//   auto artifact = kiln::rt::Artifact::loadFile("resnet20.kiln");
+//   kiln::rt::Session session(artifact, {/*num_threads=*/2});
+//   std::vector<float> image(7 * 1 * 28 * 28);
+//   auto outputs = session.run("infer", {kiln::rt::TensorView{image.data(), {7, 1, 28, 28}}});
+//   // outputs[0].shape == {7, 10}
+//
+// Every failure (bad file, unknown entry, wrong input shape) throws kiln::rt::Error
+// whose what() is a one-line message naming the file/entry/input and what was
+// expected.
+//===----------------------------------------------------------------------===//
+#ifndef KILN_RUNTIME_RUNTIME_H
+#define KILN_RUNTIME_RUNTIME_H
+
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace kiln::rt {
+
+class Error : public std::runtime_error {
+public:
+  using std::runtime_error::runtime_error;
+};
+
+/// An owning host tensor (row-major f32).
+struct Tensor {
+  std::vector<int64_t> shape;
+  std::vector<float> data;
+  int64_t numel() const;
+};
+
+/// A non-owning view of caller memory (row-major f32).
+struct TensorView {
+  const float *data = nullptr;
+  std::vector<int64_t> shape;
+};
+
+/// An entry input/output. shape[i] == -1 marks the dynamic batch.
+struct TensorInfo {
+  std::string name;
+  std::vector<int64_t> shape;
+};
+
+struct KernelInfo {
+  std::string name;  // symbol
+  std::string ops;   // e.g. "conv2d+batch_norm+relu"
+  std::string kind;  // fusion kind of the anchor
+  int64_t flopsPerItem = 0;
+};
+
+struct ParamInfo {
+  std::string name;
+  std::vector<int64_t> shape;
+  bool trainable = true;
+};
+
+class ArtifactImpl;
+
+/// A loaded, verified artifact (immutable; share it between sessions/threads).
+class Artifact {
+public:
+  /// Reads, verifies (flatbuffers Verifier, identifier, schema version) and loads
+  /// the CPU module. Throws Error naming `path` and what is wrong.
+  static std::shared_ptr<const Artifact> loadFile(const std::string &path);
+  /// Same from memory; `origin` names the source in messages.
+  static std::shared_ptr<const Artifact> loadBuffer(std::vector<uint8_t> bytes,
+                                                    const std::string &origin);
+  ~Artifact();
+
+  std::string modelName() const;
+  std::string compilerVersion() const;
+  uint32_t schemaVersion() const;
+  std::vector<std::string> entryNames() const;
+  bool hasEntry(const std::string &entry) const;
+  const std::vector<TensorInfo> &inputs(const std::string &entry) const;
+  const std::vector<TensorInfo> &outputs(const std::string &entry) const;
+  /// Kernels in launch order for an entry.
+  std::vector<KernelInfo> kernels(const std::string &entry) const;
+  /// Arena bytes an entry needs at a given batch.
+  uint64_t arenaBytes(const std::string &entry, int64_t batch) const;
+  /// Forward FLOPs per batch item summed over an entry's kernels.
+  int64_t flopsPerItem(const std::string &entry) const;
+  std::vector<ParamInfo> params() const;
+  /// Initial values of parameter `index` (numel floats).
+  const float *initialParam(size_t index) const;
+
+  const ArtifactImpl &impl() const { return *impl_; }
+
+private:
+  explicit Artifact(std::unique_ptr<ArtifactImpl> impl);
+  std::unique_ptr<ArtifactImpl> impl_;
+};
+
+struct SessionOptions {
+  int numThreads = 0; // 0: all hardware threads
+};
+
+/// Parameters, arenas and worker threads for running an artifact's entries.
+/// One session runs one entry at a time (calls are serialised); use one
+/// session per thread for concurrency.
+class Session {
+public:
+  Session(std::shared_ptr<const Artifact> artifact, SessionOptions options = {});
+  ~Session();
+  Session(const Session &) = delete;
+  Session &operator=(const Session &) = delete;
+
+  /// Runs `entry`. Inputs must match the entry's signature (any batch >= 1 for
+  /// the dynamic dimension, the same batch for every input); throws Error otherwise.
+  std::vector<Tensor> run(const std::string &entry,
+                          const std::vector<TensorView> &inputs);
+
+  int numThreads() const;
+  const Artifact &artifact() const;
+
+  /// Parameter access (by name, in the artifact's parameter order).
+  std::vector<ParamInfo> params() const;
+  float *paramData(const std::string &name);
+  const float *paramData(const std::string &name) const;
+
+private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+/// Reads a .npy file (little-endian <f4, C order). Throws Error on anything else.
+Tensor loadNpy(const std::string &path);
+/// Writes a .npy file (<f4, C order).
+void saveNpy(const std::string &path, const Tensor &tensor);
+
+} // namespace kiln::rt
+
+#endif

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Installs exactly what Kiln needs to build, test and run, from Debian packages.
+# Idempotent: packages already present are skipped by apt-get; safe to run repeatedly.
+set -euo pipefail
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+PACKAGES=(
+  # build tools
+  cmake ninja-build g++ pkg-config
+  # compiler: MLIR/LLVM 19 (dialect, passes, codegen) and lit/FileCheck for pass tests
+  llvm-19-dev libmlir-19-dev mlir-19-tools llvm-19-tools
+  # runtime and compiler dependencies
+  libopenblas-dev          # sgemm behind convolution and matmul kernels
+  libflatbuffers-dev flatbuffers-compiler   # the artifact schema (runtime/schema)
+  libfmt-dev               # formatting of messages and logs
+  libgtest-dev             # unit and numerics tests
+  zlib1g-dev               # gzip'd Fashion-MNIST IDX files
+  libcli11-dev             # command-line parsing for every tool
+  nlohmann-json3-dev       # json sidecar files (compile reports, inference model description)
+  libpng-dev               # PNG images (lite_data, predict visualisation)
+  # data
+  dataset-fashion-mnist
+  # python for lit and reference scripts (numpy for .npy fixtures)
+  python3 python3-numpy
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ "${#missing[@]}" -eq 0 ]; then
+  echo "install_deps: all ${#PACKAGES[@]} packages already installed"
+  exit 0
+fi
+
+echo "install_deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+echo "install_deps: done"
