@@ -48,8 +48,10 @@ def KilnLowerToLLVM : Pass<"kiln-lower-to-llvm", "mlir::ModuleOp"> {
     For every kiln.kernel in every function creates
     `llvm.func @<name>(ptr %buffers, i64 %batch, i64 %task_begin, i64 %task_end, ptr %scratch)`
     in the LLVM dialect: scf loops, arith math and cblas_sgemm calls lowered to
-    LLVM. The kernel op gets `kiln.tasks_per_item`, `kiln.tasks_fixed` and
-    `kiln.scratch_bytes` so the runtime can split its task range over threads.
+    LLVM. The kernel op gets `kiln.work_per_item`, `kiln.work_fixed`,
+    `kiln.work_per_task`, `kiln.scratch_bytes` and `kiln.flops_per_item` (see
+    runtime/schema/kiln_artifact.fbs, table Kernel) so the runtime can split its
+    ceil((work_fixed + work_per_item * batch) / work_per_task) tasks over threads.
     The scheduling functions themselves are left in the kiln dialect.
   }];
   let dependentDialects = ["mlir::LLVM::LLVMDialect", "mlir::scf::SCFDialect",

@@ -1,0 +1,1 @@
+// Placeholder: the fusion-kind table (owned by the fusion work).
