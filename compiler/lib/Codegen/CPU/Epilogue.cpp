@@ -1,0 +1,276 @@
+//===- Epilogue.cpp - elementwise part of a fused group -------------------===//
+#include "Epilogue.h"
+
+#include "mlir/IR/BuiltinTypes.h"
+
+using namespace mlir;
+
+namespace kiln::codegen {
+
+// ---------------------------------------------------------------------------
+// Shapes
+// ---------------------------------------------------------------------------
+
+RuntimeShape shapeOf(Value v) {
+  RuntimeShape s;
+  for (int64_t d : llvm::cast<RankedTensorType>(v.getType()).getShape())
+    s.dims.push_back(ShapedType::isDynamic(d) ? -1 : d);
+  return s;
+}
+
+SmallVector<Value> RuntimeShape::values(KernelIR &ir, Value batch) const {
+  SmallVector<Value> out;
+  for (int64_t d : dims)
+    out.push_back(d < 0 ? batch : ir.c(d));
+  return out;
+}
+
+SmallVector<Value> RuntimeShape::strides(KernelIR &ir, Value batch) const {
+  SmallVector<Value> out(dims.size());
+  Value stride = ir.c(1);
+  for (int64_t i = (int64_t)dims.size() - 1; i >= 0; --i) {
+    out[i] = stride;
+    stride = ir.mul(stride, dims[i] < 0 ? batch : ir.c(dims[i]));
+  }
+  return out;
+}
+
+int64_t RuntimeShape::staticNumelPerItem() const {
+  int64_t n = 1;
+  for (int64_t d : dims)
+    if (d >= 0)
+      n *= d;
+  return n;
+}
+
+bool RuntimeShape::hasDynamic() const {
+  return llvm::any_of(dims, [](int64_t d) { return d < 0; });
+}
+
+// Row-major strides of a shape whose only dynamic dim (if any) is dim 0, so
+// every stride is static.
+static SmallVector<int64_t> staticStrides(ArrayRef<int64_t> dims) {
+  SmallVector<int64_t> out(dims.size());
+  int64_t stride = 1;
+  for (int64_t i = (int64_t)dims.size() - 1; i >= 0; --i) {
+    out[i] = stride;
+    stride *= dims[i] < 0 ? 1 : dims[i];
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// Analysis
+// ---------------------------------------------------------------------------
+
+Epilogue::Epilogue(KernelOp kernel, Operation *anchor) : kernel(kernel), anchor(anchor) {
+  Block &body = kernel.getBody().front();
+  auto yield = cast<YieldOp>(body.getTerminator());
+  outShape = shapeOf(yield.getValue());
+  bool afterAnchor = anchor == nullptr;
+  for (Operation &op : body.without_terminator()) {
+    if (&op == anchor) {
+      afterAnchor = true;
+      continue;
+    }
+    if (afterAnchor)
+      ops.push_back(&op);
+  }
+  ArrayRef<int64_t> out = outShape.dims;
+  for (Operation *op : ops) {
+    for (OpOperand &operand : op->getOpOperands()) {
+      auto arg = llvm::dyn_cast<BlockArgument>(operand.get());
+      if (!arg)
+        continue;
+      Use use;
+      use.argNumber = arg.getArgNumber();
+      use.strides.assign(out.size(), 0);
+      SmallVector<int64_t> dims = shapeOf(arg).dims;
+      SmallVector<int64_t> st = staticStrides(dims);
+      if (isa<BatchNormOp>(op) && operand.getOperandNumber() >= 1) {
+        // Per-channel parameter [C] applied along dim 1.
+        use.strides[1] = 1;
+      } else {
+        // numpy broadcasting, right-aligned.
+        size_t k = dims.size(), r = out.size();
+        for (size_t i = 0; i < k; ++i) {
+          size_t j = r - k + i;
+          bool broadcast = dims[i] == 1 && out[j] != 1;
+          use.strides[j] = broadcast ? 0 : st[i];
+        }
+      }
+      uses[&operand] = std::move(use);
+    }
+  }
+}
+
+SmallVector<SmallVector<int64_t>> Epilogue::collapse(ArrayRef<bool> anchorMergeable) const {
+  ArrayRef<int64_t> out = outShape.dims;
+  SmallVector<SmallVector<int64_t>> groups;
+  for (int64_t d = 0; d < (int64_t)out.size(); ++d) {
+    bool merge = d > 0 && anchorMergeable[d - 1];
+    if (merge) {
+      for (auto &entry : uses) {
+        const auto &st = entry.second.strides;
+        // Dims d-1 and d merge when stepping d-1 equals stepping d out[d] times.
+        if (st[d - 1] != st[d] * out[d])
+          merge = false;
+      }
+    }
+    if (merge)
+      groups.back().push_back(d);
+    else
+      groups.push_back({d});
+  }
+  return groups;
+}
+
+void Epilogue::setIterationSpace(SmallVector<SmallVector<int64_t>> groups) {
+  iterGroups = std::move(groups);
+  invariant.clear();
+  const auto &innerDims = iterGroups.back();
+  auto useInvariant = [&](OpOperand *operand) {
+    auto it = uses.find(operand);
+    if (it == uses.end())
+      return false;
+    for (int64_t d : innerDims)
+      if (it->second.strides[d] != 0)
+        return false;
+    return true;
+  };
+  for (Operation *op : ops) {
+    bool inv = true;
+    for (OpOperand &operand : op->getOpOperands()) {
+      if (llvm::isa<BlockArgument>(operand.get())) {
+        inv &= useInvariant(&operand);
+      } else {
+        auto it = invariant.find(operand.get());
+        inv &= it != invariant.end() && it->second;
+      }
+    }
+    invariant[op->getResult(0)] = inv;
+  }
+}
+
+int64_t Epilogue::flopsPerElement() const {
+  int64_t flops = 0;
+  for (Operation *op : ops)
+    flops += isa<BatchNormOp>(op) ? 2 : isa<SigmoidOp, HardswishOp>(op) ? 4 : 1;
+  return flops;
+}
+
+// ---------------------------------------------------------------------------
+// Emission
+// ---------------------------------------------------------------------------
+
+Value Epilogue::emitScalarOp(KernelIR &ir, Operation *op, ArrayRef<Value> v) {
+  if (isa<AddOp>(op)) return ir.fadd(v[0], v[1]);
+  if (isa<SubOp>(op)) return ir.fsub(v[0], v[1]);
+  if (isa<MulOp>(op)) return ir.fmul(v[0], v[1]);
+  if (isa<DivOp>(op)) return ir.fdiv(v[0], v[1]);
+  if (isa<ReluOp>(op)) return ir.fmax(v[0], ir.f(0.0f));
+  if (isa<Relu6Op>(op)) return ir.fmin(ir.fmax(v[0], ir.f(0.0f)), ir.f(6.0f));
+  if (isa<SigmoidOp>(op))
+    return ir.fdiv(ir.f(1.0f), ir.fadd(ir.f(1.0f), ir.fexp(ir.fsub(ir.f(0.0f), v[0]))));
+  if (isa<HardswishOp>(op)) {
+    Value r6 = ir.fmin(ir.fmax(ir.fadd(v[0], ir.f(3.0f)), ir.f(0.0f)), ir.f(6.0f));
+    return ir.fmul(ir.fmul(v[0], r6), ir.f(1.0f / 6.0f));
+  }
+  if (auto bn = dyn_cast<BatchNormOp>(op)) {
+    // (x - mean) * (weight / sqrt(var + eps)) + bias; the scale is hoisted out
+    // of the inner loop whenever the parameters are row-invariant.
+    Value scale = bnScale.lookup(op);
+    if (!scale) {
+      float eps = bn.getEpsilonAttr().getValueAsDouble();
+      scale = ir.fdiv(v[1], ir.fsqrt(ir.fadd(v[4], ir.f(eps))));
+    }
+    return ir.fadd(ir.fmul(ir.fsub(v[0], v[3]), scale), v[2]);
+  }
+  op->emitError("kiln-lower-to-llvm: not an elementwise op in an epilogue");
+  return ir.f(0.0f);
+}
+
+void Epilogue::emitRowInvariants(KernelIR &ir, Value batch, ArrayRef<Value> buffers,
+                                 ArrayRef<Value> outer) {
+  rowBase.clear();
+  rowValues.clear();
+  bnScale.clear();
+  for (auto &entry : uses) {
+    const Use &use = entry.second;
+    Value base = ir.c(0);
+    for (size_t g = 0; g + 1 < iterGroups.size(); ++g)
+      base = ir.add(base, ir.mul(outer[g], use.strides[iterGroups[g].back()]));
+    rowBase[entry.first] = base;
+  }
+  // Hoist invariant loads and ops; for batch_norm also the per-channel scale.
+  for (Operation *op : ops) {
+    if (!invariant.lookup(op->getResult(0))) {
+      if (auto bn = dyn_cast<BatchNormOp>(op)) {
+        // Parameters invariant but x not: precompute the parameter scalars.
+        for (unsigned i = 1; i < 5; ++i) {
+          OpOperand &operand = op->getOpOperand(i);
+          auto it = uses.find(&operand);
+          if (it == uses.end())
+            continue;
+          bool inv = true;
+          for (int64_t d : iterGroups.back())
+            inv &= it->second.strides[d] == 0;
+          if (inv)
+            rowValues[operand.get()] =
+                ir.load(buffers[it->second.argNumber], rowBase[&operand]);
+        }
+        Value weight = rowValues.lookup(op->getOperand(1));
+        Value var = rowValues.lookup(op->getOperand(4));
+        if (weight && var) {
+          float eps = bn.getEpsilonAttr().getValueAsDouble();
+          bnScale[op] = ir.fdiv(weight, ir.fsqrt(ir.fadd(var, ir.f(eps))));
+        }
+      }
+      continue;
+    }
+    SmallVector<Value> operands;
+    for (OpOperand &operand : op->getOpOperands()) {
+      if (llvm::isa<BlockArgument>(operand.get()))
+        operands.push_back(
+            ir.load(buffers[uses[&operand].argNumber], rowBase[&operand]));
+      else
+        operands.push_back(rowValues.lookup(operand.get()));
+    }
+    rowValues[op->getResult(0)] = emitScalarOp(ir, op, operands);
+  }
+}
+
+Value Epilogue::emitElement(KernelIR &ir, Value batch, ArrayRef<Value> buffers, Value inner,
+                            Value anchorValue) {
+  llvm::DenseMap<Value, Value> memo;
+  if (anchor)
+    memo[anchor->getResult(0)] = anchorValue;
+  int64_t innerDim = iterGroups.back().back();
+  for (Operation *op : ops) {
+    Value result = op->getResult(0);
+    if (invariant.lookup(result)) {
+      memo[result] = rowValues.lookup(result);
+      continue;
+    }
+    SmallVector<Value> operands;
+    for (OpOperand &operand : op->getOpOperands()) {
+      if (auto arg = llvm::dyn_cast<BlockArgument>(operand.get())) {
+        if (Value hoisted = rowValues.lookup(operand.get());
+            hoisted && isa<BatchNormOp>(op) && operand.getOperandNumber() >= 1) {
+          operands.push_back(hoisted);
+          continue;
+        }
+        const Use &use = uses[&operand];
+        Value index = ir.add(rowBase[&operand], ir.mul(inner, use.strides[innerDim]));
+        operands.push_back(ir.load(buffers[use.argNumber], index));
+      } else {
+        operands.push_back(memo.lookup(operand.get()));
+      }
+    }
+    memo[result] = emitScalarOp(ir, op, operands);
+  }
+  Value yielded = cast<YieldOp>(kernel.getBody().front().getTerminator()).getValue();
+  return memo.lookup(yielded);
+}
+
+} // namespace kiln::codegen

@@ -1,0 +1,92 @@
+//===- Epilogue.h - elementwise part of a fused group ----------*- C++ -*-===//
+//
+// Every fused group is "an optional anchor, then elementwise/broadcast ops over
+// the anchor's iteration space". This file computes, once per kernel:
+//   - for each use of an external input by an elementwise op, its strides in
+//     the group's output index space (0 on broadcast dims),
+//   - which output dims may be collapsed into one loop (all accesses agree),
+//   - which values do not depend on the innermost loop (hoisted per row),
+// and emits the scalar code for one output element.
+//
+//===----------------------------------------------------------------------===//
+#ifndef KILN_CODEGEN_CPU_EPILOGUE_H
+#define KILN_CODEGEN_CPU_EPILOGUE_H
+
+#include "KernelIR.h"
+#include "kiln/Dialect/KilnOps.h"
+
+#include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/SmallVector.h"
+
+namespace kiln::codegen {
+
+/// A shape with -1 for the dynamic batch, plus the runtime batch value.
+struct RuntimeShape {
+  llvm::SmallVector<int64_t> dims;
+  /// dims with the batch substituted (constants where static).
+  llvm::SmallVector<mlir::Value> values(KernelIR &ir, mlir::Value batch) const;
+  /// Row-major strides as values.
+  llvm::SmallVector<mlir::Value> strides(KernelIR &ir, mlir::Value batch) const;
+  int64_t staticNumelPerItem() const; // product of the static dims
+  bool hasDynamic() const;
+};
+RuntimeShape shapeOf(mlir::Value v);
+
+/// The elementwise ops of a kernel body that follow the anchor.
+class Epilogue {
+public:
+  /// `anchor` is null for a purely elementwise group. `buffers[i]` is the
+  /// pointer of kernel operand i (block argument i).
+  Epilogue(KernelOp kernel, mlir::Operation *anchor);
+
+  /// Dims of the output that may be merged into one loop dimension, given
+  /// that the anchor itself only tolerates merging the dims in `anchorMergeable`
+  /// (pairs (d, d+1) are mergeable when mergeable[d] is true).
+  /// Returns groups of original dims, outermost first.
+  llvm::SmallVector<llvm::SmallVector<int64_t>>
+  collapse(llvm::ArrayRef<bool> anchorMergeable) const;
+
+  /// Sets the iteration space (groups of original dims, as from collapse()).
+  void setIterationSpace(llvm::SmallVector<llvm::SmallVector<int64_t>> groups);
+
+  /// Emits, at the current insertion point, the values that do not depend on
+  /// the innermost iteration coordinate. `outer` has one coordinate per
+  /// iteration dim except the last.
+  void emitRowInvariants(KernelIR &ir, mlir::Value batch,
+                         llvm::ArrayRef<mlir::Value> buffers,
+                         llvm::ArrayRef<mlir::Value> outer);
+  /// Emits the value of the group's result for one element. `inner` is the
+  /// innermost iteration coordinate; `anchorValue` the anchor's scalar (null
+  /// without anchor). Must follow emitRowInvariants for the same row.
+  mlir::Value emitElement(KernelIR &ir, mlir::Value batch,
+                          llvm::ArrayRef<mlir::Value> buffers, mlir::Value inner,
+                          mlir::Value anchorValue);
+
+  /// Elementwise FLOPs per output element (for reports).
+  int64_t flopsPerElement() const;
+  bool empty() const { return ops.empty(); }
+
+private:
+  struct Use {
+    unsigned argNumber;                 // which external input
+    llvm::SmallVector<int64_t> strides; // per output dim; 0 = broadcast
+  };
+  mlir::Value emitScalarOp(KernelIR &ir, mlir::Operation *op,
+                           llvm::ArrayRef<mlir::Value> operands);
+
+  KernelOp kernel;
+  mlir::Operation *anchor;
+  RuntimeShape outShape;
+  llvm::SmallVector<mlir::Operation *> ops;              // epilogue ops in order
+  llvm::DenseMap<mlir::OpOperand *, Use> uses;           // external operand uses
+  llvm::DenseMap<mlir::Value, bool> invariant;           // inner-loop invariant?
+  llvm::SmallVector<llvm::SmallVector<int64_t>> iterGroups;
+  // Per row: the outer part of each use's index, and hoisted scalars.
+  llvm::DenseMap<mlir::OpOperand *, mlir::Value> rowBase;
+  llvm::DenseMap<mlir::Value, mlir::Value> rowValues;
+  llvm::DenseMap<mlir::Operation *, mlir::Value> bnScale; // hoisted BN scales
+};
+
+} // namespace kiln::codegen
+
+#endif

@@ -1,0 +1,106 @@
+//===- kiln-compile.cpp - compile a registered model into an artifact ------===//
+//
+//   kiln-compile --model resnet20 -o resnet20.kiln
+//   kiln-compile --model lenet5 --emit=fused          # IR after fusion + planning
+//   kiln-compile --model lenet5 --dump-ir-dir ir/     # IR after every pass
+//===----------------------------------------------------------------------===//
+#include "kiln/Driver/Compiler.h"
+#include "kiln/frontend/Models.h"
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <fstream>
+#include <map>
+
+namespace {
+
+std::string joinNames(const std::vector<std::string> &names) {
+  std::string s;
+  for (const auto &n : names)
+    s += (s.empty() ? "" : ", ") + n;
+  return s;
+}
+
+void printKernelSummary(const kiln::CompiledEntry &entry) {
+  std::map<std::string, int> counts;
+  std::vector<std::string> order;
+  int64_t flops = 0;
+  for (const auto &k : entry.kernels) {
+    if (counts[k.ops]++ == 0)
+      order.push_back(k.ops);
+    flops += k.flopsPerItem;
+  }
+  fmt::print("entry '{}': {} kernels, {:.2f} MFLOP/item, arena {} B/item + {} B fixed "
+             "(peak live {} B/item)\n",
+             entry.name, entry.kernels.size(), flops / 1e6, entry.arenaBytesPerItem,
+             entry.arenaBytesFixed, entry.peakBytesPerItem);
+  for (const auto &ops : order)
+    fmt::print("  {:>3} x {}\n", counts[ops], ops);
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  CLI::App app{"kiln-compile: compile a Kiln model into one artifact (.kiln)"};
+  std::string model, output, emit, dumpDir;
+  uint64_t seed = 42;
+  bool noFusion = false, listKernels = false, quiet = false;
+  app.add_option("--model,-m", model, "model name (" + joinNames(kiln::fe::modelNames()) + ")")
+      ->required();
+  app.add_option("--output,-o", output, "artifact path (default: <model>.kiln)");
+  app.add_option("--emit", emit, "print IR instead of writing an artifact: kiln | fused | llvm")
+      ->check(CLI::IsMember({"kiln", "fused", "llvm"}));
+  app.add_option("--dump-ir-dir", dumpDir, "write the IR after every pass into this directory");
+  app.add_option("--seed", seed, "seed of the initial weights");
+  app.add_flag("--no-fusion", noFusion, "one kernel per op (the unfused reference)");
+  app.add_flag("--list-kernels", listKernels, "print every kernel in launch order");
+  app.add_flag("--quiet,-q", quiet, "print nothing on success");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError &e) {
+    return app.exit(e);
+  }
+
+  try {
+    kiln::CompileOptions options;
+    options.fusion = !noFusion;
+    options.emit = emit;
+    options.irDumpDir = dumpDir;
+    kiln::CompileResult result = kiln::compileModel(model, seed, options);
+    if (!emit.empty()) {
+      fmt::print("{}", result.text);
+      return 0;
+    }
+    if (output.empty())
+      output = model + ".kiln";
+    // Write then rename: a reader never sees half an artifact.
+    std::string tmp = output + ".tmp";
+    {
+      std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+      if (!out)
+        throw std::runtime_error("cannot open '" + tmp + "' for writing");
+      out.write(reinterpret_cast<const char *>(result.artifact.data()),
+                static_cast<std::streamsize>(result.artifact.size()));
+      if (!out.good())
+        throw std::runtime_error("failed writing '" + tmp + "'");
+    }
+    if (std::rename(tmp.c_str(), output.c_str()) != 0)
+      throw std::runtime_error("cannot rename '" + tmp + "' to '" + output + "'");
+    if (!quiet) {
+      fmt::print("wrote {} ({} bytes) in {:.2f} s\n", output, result.artifact.size(),
+                 result.seconds);
+      for (const auto &entry : result.entries) {
+        printKernelSummary(entry);
+        if (listKernels)
+          for (const auto &k : entry.kernels)
+            fmt::print("    {} [{}] {}\n", k.name, k.kind, k.ops);
+      }
+    }
+    return 0;
+  } catch (const std::exception &e) {
+    fmt::print(stderr, "kiln-compile: {}\n", e.what());
+    return 1;
+  }
+}
