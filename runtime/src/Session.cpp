@@ -1,0 +1,300 @@
+//===- Session.cpp - parameters, arenas, threads; runs entries ------------===//
+//
+// run() checks the inputs, sizes the arena for the batch, resolves every
+// launch's bindings to pointers, then hands the launch list to the worker
+// pool: each thread runs its contiguous share of each launch's tasks and waits
+// at a barrier before the next launch. Everything that can fail is done before
+// the threads start, so a job never throws.
+//===----------------------------------------------------------------------===//
+#include "ArtifactImpl.h"
+#include "WorkerPool.h"
+
+#include <cblas.h>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstring>
+#include <mutex>
+#include <thread>
+
+// OpenBLAS's internal "stop the thread server" (also used around fork).
+extern "C" int blas_thread_shutdown_(void) __attribute__((weak));
+
+namespace kiln::rt {
+
+namespace fb = kiln::artifact;
+
+int64_t Tensor::numel() const {
+  int64_t n = 1;
+  for (int64_t d : shape)
+    n *= d;
+  return n;
+}
+
+namespace {
+constexpr int kMaxThreads = 4096;
+
+uint64_t roundUp64(uint64_t n) {
+  return (n + KILN_ARENA_ALIGNMENT - 1) / KILN_ARENA_ALIGNMENT * KILN_ARENA_ALIGNMENT;
+}
+
+std::string joinNames(const std::vector<TensorInfo> &infos) {
+  std::string s;
+  for (const TensorInfo &t : infos)
+    s += (s.empty() ? "" : ", ") + t.name;
+  return s;
+}
+} // namespace
+
+struct Session::Impl {
+  std::shared_ptr<const Artifact> artifact;
+  const ArtifactImpl *a = nullptr;
+  int numThreads = 1;
+
+  AlignedBuffer params; // the session's copy of param_data
+  std::vector<float *> paramPtrs;
+
+  struct Arena {
+    AlignedBuffer data;
+    uint64_t capacity = 0;
+  };
+  std::vector<Arena> arenas; // one per entry, grown to the largest batch seen
+
+  AlignedBuffer scratch;
+  uint64_t scratchStride = 0;
+
+  std::unique_ptr<WorkerPool> pool; // null for one thread
+  std::mutex mutex;                 // serialises run()
+
+  // State of the run in progress, read by the job on every thread.
+  const EntryPlan *entry = nullptr;
+  int64_t batch = 0;
+  std::vector<float *> ptrs;      // bindings, flattened like EntryPlan::bindings
+  std::vector<int64_t> numTasks;  // per launch
+
+  float *scratchFor(int tid) {
+    return scratch ? reinterpret_cast<float *>(scratch.get() + scratchStride * uint64_t(tid))
+                   : nullptr;
+  }
+
+  static void job(void *ctx, int tid);
+};
+
+void Session::Impl::job(void *ctx, int tid) {
+  auto *s = static_cast<Session::Impl *>(ctx);
+  const EntryPlan &e = *s->entry;
+  const int64_t n = s->numThreads;
+  float *scratch = s->scratchFor(tid);
+  for (size_t i = 0; i < e.launches.size(); ++i) {
+    if (i != 0 && s->pool)
+      s->pool->barrier(); // launch i reads what launch i-1 wrote
+    const LaunchPlan &l = e.launches[i];
+    // Contiguous near-equal chunks: the first `rem` threads get one extra task.
+    int64_t tasks = s->numTasks[i];
+    int64_t base = tasks / n, rem = tasks % n;
+    int64_t begin = tid * base + std::min<int64_t>(tid, rem);
+    int64_t end = begin + base + (tid < rem ? 1 : 0);
+    if (begin < end)
+      l.fn(s->ptrs.data() + l.firstBinding, s->batch, begin, end, scratch);
+  }
+}
+
+Session::Session(std::shared_ptr<const Artifact> artifact, SessionOptions options)
+    : impl_(std::make_unique<Impl>()) {
+  if (!artifact)
+    throw Error("kiln: Session needs an artifact (got null)");
+  Impl &s = *impl_;
+  s.artifact = std::move(artifact);
+  s.a = &s.artifact->impl();
+
+  if (options.numThreads < 0 || options.numThreads > kMaxThreads)
+    throw Error(fmt::format("kiln: invalid thread count {} (0 means all hardware threads)",
+                            options.numThreads));
+  s.numThreads = options.numThreads;
+  if (s.numThreads == 0)
+    s.numThreads = std::max(1u, std::thread::hardware_concurrency());
+
+  // Kernels call cblas_sgemm from inside our threads; letting OpenBLAS also
+  // fan out would oversubscribe the cores (see shared/toolchain-notes.md).
+  // It is a process-wide setting and not safe to change while another thread
+  // is inside OpenBLAS, hence once.
+  //
+  // Setting the count to 1 does not stop the server threads OpenBLAS (pthread
+  // build) started when it was loaded, and those spin with sched_yield for
+  // about 2^28 cycles (~90 ms here) after start-up and after every threaded
+  // call. Measured: batch-1 runs on 2 threads took ~310 us instead of ~3.5 us
+  // during the first ~90 ms of a process, because the spinner takes a core
+  // our barrier is waiting for. So we also shut the server down; OpenBLAS
+  // restarts it by itself if anyone asks for threads again. The symbol is
+  // internal (weak: absent in other BLAS builds, then this is skipped).
+  static std::once_flag blasOnce;
+  std::call_once(blasOnce, [] {
+    openblas_set_num_threads(1);
+    if (blas_thread_shutdown_)
+      blas_thread_shutdown_();
+  });
+
+  // Parameters: one private, aligned copy of the whole table so that
+  // param offsets keep their meaning and sessions never share state.
+  uint64_t paramBytes = s.a->paramDataSize * sizeof(float);
+  s.params = allocateAligned(paramBytes, "parameters");
+  if (paramBytes)
+    std::memcpy(s.params.get(), s.a->paramData, paramBytes);
+  auto *base = reinterpret_cast<float *>(s.params.get());
+  for (const ParamPlan &p : s.a->params)
+    s.paramPtrs.push_back(base + p.offset);
+
+  s.arenas.resize(s.a->entries.size());
+  if (s.a->maxScratchBytes > 0) {
+    s.scratchStride = roundUp64(s.a->maxScratchBytes);
+    s.scratch = allocateAligned(s.scratchStride * uint64_t(s.numThreads), "kernel scratch");
+  }
+  if (s.numThreads > 1)
+    s.pool = std::make_unique<WorkerPool>(s.numThreads);
+}
+
+Session::~Session() = default;
+
+int Session::numThreads() const { return impl_->numThreads; }
+
+const Artifact &Session::artifact() const { return *impl_->artifact; }
+
+std::vector<ParamInfo> Session::params() const { return impl_->artifact->params(); }
+
+float *Session::paramData(const std::string &name) {
+  auto it = impl_->a->paramIndex.find(name);
+  if (it == impl_->a->paramIndex.end())
+    throw Error(fmt::format("kiln: {}: no parameter '{}'", impl_->a->origin, name));
+  return impl_->paramPtrs[it->second];
+}
+
+const float *Session::paramData(const std::string &name) const {
+  return const_cast<Session *>(this)->paramData(name);
+}
+
+std::vector<Tensor> Session::run(const std::string &entryName,
+                                 const std::vector<TensorView> &inputs) {
+  Impl &s = *impl_;
+  std::lock_guard<std::mutex> lock(s.mutex);
+  const EntryPlan &e = s.a->entry(entryName);
+  const size_t entryIndex = size_t(&e - s.a->entries.data());
+
+  // ---- inputs: count, rank, static dims, one shared batch ----
+  if (inputs.size() != e.inputs.size())
+    throw Error(fmt::format("kiln: entry '{}' expects {} input{} ({}), got {}", e.name,
+                            e.inputs.size(), e.inputs.size() == 1 ? "" : "s",
+                            joinNames(e.inputs), inputs.size()));
+  int64_t batch = -1;
+  size_t batchFrom = 0;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const TensorInfo &sig = e.inputs[i];
+    const TensorView &in = inputs[i];
+    bool ok = in.shape.size() == sig.shape.size();
+    for (size_t d = 0; ok && d < sig.shape.size(); ++d)
+      ok = sig.shape[d] < 0 ? in.shape[d] >= 0 : in.shape[d] == sig.shape[d];
+    if (!ok)
+      throw Error(fmt::format("kiln: entry '{}' input '{}': expected shape {}, got {}", e.name,
+                              sig.name, formatShape(sig.shape), formatShape(in.shape)));
+    if (!sig.shape.empty() && sig.shape[0] < 0) {
+      if (in.shape[0] < 1)
+        throw Error(fmt::format("kiln: entry '{}' input '{}': batch must be >= 1, got shape {}",
+                                e.name, sig.name, formatShape(in.shape)));
+      if (batch < 0) {
+        batch = in.shape[0];
+        batchFrom = i;
+      } else if (in.shape[0] != batch) {
+        throw Error(fmt::format("kiln: entry '{}' input '{}': batch {} differs from input "
+                                "'{}' batch {}",
+                                e.name, sig.name, in.shape[0], e.inputs[batchFrom].name, batch));
+      }
+    }
+    bool empty = false;
+    for (int64_t d : in.shape)
+      empty |= d == 0;
+    if (!in.data && !empty)
+      throw Error(fmt::format("kiln: entry '{}' input '{}': data is null", e.name, sig.name));
+  }
+  if (batch < 0)
+    batch = 1; // no dynamic input: the entry has a fixed size
+
+  // ---- outputs ----
+  std::vector<Tensor> outputs(e.outputs.size());
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    uint64_t numel = uint64_t(e.outputElems[i]);
+    if (e.outputDynamic[i] && __builtin_mul_overflow(numel, uint64_t(batch), &numel))
+      throw Error(fmt::format("kiln: entry '{}' output '{}' is too large at batch {}", e.name,
+                              e.outputs[i].name, batch));
+    outputs[i].shape = e.outputs[i].shape;
+    if (e.outputDynamic[i])
+      outputs[i].shape[0] = batch;
+    try {
+      outputs[i].data.resize(size_t(numel));
+    } catch (const std::exception &) {
+      throw Error(fmt::format("kiln: entry '{}': cannot allocate output '{}' ({} floats)",
+                              e.name, e.outputs[i].name, numel));
+    }
+  }
+
+  // ---- arena, grown to this batch if needed (contents need not survive) ----
+  uint64_t arenaBytes = s.artifact->arenaBytes(e.name, batch);
+  Impl::Arena &arena = s.arenas[entryIndex];
+  if (arenaBytes > arena.capacity || !arena.data) {
+    arena.data.reset();
+    arena.data = allocateAligned(arenaBytes, "arena");
+    arena.capacity = arenaBytes;
+  }
+  uint8_t *arenaBase = arena.data.get();
+
+  // ---- bindings -> pointers ----
+  auto resolve = [&](const BindingPlan &b) -> float * {
+    switch (b.kind) {
+    case fb::BufferKind::Arena:
+      // In bounds for every batch: checked against the arena plan at load.
+      return reinterpret_cast<float *>(arenaBase + b.offsetFixed + b.offsetPerItem * uint64_t(batch));
+    case fb::BufferKind::Param:
+      return s.paramPtrs[b.index];
+    case fb::BufferKind::Input:
+      // Kernels only read inputs (an input as a kernel output is rejected at load).
+      return const_cast<float *>(inputs[b.index].data);
+    case fb::BufferKind::Output:
+      return outputs[b.index].data.data();
+    }
+    return nullptr; // unreachable: kinds are range-checked at load
+  };
+  s.ptrs.resize(e.bindings.size());
+  for (size_t i = 0; i < e.bindings.size(); ++i)
+    s.ptrs[i] = resolve(e.bindings[i]);
+
+  s.numTasks.resize(e.launches.size());
+  for (size_t i = 0; i < e.launches.size(); ++i) {
+    const LaunchPlan &l = e.launches[i];
+    int64_t work;
+    if (__builtin_mul_overflow(l.workPerItem, batch, &work) ||
+        __builtin_add_overflow(work, l.workFixed, &work))
+      throw Error(fmt::format("kiln: entry '{}': work of launch {} overflows at batch {}",
+                              e.name, i, batch));
+    s.numTasks[i] = work / l.workPerTask + (work % l.workPerTask != 0 ? 1 : 0);
+  }
+
+  // ---- launches ----
+  s.entry = &e;
+  s.batch = batch;
+  if (!e.launches.empty()) {
+    if (s.pool)
+      s.pool->run(&Impl::job, &s);
+    else
+      Impl::job(&s, 0);
+  }
+
+  // ---- copies: outputs that alias an input, a parameter, an arena slice or
+  // another output (sizes checked at load) ----
+  for (const CopyPlan &c : e.copies) {
+    Tensor &dst = outputs[c.to];
+    const float *src = resolve(c.from);
+    if (!dst.data.empty() && src != dst.data.data())
+      std::memmove(dst.data.data(), src, dst.data.size() * sizeof(float));
+  }
+  return outputs;
+}
+
+} // namespace kiln::rt

@@ -12,6 +12,7 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 
 #include <fmt/format.h>
+#include <zlib.h>
 
 using namespace mlir;
 namespace fb = kiln::artifact;
@@ -56,6 +57,13 @@ fb::FusionKind fusionKind(llvm::StringRef kind) {
   return fb::FusionKind::OutFusible;
 }
 
+// The runtime checks this before dlopen(): the dynamic loader is not hardened
+// against corrupt ELF files.
+uint32_t sharedObjectCrc32(const std::vector<uint8_t> &bytes) {
+  return static_cast<uint32_t>(
+      crc32(crc32(0L, Z_NULL, 0), bytes.data(), static_cast<uInt>(bytes.size())));
+}
+
 std::string opsOf(KernelOp kernel) {
   std::string ops;
   for (Operation &op : kernel.getBody().front().without_terminator()) {
@@ -89,7 +97,8 @@ public:
     auto cpu = fb::CreateCpuModule(fbb, fbb.CreateString(contents.target.triple),
                                    fbb.CreateString(contents.target.cpu),
                                    fbb.CreateString(contents.target.features),
-                                   fbb.CreateVector(contents.cpu->sharedObject));
+                                   fbb.CreateVector(contents.cpu->sharedObject),
+                                   sharedObjectCrc32(contents.cpu->sharedObject));
     auto artifact = fb::CreateArtifact(
         fbb, KILN_ARTIFACT_SCHEMA_VERSION, fbb.CreateString(compilerVersion()),
         fbb.CreateString(contents.modelName), fbb.CreateString(contents.compileFlags),

@@ -1,13 +1,191 @@
-// Placeholder pass, replaced by its real implementation.
+//===- Fusion.cpp - kiln-fuse: group kiln ops into kiln.kernel ops ---------===//
+//
+// One walk over each block in program order. Every computing op (not a view,
+// parameter or constant) either joins an open group as an epilogue or anchors
+// a new group. An elementwise or broadcast op joins a group when
+//   1. the table allows it (canFuseIntoGroup(anchor kind, op kind)),
+//   2. it consumes the group's current result,
+//   3. that result has no user but this op (else the value would have to be
+//      materialised anyway, and a later kernel would read it), and
+//   4. its result has the group's shape (an epilogue runs once per element the
+//      group already computes; it cannot enlarge the iteration space).
+// If several groups qualify (a residual add reading two groups), it joins the
+// one created last; the other value becomes an external input.
+//
+// Each group then becomes one kiln.kernel placed where its last op was. That
+// is sound because, by rule 3, no value computed inside a group except its last
+// one has a user outside the group, so nothing between the group's first and
+// last op can depend on the ops being moved.
+//
+//===----------------------------------------------------------------------===//
+#include "kiln/Transforms/FusionKinds.h"
 #include "kiln/Transforms/Passes.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/IRMapping.h"
+#include "llvm/ADT/STLExtras.h"
+#include "llvm/ADT/SetVector.h"
+#include "llvm/ADT/SmallPtrSet.h"
+
+#include <algorithm>
 
 namespace kiln {
 #define GEN_PASS_DEF_KILNFUSION
 #include "kiln/Transforms/Passes.h.inc"
+
 namespace {
+
+using mlir::Operation;
+using mlir::Value;
+
+struct Group {
+  FusionKind anchorKind;
+  llvm::SmallVector<Operation *, 4> ops; // program order; ops.front() is the anchor
+  unsigned lastPosition = 0;             // program position of ops.back()
+};
+
+bool isElementwiseLike(FusionKind kind) {
+  return kind == FusionKind::Elementwise || kind == FusionKind::Broadcast;
+}
+
+// The ops that take part in fusion: kiln computations. Views, leaves, ops of
+// other dialects and kernels that already exist are left where they are.
+bool isFusible(Operation *op) {
+  if (llvm::isa<KernelOp>(op) || op->getNumResults() != 1)
+    return false;
+  FusionKind kind = getFusionKind(op);
+  return kind != FusionKind::View && kind != FusionKind::Leaf;
+}
+
 struct KilnFusionPass : impl::KilnFusionBase<KilnFusionPass> {
   using KilnFusionBase::KilnFusionBase;
-  void runOnOperation() override {}
+
+  void runOnOperation() override {
+    mlir::func::FuncOp func = getOperation();
+    llvm::SmallPtrSet<Operation *, 16> created;
+    for (mlir::Block &block : func.getBody())
+      materialize(formGroups(block), created);
+
+    // Names follow the kernel order of the whole function, so they are stable
+    // under the placement above and unique per function.
+    unsigned index = 0;
+    llvm::SmallVector<KernelOp> kernels;
+    func.walk([&](KernelOp kernel) {
+      if (created.contains(kernel))
+        kernel.setName((func.getSymName() + "_k" + llvm::Twine(index)).str());
+      ++index;
+      kernels.push_back(kernel);
+    });
+    numKernels += created.size();
+
+    if (report)
+      emitReport(func, kernels);
+  }
+
+  // Rules 1-4 of the file comment, applied in program order.
+  llvm::SmallVector<Group> formGroups(mlir::Block &block) {
+    llvm::SmallVector<Group> groups;
+    // The current result of every group, i.e. the value an epilogue may read.
+    llvm::DenseMap<Value, unsigned> groupOfResult;
+    unsigned position = 0;
+    for (Operation &op : block) {
+      ++position;
+      if (!isFusible(&op))
+        continue;
+      FusionKind kind = getFusionKind(&op);
+      Value result = op.getResult(0);
+
+      std::optional<unsigned> join;
+      if (!noFusion && isElementwiseLike(kind)) {
+        for (Value operand : op.getOperands()) {
+          auto it = groupOfResult.find(operand);
+          if (it == groupOfResult.end())
+            continue;
+          unsigned candidate = it->second;
+          bool soleUser = llvm::all_of(operand.getUsers(),
+                                       [&](Operation *user) { return user == &op; });
+          bool sameShape = llvm::cast<mlir::ShapedType>(result.getType()).getShape() ==
+                           llvm::cast<mlir::ShapedType>(operand.getType()).getShape();
+          if (canFuseIntoGroup(groups[candidate].anchorKind, kind) && soleUser &&
+              sameShape && (!join || candidate > *join))
+            join = candidate;
+        }
+      }
+
+      if (join) {
+        Group &group = groups[*join];
+        groupOfResult.erase(group.ops.back()->getResult(0));
+        group.ops.push_back(&op);
+        group.lastPosition = position;
+        ++numEpilogueOps;
+      } else {
+        groups.push_back(Group{kind, {&op}, position});
+      }
+      groupOfResult[result] = join ? *join : groups.size() - 1;
+    }
+    // Kernels are created in the order of their last op, which is where each
+    // one is placed; that is the kernel order of the function.
+    llvm::stable_sort(groups, [](const Group &a, const Group &b) {
+      return a.lastPosition < b.lastPosition;
+    });
+    return groups;
+  }
+
+  void materialize(llvm::ArrayRef<Group> groups,
+                   llvm::SmallPtrSetImpl<Operation *> &created) {
+    for (const Group &group : groups) {
+      Operation *last = group.ops.back();
+      llvm::SmallPtrSet<Operation *, 8> inGroup(group.ops.begin(), group.ops.end());
+
+      // External values in first-use order; parameters and constants are
+      // among them, the runtime binds those from the parameter table.
+      llvm::SetVector<Value> inputs;
+      llvm::SmallVector<mlir::Location> locs;
+      for (Operation *op : group.ops) {
+        locs.push_back(op->getLoc());
+        for (Value operand : op->getOperands())
+          if (!inGroup.contains(operand.getDefiningOp()))
+            inputs.insert(operand);
+      }
+
+      mlir::OpBuilder builder(last);
+      mlir::Location loc = mlir::FusedLoc::get(&getContext(), locs);
+      // The final name needs the function's kernel order; set in runOnOperation.
+      auto kernel = builder.create<KernelOp>(loc, last->getResult(0).getType(),
+                                             inputs.getArrayRef(), "",
+                                             stringifyFusionKind(group.anchorKind));
+      llvm::SmallVector<mlir::Location> argLocs;
+      for (Value input : inputs)
+        argLocs.push_back(input.getLoc());
+      mlir::Block *body = builder.createBlock(&kernel.getBody(), {},
+                                              mlir::ValueRange(inputs.getArrayRef()).getTypes(),
+                                              argLocs);
+      mlir::IRMapping mapping;
+      mapping.map(inputs.getArrayRef(), body->getArguments());
+      for (Operation *op : group.ops)
+        builder.clone(*op, mapping);
+      builder.create<YieldOp>(last->getLoc(), mapping.lookup(last->getResult(0)));
+
+      last->getResult(0).replaceAllUsesWith(kernel.getResult());
+      // Reverse order: each op's only users are later ops of the group.
+      for (Operation *op : llvm::reverse(group.ops)) {
+        assert(op->use_empty() && "a group value escaped the group");
+        op->erase();
+      }
+      created.insert(kernel);
+    }
+  }
+
+  // One remark per function, one note per kernel, so a driver or a person can
+  // read what was fused without dumping the IR.
+  void emitReport(mlir::func::FuncOp func, llvm::ArrayRef<KernelOp> kernels) {
+    mlir::InFlightDiagnostic diag = func.emitRemark()
+                                    << "kiln-fuse: " << kernels.size() << " kernels";
+    for (KernelOp kernel : kernels)
+      diag.attachNote(kernel.getLoc())
+          << kernel.getName() << " (" << kernel.getKind() << "): " << describeKernel(kernel);
+  }
 };
+
 } // namespace
 } // namespace kiln

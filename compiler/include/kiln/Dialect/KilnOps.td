@@ -36,7 +36,8 @@ def Kiln_ConstantOp : Kiln_Op<"constant", [ConstantLike, Pure]> {
   let summary = "a constant tensor";
   let arguments = (ins ElementsAttr:$value);
   let results = (outs Kiln_Tensor:$result);
-  let assemblyFormat = "$value attr-dict `:` type($result)";
+  // `kiln.constant dense<1.0> : tensor<4xf32>`: the result type is the value's.
+  let assemblyFormat = "custom<ConstantValue>($value, type($result)) attr-dict";
   let hasFolder = 1;
   let hasVerifier = 1;
 }
@@ -45,7 +46,9 @@ def Kiln_ConstantOp : Kiln_Op<"constant", [ConstantLike, Pure]> {
 // Out-fusible: convolution and GEMM
 //===----------------------------------------------------------------------===//
 
-def Kiln_Conv2dOp : Kiln_InferOp<"conv2d", [AttrSizedOperandSegments]> {
+// The optional bias is the last operand, so no operandSegmentSizes is needed
+// (ODS rejects AttrSizedOperandSegments with fewer than two variadic operands).
+def Kiln_Conv2dOp : Kiln_InferOp<"conv2d"> {
   let summary = "2-D convolution, NCHW input, OIHW weight, optional bias";
   let arguments = (ins Kiln_Tensor:$input, Kiln_Tensor:$weight,
                    Optional<Kiln_Tensor>:$bias,

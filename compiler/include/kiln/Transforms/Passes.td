@@ -14,14 +14,26 @@ def KilnFusion : Pass<"kiln-fuse", "mlir::func::FuncOp"> {
   let summary = "Group kiln ops into kiln.kernel ops by the fusion-kind table";
   let description = [{
     Walks each function in order and grows groups: an anchor (out-fusible,
-    reduction or injective op, or the first elementwise op) absorbs the
-    elementwise and broadcast consumers of its result while that result has no
-    other user. See compiler/lib/Transforms/FusionKinds.cpp for the table.
+    reduction or injective op, or an elementwise/broadcast op that joins no
+    group) absorbs the elementwise and broadcast consumers of its current
+    result while that result has no other user and the consumer keeps its
+    shape. A consumer reading two open groups (a residual add) joins the one
+    created last. See compiler/lib/Transforms/FusionKinds.cpp for the table.
+    Each group becomes a `kiln.kernel` named `<function>_k<index>` at the
+    position of its last op; its operands are the group's external values in
+    first-use order (parameters and constants included).
     Views (reshape, flatten), parameters and constants stay outside kernels.
   }];
   let options = [
     Option<"noFusion", "no-fusion", "bool", /*default=*/"false",
-           "put every op in a kernel of its own (the unfused reference)">
+           "put every op in a kernel of its own (the unfused reference)">,
+    Option<"report", "report", "bool", /*default=*/"false",
+           "emit a remark with the kernel count and a note per kernel listing its ops">
+  ];
+  let statistics = [
+    Statistic<"numKernels", "num-kernels", "Number of kiln.kernel ops created">,
+    Statistic<"numEpilogueOps", "num-epilogue-ops",
+              "Number of ops fused into an existing group as an epilogue">
   ];
   let dependentDialects = ["kiln::KilnDialect"];
 }
@@ -30,11 +42,16 @@ def KilnPlanMemory : Pass<"kiln-plan-memory", "mlir::func::FuncOp"> {
   let summary = "Assign every intermediate a slice of one arena, reusing dead ones";
   let description = [{
     Computes each kernel result's live interval over the kernel sequence and
-    places it in the arena by greedy best fit (largest first), so buffers whose
-    lifetimes do not overlap share bytes. Sizes are linear in the batch: offsets
+    places it in the arena greedily by size (largest first, each at the lowest
+    offset free of every buffer live at the same time), so buffers whose
+    lifetimes do not overlap share bytes. Views (reshape, flatten) alias their
+    input's buffer. Rejects any op outside a kernel other than parameters,
+    constants, views and the return. Sizes are linear in the batch: offsets
     are stored as offset_fixed + offset_per_item * batch. Results returned by the
-    function are written straight to the caller's output buffers. Annotates
-    kernels and views (see docs/dialect.md) and the function (arena sizes, peak).
+    function are written straight to the caller's output buffers; a returned
+    value that cannot be (returned twice, or an argument, parameter or constant)
+    is listed in the function's `kiln.copy_outputs`. Annotates kernels and views
+    (see docs/dialect.md) and the function (arena sizes, peak).
   }];
   let options = [
     Option<"report", "report", "bool", /*default=*/"false",
