@@ -7,6 +7,7 @@
 // bounds. The one thing we cannot check is what the kernels themselves do.
 //===----------------------------------------------------------------------===//
 #include "ArtifactImpl.h"
+#include "Blas.h"
 
 #include <fmt/format.h>
 #include <zlib.h>
@@ -427,11 +428,30 @@ void ArtifactImpl::loadCpuModule() {
     fail(fmt::format("CPU module is corrupt (CRC-32 {:08x}, expected {:08x})", crc,
                      *cpu->shared_object_crc32()));
 
+  // The kernels call cblas_sgemm: OpenBLAS must be in the process (with its
+  // kernels chosen for this CPU) before the module is loaded. See Blas.cpp.
+  ensureBlasLoaded();
+
   std::string dlError;
   // Preferred: an anonymous in-memory file loaded through /proc, no trace on
   // disk. The temp file is only for systems without memfd_create or /proc.
-  int memfd = ::memfd_create("kiln-cpu-module", MFD_CLOEXEC);
-  if (memfd >= 0 && ::access(fmt::format("/proc/self/fd/{}", memfd).c_str(), R_OK) == 0) {
+  // KILN_KERNEL_DUMP_DIR keeps the module as a named file so that profilers
+  // (perf, valgrind) can resolve kernel symbols; it is never set in production.
+  const char *dumpDir = std::getenv("KILN_KERNEL_DUMP_DIR");
+  int memfd = dumpDir ? -1 : ::memfd_create("kiln-cpu-module", MFD_CLOEXEC);
+  if (dumpDir) {
+    std::string path = fmt::format("{}/kiln-kernels-{:08x}.so", dumpDir, crc);
+    {
+      Fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+      if (fd.fd < 0 || !writeAll(fd.fd, so, soSize))
+        fail(fmt::format("cannot write the CPU module to {}: {}", path, errnoText(errno)));
+    }
+    dl_ = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (!dl_) {
+      const char *err = dlerror();
+      dlError = err ? err : "unknown error";
+    }
+  } else if (memfd >= 0 && ::access(fmt::format("/proc/self/fd/{}", memfd).c_str(), R_OK) == 0) {
     Fd fd(memfd);
     if (!writeAll(fd.fd, so, soSize))
       fail(fmt::format("cannot write the CPU module to a memfd: {}", errnoText(errno)));

@@ -7,9 +7,9 @@
 // the threads start, so a job never throws.
 //===----------------------------------------------------------------------===//
 #include "ArtifactImpl.h"
+#include "Blas.h"
 #include "WorkerPool.h"
 
-#include <cblas.h>
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -17,8 +17,6 @@
 #include <mutex>
 #include <thread>
 
-// OpenBLAS's internal "stop the thread server" (also used around fork).
-extern "C" int blas_thread_shutdown_(void) __attribute__((weak));
 
 namespace kiln::rt {
 
@@ -114,25 +112,9 @@ Session::Session(std::shared_ptr<const Artifact> artifact, SessionOptions option
   if (s.numThreads == 0)
     s.numThreads = std::max(1u, std::thread::hardware_concurrency());
 
-  // Kernels call cblas_sgemm from inside our threads; letting OpenBLAS also
-  // fan out would oversubscribe the cores (see shared/toolchain-notes.md).
-  // It is a process-wide setting and not safe to change while another thread
-  // is inside OpenBLAS, hence once.
-  //
-  // Setting the count to 1 does not stop the server threads OpenBLAS (pthread
-  // build) started when it was loaded, and those spin with sched_yield for
-  // about 2^28 cycles (~90 ms here) after start-up and after every threaded
-  // call. Measured: batch-1 runs on 2 threads took ~310 us instead of ~3.5 us
-  // during the first ~90 ms of a process, because the spinner takes a core
-  // our barrier is waiting for. So we also shut the server down; OpenBLAS
-  // restarts it by itself if anyone asks for threads again. The symbol is
-  // internal (weak: absent in other BLAS builds, then this is skipped).
-  static std::once_flag blasOnce;
-  std::call_once(blasOnce, [] {
-    openblas_set_num_threads(1);
-    if (blas_thread_shutdown_)
-      blas_thread_shutdown_();
-  });
+  // OpenBLAS is loaded (and pinned to one thread per caller) with the CPU
+  // module; see Blas.cpp.
+  ensureBlasLoaded();
 
   // Parameters: one private, aligned copy of the whole table so that
   // param offsets keep their meaning and sessions never share state.

@@ -164,6 +164,21 @@ public:
   /// base + index floats, as a pointer.
   mlir::Value offsetPtr(mlir::Value base, mlir::Value index) { return gep(base, index, f32); }
 
+  /// dst[0..count) = src[0..count) for floats. A constant count becomes inline
+  /// vector moves after LLVM lowers the intrinsic.
+  void copyFloats(mlir::Value dst, mlir::Value src, int64_t count) {
+    if (count <= 0)
+      return;
+    b.create<mlir::LLVM::MemcpyOp>(loc, dst, src, c(count * 4), /*isVolatile=*/false);
+  }
+  /// dst[0..count) = 0.0f
+  void zeroFloats(mlir::Value dst, int64_t count) {
+    if (count <= 0)
+      return;
+    mlir::Value zero = b.create<mlir::arith::ConstantOp>(loc, b.getI8IntegerAttr(0));
+    b.create<mlir::LLVM::MemsetOp>(loc, dst, zero, c(count * 4), /*isVolatile=*/false);
+  }
+
   // ---- control flow ----
   /// for (iv = lb; iv < ub; ++iv) body(iv)
   void forLoop(mlir::Value lb, mlir::Value ub, const std::function<void(mlir::Value)> &body) {

@@ -185,42 +185,53 @@ LogicalResult emitConv(KernelContext &cx, Conv2dOp conv, Epilogue &epi, KernelPl
     Value ncols = ir.mul(ir.sub(r1, r0), ow);
     for (int64_t g = 0; g < groups; ++g) {
       // im2col: B[kk, (r - r0)*ow + ox] = x[n, g*cinG + ci, oy*sh - ph + ky*dh, ox*sw - pw + kx*dw]
-      ir.forLoop(0, cinG, [&](Value ci) {
-        for (int64_t ky = 0; ky < kh; ++ky) {
-          for (int64_t kx = 0; kx < kw; ++kx) {
-            // Output columns whose input column is inside the image (static).
-            auto ceilDiv = [](int64_t a, int64_t b) { return a >= 0 ? (a + b - 1) / b : -((-a) / b); };
-            int64_t lo = std::clamp<int64_t>(ceilDiv(pw - kx * dw, sw), 0, ow);
-            int64_t hi = std::clamp<int64_t>(ceilDiv(w + pw - kx * dw, sw), lo, ow);
-            Value kk = ir.add(ir.mul(ci, kh * kw), ky * kw + kx);
-            Value rowBase = ir.mul(kk, ncols);
-            ir.forLoop(r0, r1, [&](Value r) {
-              Value n = ir.div(r, oh);
-              Value oy = ir.rem(r, oh);
-              Value iy = ir.add(ir.mul(oy, sh), ky * dh - ph);
-              Value dst = ir.add(rowBase, ir.mul(ir.sub(r, r0), ow));
-              Value inside = ir.b.create<arith::AndIOp>(
-                  ir.loc, ir.cmp(arith::CmpIPredicate::sge, iy, ir.c(0)),
-                  ir.cmp(arith::CmpIPredicate::slt, iy, ir.c(h)));
-              ir.ifThenElse(
-                  inside,
-                  [&] {
-                    Value channel = ir.add(ir.mul(n, cin), g * cinG);
-                    channel = ir.add(channel, ci);
-                    Value src = ir.mul(ir.add(ir.mul(channel, h), iy), w);
-                    ir.forLoop(0, lo, [&](Value ox) { ir.store(colBuf, ir.add(dst, ox), ir.f(0)); });
-                    ir.forLoop(lo, hi, [&](Value ox) {
-                      Value ix = ir.add(ir.mul(ox, sw), kx * dw - pw);
-                      ir.store(colBuf, ir.add(dst, ox), ir.load(x, ir.add(src, ix)));
-                    });
-                    ir.forLoop(hi, ow, [&](Value ox) { ir.store(colBuf, ir.add(dst, ox), ir.f(0)); });
-                  },
-                  [&] {
-                    ir.forLoop(0, ow, [&](Value ox) { ir.store(colBuf, ir.add(dst, ox), ir.f(0)); });
-                  });
-            });
+      // One output row (n, oy) at a time so that the input rows it reads stay
+      // in L1 across the kh*kw taps. Which output columns read inside the image
+      // is static per kx; with stride 1 each tap is one contiguous copy.
+      auto ceilDiv = [](int64_t a, int64_t b) { return a >= 0 ? (a + b - 1) / b : -((-a) / b); };
+      ir.forLoop(r0, r1, [&](Value r) {
+        Value n = ir.div(r, oh);
+        Value oy = ir.rem(r, oh);
+        Value colOffset = ir.mul(ir.sub(r, r0), ow);
+        ir.forLoop(0, cinG, [&](Value ci) {
+          Value channel = ir.add(ir.add(ir.mul(n, cin), g * cinG), ci);
+          for (int64_t ky = 0; ky < kh; ++ky) {
+            Value iy = ir.add(ir.mul(oy, sh), ky * dh - ph);
+            Value inside = ir.b.create<arith::AndIOp>(
+                ir.loc, ir.cmp(arith::CmpIPredicate::sge, iy, ir.c(0)),
+                ir.cmp(arith::CmpIPredicate::slt, iy, ir.c(h)));
+            Value kkBase = ir.add(ir.mul(ci, kh * kw), ky * kw);
+            auto rowStart = [&](int64_t kx) {
+              return ir.add(ir.mul(ir.add(kkBase, kx), ncols), colOffset);
+            };
+            ir.ifThenElse(
+                inside,
+                [&] {
+                  Value src = ir.mul(ir.add(ir.mul(channel, h), iy), w);
+                  for (int64_t kx = 0; kx < kw; ++kx) {
+                    int64_t lo = std::clamp<int64_t>(ceilDiv(pw - kx * dw, sw), 0, ow);
+                    int64_t hi = std::clamp<int64_t>(ceilDiv(w + pw - kx * dw, sw), lo, ow);
+                    Value dst = rowStart(kx);
+                    ir.zeroFloats(ir.offsetPtr(colBuf, dst), lo);
+                    if (sw == 1) {
+                      Value from = ir.add(src, lo + kx * dw - pw);
+                      ir.copyFloats(ir.offsetPtr(colBuf, ir.add(dst, lo)),
+                                    ir.offsetPtr(x, from), hi - lo);
+                    } else {
+                      ir.forLoop(lo, hi, [&](Value ox) {
+                        Value ix = ir.add(ir.mul(ox, sw), kx * dw - pw);
+                        ir.store(colBuf, ir.add(dst, ox), ir.load(x, ir.add(src, ix)));
+                      });
+                    }
+                    ir.zeroFloats(ir.offsetPtr(colBuf, ir.add(dst, hi)), ow - hi);
+                  }
+                },
+                [&] {
+                  for (int64_t kx = 0; kx < kw; ++kx)
+                    ir.zeroFloats(ir.offsetPtr(colBuf, rowStart(kx)), ow);
+                });
           }
-        }
+        });
       });
       Value a = ir.offsetPtr(wt, ir.c(g * coutG * k));
       Value c = ir.offsetPtr(gemmOut, ir.mul(ncols, g * coutG));
