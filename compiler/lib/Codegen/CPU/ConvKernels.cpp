@@ -1,0 +1,344 @@
+//===- ConvKernels.cpp - convolution and its gradients ---------------------===//
+//
+//   conv2d              im2col of R output rows -> sgemm (W x col) -> epilogue
+//   conv2d_grad_input   per image: sgemm (W^T x dY) -> col2im (+=) -> epilogue
+//   conv2d_grad_weight  per block of input channels: for every image, im2col
+//                       of those channels -> sgemm (dY x col^T, accumulated in
+//                       image order) -> epilogue. Blocks of input channels are
+//                       disjoint slices of dW, so threads never share an
+//                       output element and the sum over the batch always runs
+//                       in the same order: bitwise identical for any thread count.
+//===----------------------------------------------------------------------===//
+#include "Kernels.h"
+
+#include <algorithm>
+
+using namespace mlir;
+
+namespace kiln::codegen {
+namespace {
+
+/// Static geometry of one convolution (forward or backward).
+struct ConvGeometry {
+  int64_t cin, h, w;       // input channels (all groups), height, width
+  int64_t cout, oh, ow;    // output channels (all groups), output height, width
+  int64_t kh, kw, sh, sw, ph, pw, dh, dw;
+  int64_t groups;
+  int64_t cinG() const { return cin / groups; }
+  int64_t coutG() const { return cout / groups; }
+  int64_t taps() const { return kh * kw; }
+  int64_t k() const { return cinG() * taps(); } // GEMM depth per group
+};
+
+ConvGeometry geometry(ArrayRef<int64_t> x, ArrayRef<int64_t> wt, ArrayRef<int64_t> y,
+                      ArrayRef<int64_t> strides, ArrayRef<int64_t> pads,
+                      ArrayRef<int64_t> dil, int64_t groups) {
+  return {x[1],       x[2],       x[3],    wt[0],   y[2],    y[3],    wt[2], wt[3],
+          strides[0], strides[1], pads[0], pads[1], dil[0],  dil[1],  groups};
+}
+
+int64_t ceilDiv(int64_t a, int64_t b) { return a >= 0 ? (a + b - 1) / b : -((-a) / b); }
+
+/// Output columns [lo, hi) of tap kx whose input column lies inside the image.
+std::pair<int64_t, int64_t> validColumns(const ConvGeometry &g, int64_t kx) {
+  int64_t lo = std::clamp<int64_t>(ceilDiv(g.pw - kx * g.dw, g.sw), 0, g.ow);
+  int64_t hi = std::clamp<int64_t>(ceilDiv(g.w + g.pw - kx * g.dw, g.sw), lo, g.ow);
+  return {lo, hi};
+}
+
+/// im2col of one output row (n, oy) for input channels [c0, c1) counted from
+/// channel `chanBase`: col[(ci - c0) * taps + ky * kw + kx][colOffset + ox]
+/// (row stride ld). Which output columns read inside the image is static per
+/// kx; with stride 1 each tap is one contiguous copy.
+void emitIm2colRow(KernelIR &ir, const ConvGeometry &g, Value x, Value col, Value n, Value oy,
+                   Value chanBase, Value c0, Value c1, Value colOffset, Value ld) {
+  ir.forLoop(c0, c1, [&](Value ci) {
+    Value channel = ir.add(ir.add(ir.mul(n, g.cin), chanBase), ci);
+    Value rowBase = ir.mul(ir.sub(ci, c0), g.taps());
+    for (int64_t ky = 0; ky < g.kh; ++ky) {
+      Value iy = ir.add(ir.mul(oy, g.sh), ky * g.dh - g.ph);
+      Value inside = ir.b.create<arith::AndIOp>(
+          ir.loc, ir.cmp(arith::CmpIPredicate::sge, iy, ir.c(0)),
+          ir.cmp(arith::CmpIPredicate::slt, iy, ir.c(g.h)));
+      auto rowStart = [&](int64_t kx) {
+        return ir.add(ir.mul(ir.add(rowBase, ky * g.kw + kx), ld), colOffset);
+      };
+      ir.ifThenElse(
+          inside,
+          [&] {
+            Value src = ir.mul(ir.add(ir.mul(channel, g.h), iy), g.w);
+            for (int64_t kx = 0; kx < g.kw; ++kx) {
+              auto [lo, hi] = validColumns(g, kx);
+              Value dst = rowStart(kx);
+              ir.zeroFloats(ir.offsetPtr(col, dst), lo);
+              if (g.sw == 1) {
+                Value from = ir.add(src, lo + kx * g.dw - g.pw);
+                ir.copyFloats(ir.offsetPtr(col, ir.add(dst, lo)), ir.offsetPtr(x, from),
+                              hi - lo);
+              } else {
+                ir.forLoop(lo, hi, [&](Value ox) {
+                  Value ix = ir.add(ir.mul(ox, g.sw), kx * g.dw - g.pw);
+                  ir.store(col, ir.add(dst, ox), ir.load(x, ir.add(src, ix)));
+                });
+              }
+              ir.zeroFloats(ir.offsetPtr(col, ir.add(dst, hi)), g.ow - hi);
+            }
+          },
+          [&] {
+            for (int64_t kx = 0; kx < g.kw; ++kx)
+              ir.zeroFloats(ir.offsetPtr(col, rowStart(kx)), g.ow);
+          });
+    }
+  });
+}
+
+/// Applies the epilogue in place to `count` NCHW planes' worth of elements of
+/// an output of shape [d0, d1, d2, d3] (row invariants per (d0, d1); pixels
+/// merged when the epilogue allows it).
+void emitInPlaceEpilogue(KernelContext &cx, Epilogue &epi, ArrayRef<int64_t> dims, Value i0,
+                         Value d1Begin, Value d1End) {
+  KernelIR &ir = cx.ir;
+  SmallVector<bool> mergeable = {false, false, true};
+  auto groups = epi.collapse(mergeable);
+  bool merged = groups.size() == 3;
+  epi.setIterationSpace(groups);
+  const int64_t plane = dims[2] * dims[3];
+  ir.forLoop(d1Begin, d1End, [&](Value i1) {
+    Value base = ir.mul(ir.add(ir.mul(i0, dims[1]), i1), plane);
+    if (merged) {
+      epi.emitRowInvariants(ir, cx.batch, cx.buffers, {i0, i1});
+      ir.forLoop(0, plane, [&](Value p) {
+        Value index = ir.add(base, p);
+        Value v = epi.emitElement(ir, cx.batch, cx.buffers, p, ir.load(cx.output(), index));
+        ir.store(cx.output(), index, v);
+      });
+    } else {
+      ir.forLoop(0, dims[2], [&](Value i2) {
+        epi.emitRowInvariants(ir, cx.batch, cx.buffers, {i0, i1, i2});
+        ir.forLoop(0, dims[3], [&](Value i3) {
+          Value index = ir.add(base, ir.add(ir.mul(i2, dims[3]), i3));
+          Value v =
+              epi.emitElement(ir, cx.batch, cx.buffers, i3, ir.load(cx.output(), index));
+          ir.store(cx.output(), index, v);
+        });
+      });
+    }
+  });
+}
+
+} // namespace
+
+// ---------------------------------------------------------------------------
+// conv2d: im2col + sgemm + epilogue, R output rows at a time
+// ---------------------------------------------------------------------------
+
+LogicalResult emitConv(KernelContext &cx, Conv2dOp conv, Epilogue &epi, KernelPlan &plan) {
+  KernelIR &ir = cx.ir;
+  auto xDims = shapeOf(conv.getInput()).dims;
+  auto oDims = shapeOf(conv.getResult()).dims;
+  const ConvGeometry g =
+      geometry(xDims, shapeOf(conv.getWeight()).dims, oDims, conv.getStrides(),
+               conv.getPadding(), conv.getDilation(), conv.getGroups());
+  const int64_t cout = g.cout, oh = g.oh, ow = g.ow, k = g.k();
+  const int64_t groups = g.groups, cinG = g.cinG(), coutG = g.coutG();
+
+  // Rows per chunk: as many as fit the im2col budget (at least one).
+  const int64_t colsBudget = std::max<int64_t>(ow, kIm2colTileFloats / k);
+  const int64_t rowsPerChunk = std::max<int64_t>(1, colsBudget / ow);
+  const int64_t maxCols = rowsPerChunk * ow;
+  plan.scratchBytes = (k * maxCols + cout * maxCols) * 4;
+  if (isDynamic(xDims[0]))
+    plan.workPerItem = oh;
+  else
+    plan.workFixed = xDims[0] * oh;
+  plan.flopsPerItem = isDynamic(xDims[0]) ? 2 * cout * k * oh * ow +
+                                                 epi.flopsPerElement() * cout * oh * ow
+                                           : 0;
+
+  // Iteration space of the epilogue: (n, co, pixel) when every access agrees
+  // that oh and ow merge, else (n, co, oh, ow).
+  SmallVector<bool> mergeable = {false, false, true};
+  auto iterGroups = epi.collapse(mergeable);
+  const bool pixelsMerged = iterGroups.size() == 3;
+  epi.setIterationSpace(iterGroups);
+
+  Value x = cx.argBuffer(conv.getInput());
+  Value wt = cx.argBuffer(conv.getWeight());
+  Value bias = conv.getBias() ? cx.argBuffer(conv.getBias()) : Value();
+  Value colBuf = cx.scratch;                                   // [k, cols]
+  Value gemmOut = ir.offsetPtr(cx.scratch, ir.c(k * maxCols)); // [cout, cols]
+
+  ir.forLoopStep(cx.begin, cx.end, rowsPerChunk, [&](Value r0) {
+    Value r1 = ir.min(ir.add(r0, rowsPerChunk), cx.end);
+    Value ncols = ir.mul(ir.sub(r1, r0), ow);
+    for (int64_t grp = 0; grp < groups; ++grp) {
+      // One output row (n, oy) at a time so that the input rows it reads stay
+      // in L1 across the kh*kw taps.
+      ir.forLoop(r0, r1, [&](Value r) {
+        emitIm2colRow(ir, g, x, colBuf, ir.div(r, oh), ir.rem(r, oh), ir.c(grp * cinG),
+                      ir.c(0), ir.c(cinG), ir.mul(ir.sub(r, r0), ow), ncols);
+      });
+      Value a = ir.offsetPtr(wt, ir.c(grp * coutG * k));
+      Value c = ir.offsetPtr(gemmOut, ir.mul(ncols, grp * coutG));
+      emitSgemm(ir, cx.sgemm, /*transA=*/false, /*transB=*/false, ir.c(coutG), ncols, ir.c(k),
+                a, ir.c(k), colBuf, ncols, ir.f(0.0f), c, ncols);
+    }
+    // Epilogue, one image segment at a time: columns of one image are
+    // contiguous both in the GEMM tile and in the NCHW output.
+    Value nFirst = ir.div(r0, oh);
+    Value nLast = ir.div(ir.sub(r1, ir.c(1)), oh);
+    ir.forLoop(nFirst, ir.add(nLast, 1), [&](Value n) {
+      Value imageRow0 = ir.mul(n, oh);
+      Value y0 = ir.sub(ir.max(r0, imageRow0), imageRow0);
+      Value y1 = ir.sub(ir.min(r1, ir.add(imageRow0, oh)), imageRow0);
+      Value tileCol0 = ir.mul(ir.sub(ir.add(imageRow0, y0), r0), ow);
+      ir.forLoop(ir.c(0), ir.c(cout), [&](Value co) {
+        Value biasValue = bias ? ir.load(bias, co) : Value();
+        Value tileRow = ir.add(ir.mul(co, ncols), tileCol0);
+        Value outBase = ir.mul(ir.add(ir.mul(n, cout), co), oh * ow);
+        auto element = [&](Value tileIndex, Value outIndex, Value inner) {
+          Value v = ir.load(gemmOut, tileIndex);
+          if (biasValue)
+            v = ir.fadd(v, biasValue);
+          v = epi.empty() ? v : epi.emitElement(ir, cx.batch, cx.buffers, inner, v);
+          ir.store(cx.output(), outIndex, v);
+        };
+        if (pixelsMerged) {
+          epi.emitRowInvariants(ir, cx.batch, cx.buffers, {n, co});
+          Value p0 = ir.mul(y0, ow), p1 = ir.mul(y1, ow);
+          ir.forLoop(p0, p1, [&](Value p) {
+            element(ir.add(tileRow, ir.sub(p, p0)), ir.add(outBase, p), p);
+          });
+        } else {
+          ir.forLoop(y0, y1, [&](Value oy) {
+            epi.emitRowInvariants(ir, cx.batch, cx.buffers, {n, co, oy});
+            Value rowOff = ir.mul(ir.sub(oy, y0), ow);
+            ir.forLoop(0, ow, [&](Value ox) {
+              element(ir.add(tileRow, ir.add(rowOff, ox)),
+                      ir.add(outBase, ir.add(ir.mul(oy, ow), ox)), ox);
+            });
+          });
+        }
+      });
+    });
+  });
+  return success();
+}
+
+// ---------------------------------------------------------------------------
+// conv2d_grad_input: dX = col2im(W^T x dY), one image per work unit
+// ---------------------------------------------------------------------------
+
+LogicalResult emitConvGradInput(KernelContext &cx, Operation *op, Epilogue &epi,
+                                KernelPlan &plan) {
+  KernelIR &ir = cx.ir;
+  Value dyV = op->getOperand(0), wV = op->getOperand(1);
+  auto dyDims = shapeOf(dyV).dims, wDims = shapeOf(wV).dims;
+  auto dxDims = shapeOf(op->getResult(0)).dims;
+  auto groupsAttr = op->getAttrOfType<IntegerAttr>("groups");
+  const ConvGeometry g =
+      geometry(dxDims, wDims, dyDims, i64ArrayAttr(op, "strides"), i64ArrayAttr(op, "padding"),
+               i64ArrayAttr(op, "dilation"), groupsAttr ? groupsAttr.getInt() : 1);
+  const int64_t k = g.k(), ohw = g.oh * g.ow, coutG = g.coutG(), cinG = g.cinG();
+  if (isDynamic(dxDims[0]))
+    plan.workPerItem = 1;
+  else
+    plan.workFixed = dxDims[0];
+  plan.scratchBytes = k * ohw * 4;
+  plan.flopsPerItem = isDynamic(dxDims[0]) ? 2 * g.cout * k * ohw : 0;
+
+  Value dy = cx.argBuffer(dyV), wt = cx.argBuffer(wV), dx = cx.output();
+  Value col = cx.scratch; // [k, oh*ow]
+  const int64_t imageSize = g.cin * g.h * g.w;
+  ir.forLoop(cx.begin, cx.end, [&](Value n) {
+    Value image = ir.mul(n, imageSize);
+    ir.zeroFloats(ir.offsetPtr(dx, image), imageSize);
+    for (int64_t grp = 0; grp < g.groups; ++grp) {
+      Value a = ir.offsetPtr(wt, ir.c(grp * coutG * k));
+      Value bPtr = ir.offsetPtr(dy, ir.mul(ir.add(ir.mul(n, g.cout), grp * coutG), ohw));
+      emitSgemm(ir, cx.sgemm, /*transA=*/true, /*transB=*/false, ir.c(k), ir.c(ohw),
+                ir.c(coutG), a, ir.c(k), bPtr, ir.c(ohw), ir.f(0.0f), col, ir.c(ohw));
+      // col2im: dx[n, grp*cinG + ci, iy, ix] += col[(ci*kh + ky)*kw + kx, oy*ow + ox].
+      // The valid oy range of each ky is static, so no bounds test per row.
+      ir.forLoop(0, cinG, [&](Value ci) {
+        Value plane = ir.mul(ir.add(ir.add(ir.mul(n, g.cin), grp * cinG), ci), g.h * g.w);
+        for (int64_t ky = 0; ky < g.kh; ++ky) {
+          int64_t oyLo = std::clamp<int64_t>(ceilDiv(g.ph - ky * g.dh, g.sh), 0, g.oh);
+          int64_t oyHi = std::clamp<int64_t>(ceilDiv(g.h + g.ph - ky * g.dh, g.sh), oyLo, g.oh);
+          for (int64_t kx = 0; kx < g.kw; ++kx) {
+            auto [lo, hi] = validColumns(g, kx);
+            Value kk = ir.add(ir.mul(ci, g.taps()), ky * g.kw + kx);
+            ir.forLoop(oyLo, oyHi, [&](Value oy) {
+              Value iy = ir.add(ir.mul(oy, g.sh), ky * g.dh - g.ph);
+              Value dst = ir.add(plane, ir.mul(iy, g.w));
+              Value src = ir.add(ir.mul(kk, ohw), ir.mul(oy, g.ow));
+              ir.forLoop(lo, hi, [&](Value ox) {
+                Value ix = ir.add(ir.mul(ox, g.sw), kx * g.dw - g.pw);
+                Value at = ir.add(dst, ix);
+                ir.store(dx, at, ir.fadd(ir.load(dx, at), ir.load(col, ir.add(src, ox))));
+              });
+            });
+          }
+        }
+      });
+    }
+    if (!epi.empty())
+      emitInPlaceEpilogue(cx, epi, dxDims, n, ir.c(0), ir.c(g.cin));
+  });
+  return success();
+}
+
+// ---------------------------------------------------------------------------
+// conv2d_grad_weight: dW[:, block] = sum_n dY_n x col_n(block)^T
+// ---------------------------------------------------------------------------
+
+LogicalResult emitConvGradWeight(KernelContext &cx, Operation *op, Epilogue &epi,
+                                 KernelPlan &plan) {
+  KernelIR &ir = cx.ir;
+  Value xV = op->getOperand(0), dyV = op->getOperand(1);
+  auto xDims = shapeOf(xV).dims, dyDims = shapeOf(dyV).dims;
+  auto dwDims = shapeOf(op->getResult(0)).dims;
+  auto groupsAttr = op->getAttrOfType<IntegerAttr>("groups");
+  const ConvGeometry g =
+      geometry(xDims, dwDims, dyDims, i64ArrayAttr(op, "strides"), i64ArrayAttr(op, "padding"),
+               i64ArrayAttr(op, "dilation"), groupsAttr ? groupsAttr.getInt() : 1);
+  const int64_t k = g.k(), ohw = g.oh * g.ow, coutG = g.coutG(), cinG = g.cinG();
+  // Channels per work unit: enough GEMM columns (taps * channels) to keep
+  // sgemm efficient, few enough to give every thread a share.
+  const int64_t perUnit = std::clamp<int64_t>(ceilDiv(48, g.taps()), 1, cinG);
+  const int64_t blocksPerGroup = ceilDiv(cinG, perUnit);
+  plan.workFixed = g.groups * blocksPerGroup;
+  plan.scratchBytes = perUnit * g.taps() * ohw * 4;
+  plan.flopsPerItem = 2 * g.cout * k * ohw;
+
+  Value x = cx.argBuffer(xV), dy = cx.argBuffer(dyV), dw = cx.output();
+  Value col = cx.scratch; // [perUnit * taps, oh*ow]
+  ir.forLoop(cx.begin, cx.end, [&](Value unit) {
+    Value grp = ir.div(unit, blocksPerGroup);
+    Value c0 = ir.mul(ir.rem(unit, blocksPerGroup), perUnit);
+    Value c1 = ir.min(ir.add(c0, perUnit), ir.c(cinG));
+    Value rows = ir.mul(ir.sub(c1, c0), g.taps());
+    Value chanBase = ir.mul(grp, cinG);
+    Value cTile = ir.offsetPtr(dw, ir.add(ir.mul(ir.mul(grp, coutG), k), ir.mul(c0, g.taps())));
+    ir.forLoop(ir.c(0), cx.batch, [&](Value n) {
+      ir.forLoop(0, g.oh, [&](Value oy) {
+        emitIm2colRow(ir, g, x, col, n, oy, chanBase, c0, c1, ir.mul(oy, g.ow), ir.c(ohw));
+      });
+      Value a = ir.offsetPtr(dy, ir.mul(ir.add(ir.mul(n, g.cout), ir.mul(grp, coutG)), ohw));
+      // The first image overwrites, the rest accumulate: no separate zeroing.
+      Value beta = ir.select(ir.cmp(arith::CmpIPredicate::eq, n, ir.c(0)), ir.f(0.0f),
+                             ir.f(1.0f));
+      emitSgemm(ir, cx.sgemm, /*transA=*/false, /*transB=*/true, ir.c(coutG), rows, ir.c(ohw),
+                a, ir.c(ohw), col, ir.c(ohw), beta, cTile, ir.c(k));
+    });
+    if (!epi.empty()) {
+      // dW is [cout, cinG, kh, kw]: rows (co, ci) of this block, pixels = taps.
+      ir.forLoop(ir.mul(grp, coutG), ir.mul(ir.add(grp, 1), coutG), [&](Value co) {
+        emitInPlaceEpilogue(cx, epi, dwDims, co, c0, c1);
+      });
+    }
+  });
+  return success();
+}
+
+} // namespace kiln::codegen

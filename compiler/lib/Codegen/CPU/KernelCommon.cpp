@@ -1,0 +1,44 @@
+//===- KernelCommon.cpp - helpers shared by the kernel emitters -----------===//
+#include "Kernels.h"
+
+using namespace mlir;
+
+namespace kiln::codegen {
+
+Value linearIndex(KernelIR &ir, ArrayRef<int64_t> dims, ArrayRef<Value> coords) {
+  Value index = ir.c(0);
+  int64_t stride = 1;
+  for (int64_t i = (int64_t)dims.size() - 1; i >= 0; --i) {
+    index = ir.add(index, ir.mul(coords[i], stride));
+    stride *= isDynamic(dims[i]) ? 1 : dims[i];
+  }
+  return index;
+}
+
+void emitSgemm(KernelIR &ir, LLVM::LLVMFuncOp sgemm, bool transA, bool transB, Value m,
+               Value n, Value k, Value a, Value lda, Value bPtr, Value ldb, Value beta, Value c,
+               Value ldc) {
+  SmallVector<Value> args = {ir.i32(kCblasRowMajor),
+                             ir.i32(transA ? kCblasTrans : kCblasNoTrans),
+                             ir.i32(transB ? kCblasTrans : kCblasNoTrans),
+                             ir.truncI32(m),
+                             ir.truncI32(n),
+                             ir.truncI32(k),
+                             ir.f(1.0f),
+                             a,
+                             ir.truncI32(lda),
+                             bPtr,
+                             ir.truncI32(ldb),
+                             beta,
+                             c,
+                             ir.truncI32(ldc)};
+  ir.b.create<LLVM::CallOp>(ir.loc, sgemm, args);
+}
+
+ArrayRef<int64_t> i64ArrayAttr(Operation *op, StringRef name) {
+  if (auto attr = op->getAttrOfType<DenseI64ArrayAttr>(name))
+    return attr.asArrayRef();
+  return {};
+}
+
+} // namespace kiln::codegen

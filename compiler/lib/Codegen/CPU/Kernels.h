@@ -1,0 +1,76 @@
+//===- Kernels.h - per-anchor CPU kernel emitters ---------------*- C++ -*-===//
+//
+// Shared by the emitters of kiln-lower-to-llvm: one file per family of anchors
+// (ConvKernels.cpp, GemmKernels.cpp, PointwiseKernels.cpp). Each emitter writes
+// the body of one kernel function (KernelABI) and fills in its KernelPlan.
+//===----------------------------------------------------------------------===//
+#ifndef KILN_CODEGEN_CPU_KERNELS_H
+#define KILN_CODEGEN_CPU_KERNELS_H
+
+#include "Epilogue.h"
+#include "KernelIR.h"
+#include "kiln/Dialect/KilnOps.h"
+
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+
+namespace kiln::codegen {
+
+// CBLAS enum values (cblas.h); blasint is 32-bit in Debian's OpenBLAS.
+constexpr int32_t kCblasRowMajor = 101, kCblasNoTrans = 111, kCblasTrans = 112;
+
+// Cache budget for one convolution chunk's im2col tile (floats): about half of
+// a 512 KiB L2, so the GEMM's packed panels and output tile fit beside it.
+constexpr int64_t kIm2colTileFloats = 64 * 1024;
+// Elements per unit of a pointwise kernel's innermost loop.
+constexpr int64_t kInnerChunk = 8192;
+
+/// What the lowering records on a kernel for the artifact.
+struct KernelPlan {
+  int64_t workPerItem = 0, workFixed = 0, workPerTask = 1;
+  int64_t scratchBytes = 0, flopsPerItem = 0;
+};
+
+/// Shared state while emitting one kernel.
+struct KernelContext {
+  KernelOp kernel;
+  KernelIR &ir;
+  mlir::Value batch, begin, end, scratch;
+  llvm::SmallVector<mlir::Value> buffers; // operand pointers, then the output pointer
+  mlir::LLVM::LLVMFuncOp sgemm;           // null when the module needs none
+  mlir::Value output() const { return buffers.back(); }
+  mlir::Value argBuffer(mlir::Value v) const {
+    return buffers[llvm::cast<mlir::BlockArgument>(v).getArgNumber()];
+  }
+};
+
+inline bool isDynamic(int64_t d) { return d < 0; }
+inline mlir::Value dimValue(KernelIR &ir, int64_t d, mlir::Value batch) {
+  return isDynamic(d) ? batch : ir.c(d);
+}
+/// Offset of a row-major element, given static dims (dim 0 may be -1).
+mlir::Value linearIndex(KernelIR &ir, llvm::ArrayRef<int64_t> dims,
+                        llvm::ArrayRef<mlir::Value> coords);
+/// C[M,N] = op(A)[M,K] * op(B)[K,N] + beta * C, row-major, through OpenBLAS.
+void emitSgemm(KernelIR &ir, mlir::LLVM::LLVMFuncOp sgemm, bool transA, bool transB,
+               mlir::Value m, mlir::Value n, mlir::Value k, mlir::Value a, mlir::Value lda,
+               mlir::Value b, mlir::Value ldb, mlir::Value beta, mlir::Value c,
+               mlir::Value ldc);
+/// An integer-array attribute by name (empty if absent).
+llvm::ArrayRef<int64_t> i64ArrayAttr(mlir::Operation *op, llvm::StringRef name);
+
+// ---- emitters: one per anchor family ----
+mlir::LogicalResult emitConv(KernelContext &cx, Conv2dOp conv, Epilogue &epi, KernelPlan &plan);
+mlir::LogicalResult emitConvGradInput(KernelContext &cx, mlir::Operation *anchor, Epilogue &epi,
+                                      KernelPlan &plan);
+mlir::LogicalResult emitConvGradWeight(KernelContext &cx, mlir::Operation *anchor,
+                                       Epilogue &epi, KernelPlan &plan);
+mlir::LogicalResult emitGemm(KernelContext &cx, mlir::Operation *anchor, Epilogue &epi,
+                             KernelPlan &plan);
+mlir::LogicalResult emitSoftmax(KernelContext &cx, mlir::Operation *anchor, int64_t axis,
+                                bool isLog, Epilogue &epi, KernelPlan &plan);
+mlir::LogicalResult emitPointwise(KernelContext &cx, mlir::Operation *anchor, Epilogue &epi,
+                                  KernelPlan &plan);
+
+} // namespace kiln::codegen
+
+#endif
