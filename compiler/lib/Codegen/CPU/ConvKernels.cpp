@@ -37,6 +37,15 @@ ConvGeometry geometry(ArrayRef<int64_t> x, ArrayRef<int64_t> wt, ArrayRef<int64_
           strides[0], strides[1], pads[0], pads[1], dil[0],  dil[1],  groups};
 }
 
+/// Geometry of a gradient op from its attributes (by name: the gradient ops
+/// share conv2d's attribute names) and the shapes of x, w and y.
+ConvGeometry gradGeometry(Operation *op, ArrayRef<int64_t> x, ArrayRef<int64_t> wt,
+                          ArrayRef<int64_t> y) {
+  auto groupsAttr = op->getAttrOfType<IntegerAttr>("groups");
+  return geometry(x, wt, y, i64ArrayAttr(op, "strides"), i64ArrayAttr(op, "padding"),
+                  i64ArrayAttr(op, "dilation"), groupsAttr ? groupsAttr.getInt() : 1);
+}
+
 int64_t ceilDiv(int64_t a, int64_t b) { return a >= 0 ? (a + b - 1) / b : -((-a) / b); }
 
 /// Output columns [lo, hi) of tap kx whose input column lies inside the image.
@@ -233,12 +242,8 @@ LogicalResult emitConvGradInput(KernelContext &cx, Operation *op, Epilogue &epi,
                                 KernelPlan &plan) {
   KernelIR &ir = cx.ir;
   Value dyV = op->getOperand(0), wV = op->getOperand(1);
-  auto dyDims = shapeOf(dyV).dims, wDims = shapeOf(wV).dims;
   auto dxDims = shapeOf(op->getResult(0)).dims;
-  auto groupsAttr = op->getAttrOfType<IntegerAttr>("groups");
-  const ConvGeometry g =
-      geometry(dxDims, wDims, dyDims, i64ArrayAttr(op, "strides"), i64ArrayAttr(op, "padding"),
-               i64ArrayAttr(op, "dilation"), groupsAttr ? groupsAttr.getInt() : 1);
+  const ConvGeometry g = gradGeometry(op, dxDims, shapeOf(wV).dims, shapeOf(dyV).dims);
   const int64_t k = g.k(), ohw = g.oh * g.ow, coutG = g.coutG(), cinG = g.cinG();
   if (isDynamic(dxDims[0]))
     plan.workPerItem = 1;
@@ -296,12 +301,8 @@ LogicalResult emitConvGradWeight(KernelContext &cx, Operation *op, Epilogue &epi
                                  KernelPlan &plan) {
   KernelIR &ir = cx.ir;
   Value xV = op->getOperand(0), dyV = op->getOperand(1);
-  auto xDims = shapeOf(xV).dims, dyDims = shapeOf(dyV).dims;
   auto dwDims = shapeOf(op->getResult(0)).dims;
-  auto groupsAttr = op->getAttrOfType<IntegerAttr>("groups");
-  const ConvGeometry g =
-      geometry(xDims, dwDims, dyDims, i64ArrayAttr(op, "strides"), i64ArrayAttr(op, "padding"),
-               i64ArrayAttr(op, "dilation"), groupsAttr ? groupsAttr.getInt() : 1);
+  const ConvGeometry g = gradGeometry(op, shapeOf(xV).dims, dwDims, shapeOf(dyV).dims);
   const int64_t k = g.k(), ohw = g.oh * g.ow, coutG = g.coutG(), cinG = g.cinG();
   // Channels per work unit: enough GEMM columns (taps * channels) to keep
   // sgemm efficient, few enough to give every thread a share.
