@@ -20,6 +20,7 @@ PACKAGES=(
   libcli11-dev             # command-line parsing for every tool
   nlohmann-json3-dev       # json sidecar files (compile reports, inference model description)
   libpng-dev               # PNG images (lite_data, predict visualisation)
+  libjpeg62-turbo-dev      # JPEG images (predict/infer inputs; tools/data)
   # data
   dataset-fashion-mnist
   # python for lit and reference scripts (numpy for .npy fixtures)
