@@ -47,14 +47,19 @@ bool RuntimeShape::hasDynamic() const {
   return llvm::any_of(dims, [](int64_t d) { return d < 0; });
 }
 
-// Row-major strides of a shape whose only dynamic dim (if any) is dim 0, so
-// every stride is static.
-static SmallVector<int64_t> staticStrides(ArrayRef<int64_t> dims) {
-  SmallVector<int64_t> out(dims.size());
-  int64_t stride = 1;
+// Row-major strides of a shape with at most one dynamic dim (the batch): a
+// stride is a constant, or a constant times the batch when the dynamic dim
+// lies after it.
+static SmallVector<std::pair<int64_t, bool>> rowMajorStrides(ArrayRef<int64_t> dims) {
+  SmallVector<std::pair<int64_t, bool>> out(dims.size());
+  int64_t coef = 1;
+  bool perBatch = false;
   for (int64_t i = (int64_t)dims.size() - 1; i >= 0; --i) {
-    out[i] = stride;
-    stride *= dims[i] < 0 ? 1 : dims[i];
+    out[i] = {coef, perBatch};
+    if (dims[i] < 0)
+      perBatch = true;
+    else
+      coef *= dims[i];
   }
   return out;
 }
@@ -84,19 +89,19 @@ Epilogue::Epilogue(KernelOp kernel, Operation *anchor) : kernel(kernel), anchor(
         continue;
       Use use;
       use.argNumber = arg.getArgNumber();
-      use.strides.assign(out.size(), 0);
+      use.strides.assign(out.size(), Stride{});
       SmallVector<int64_t> dims = shapeOf(arg).dims;
-      SmallVector<int64_t> st = staticStrides(dims);
+      auto st = rowMajorStrides(dims);
       if (isa<BatchNormOp>(op) && operand.getOperandNumber() >= 1) {
         // Per-channel parameter [C] applied along dim 1.
-        use.strides[1] = 1;
+        use.strides[1] = Stride{1, false};
       } else {
         // numpy broadcasting, right-aligned.
         size_t k = dims.size(), r = out.size();
         for (size_t i = 0; i < k; ++i) {
           size_t j = r - k + i;
           bool broadcast = dims[i] == 1 && out[j] != 1;
-          use.strides[j] = broadcast ? 0 : st[i];
+          use.strides[j] = broadcast ? Stride{} : Stride{st[i].first, st[i].second};
         }
       }
       uses[&operand] = std::move(use);
@@ -108,12 +113,13 @@ SmallVector<SmallVector<int64_t>> Epilogue::collapse(ArrayRef<bool> anchorMergea
   ArrayRef<int64_t> out = outShape.dims;
   SmallVector<SmallVector<int64_t>> groups;
   for (int64_t d = 0; d < (int64_t)out.size(); ++d) {
-    bool merge = d > 0 && anchorMergeable[d - 1];
+    // A dynamic dim never merges: its extent is only known at run time.
+    bool merge = d > 0 && anchorMergeable[d - 1] && out[d] >= 0 && out[d - 1] >= 0;
     if (merge) {
       for (auto &entry : uses) {
         const auto &st = entry.second.strides;
         // Dims d-1 and d merge when stepping d-1 equals stepping d out[d] times.
-        if (st[d - 1] != st[d] * out[d])
+        if (st[d - 1].perBatch != st[d].perBatch || st[d - 1].coef != st[d].coef * out[d])
           merge = false;
       }
     }
@@ -134,7 +140,7 @@ void Epilogue::setIterationSpace(SmallVector<SmallVector<int64_t>> groups) {
     if (it == uses.end())
       return false;
     for (int64_t d : innerDims)
-      if (it->second.strides[d] != 0)
+      if (!it->second.strides[d].isZero())
         return false;
     return true;
   };
@@ -213,17 +219,23 @@ Value Epilogue::emitScalarOp(KernelIR &ir, Operation *op, ArrayRef<Value> v) {
   return ir.f(0.0f);
 }
 
+Value Epilogue::strideValue(KernelIR &ir, Value batch, const Stride &stride) const {
+  return stride.perBatch ? ir.mul(batch, stride.coef) : ir.c(stride.coef);
+}
+
 void Epilogue::emitRowInvariants(KernelIR &ir, Value batch, ArrayRef<Value> buffers,
                                  ArrayRef<Value> outer) {
   rowBase.clear();
+  innerStride.clear();
   rowValues.clear();
   bnScale.clear();
   for (auto &entry : uses) {
     const Use &use = entry.second;
     Value base = ir.c(0);
     for (size_t g = 0; g + 1 < iterGroups.size(); ++g)
-      base = ir.add(base, ir.mul(outer[g], use.strides[iterGroups[g].back()]));
+      base = ir.add(base, ir.mul(outer[g], strideValue(ir, batch, use.strides[iterGroups[g].back()])));
     rowBase[entry.first] = base;
+    innerStride[entry.first] = strideValue(ir, batch, use.strides[iterGroups.back().back()]);
   }
   // Hoist invariant loads and ops; for batch_norm also the per-channel scale.
   for (Operation *op : ops) {
@@ -237,7 +249,7 @@ void Epilogue::emitRowInvariants(KernelIR &ir, Value batch, ArrayRef<Value> buff
             continue;
           bool inv = true;
           for (int64_t d : iterGroups.back())
-            inv &= it->second.strides[d] == 0;
+            inv &= it->second.strides[d].isZero();
           if (inv)
             rowValues[operand.get()] =
                 ir.load(buffers[it->second.argNumber], rowBase[&operand]);
@@ -268,7 +280,6 @@ Value Epilogue::emitElement(KernelIR &ir, Value batch, ArrayRef<Value> buffers, 
   llvm::DenseMap<Value, Value> memo;
   if (anchor)
     memo[anchor->getResult(0)] = anchorValue;
-  int64_t innerDim = iterGroups.back().back();
   for (Operation *op : ops) {
     Value result = op->getResult(0);
     if (invariant.lookup(result)) {
@@ -284,7 +295,7 @@ Value Epilogue::emitElement(KernelIR &ir, Value batch, ArrayRef<Value> buffers, 
           continue;
         }
         const Use &use = uses[&operand];
-        Value index = ir.add(rowBase[&operand], ir.mul(inner, use.strides[innerDim]));
+        Value index = ir.add(rowBase[&operand], ir.mul(inner, innerStride[&operand]));
         operands.push_back(ir.load(buffers[use.argNumber], index));
       } else {
         operands.push_back(memo.lookup(operand.get()));

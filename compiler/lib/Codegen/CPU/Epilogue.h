@@ -67,10 +67,19 @@ public:
   bool empty() const { return ops.empty(); }
 
 private:
-  struct Use {
-    unsigned argNumber;                 // which external input
-    llvm::SmallVector<int64_t> strides; // per output dim; 0 = broadcast
+  /// A stride that may be a multiple of the batch (when a dynamic dim lies
+  /// after it in the operand's layout): coef, or coef * batch.
+  struct Stride {
+    int64_t coef = 0;
+    bool perBatch = false;
+    bool isZero() const { return coef == 0; }
+    bool operator==(const Stride &o) const { return coef == o.coef && perBatch == o.perBatch; }
   };
+  struct Use {
+    unsigned argNumber;                // which external input
+    llvm::SmallVector<Stride> strides; // per output dim; 0 = broadcast
+  };
+  mlir::Value strideValue(KernelIR &ir, mlir::Value batch, const Stride &stride) const;
   mlir::Value emitScalarOp(KernelIR &ir, mlir::Operation *op,
                            llvm::ArrayRef<mlir::Value> operands);
 
@@ -83,6 +92,7 @@ private:
   llvm::SmallVector<llvm::SmallVector<int64_t>> iterGroups;
   // Per row: the outer part of each use's index, and hoisted scalars.
   llvm::DenseMap<mlir::OpOperand *, mlir::Value> rowBase;
+  llvm::DenseMap<mlir::OpOperand *, mlir::Value> innerStride;
   llvm::DenseMap<mlir::Value, mlir::Value> rowValues;
   llvm::DenseMap<mlir::Operation *, mlir::Value> bnScale; // hoisted BN scales
 };

@@ -5,12 +5,12 @@ using namespace mlir;
 
 namespace kiln::codegen {
 
-Value linearIndex(KernelIR &ir, ArrayRef<int64_t> dims, ArrayRef<Value> coords) {
+Value linearIndex(KernelIR &ir, ArrayRef<int64_t> dims, ArrayRef<Value> coords, Value batch) {
   Value index = ir.c(0);
-  int64_t stride = 1;
+  Value stride = ir.c(1);
   for (int64_t i = (int64_t)dims.size() - 1; i >= 0; --i) {
     index = ir.add(index, ir.mul(coords[i], stride));
-    stride *= isDynamic(dims[i]) ? 1 : dims[i];
+    stride = ir.mul(stride, dimValue(ir, dims[i], batch));
   }
   return index;
 }

@@ -47,9 +47,9 @@ inline bool isDynamic(int64_t d) { return d < 0; }
 inline mlir::Value dimValue(KernelIR &ir, int64_t d, mlir::Value batch) {
   return isDynamic(d) ? batch : ir.c(d);
 }
-/// Offset of a row-major element, given static dims (dim 0 may be -1).
+/// Offset of a row-major element; a -1 dim is the batch.
 mlir::Value linearIndex(KernelIR &ir, llvm::ArrayRef<int64_t> dims,
-                        llvm::ArrayRef<mlir::Value> coords);
+                        llvm::ArrayRef<mlir::Value> coords, mlir::Value batch);
 /// C[M,N] = op(A)[M,K] * op(B)[K,N] + beta * C, row-major, through OpenBLAS.
 void emitSgemm(KernelIR &ir, mlir::LLVM::LLVMFuncOp sgemm, bool transA, bool transB,
                mlir::Value m, mlir::Value n, mlir::Value k, mlir::Value a, mlir::Value lda,

@@ -40,20 +40,17 @@ namespace kiln {
 namespace kiln::codegen {
 namespace {
 
-// Only dim 0 may be dynamic: that keeps every stride static.
 LogicalResult checkBatchLayout(KernelOp kernel) {
-  auto check = [&](Value v) -> bool {
-    auto dims = llvm::cast<RankedTensorType>(v.getType()).getShape();
-    for (size_t i = 1; i < dims.size(); ++i)
-      if (ShapedType::isDynamic(dims[i]))
-        return false;
-    return true;
+  // At most one dynamic dim per tensor (the batch); convolution, GEMM and
+  // softmax anchors additionally expect it in dim 0 (checked by them).
+  auto check = [&](Value v) {
+    return llvm::cast<RankedTensorType>(v.getType()).getNumDynamicDims() <= 1;
   };
   for (Value v : kernel.getOperands())
     if (!check(v))
-      return kernel.emitError("kiln-lower-to-llvm: only dimension 0 may be dynamic");
+      return kernel.emitError("kiln-lower-to-llvm: a tensor may have one dynamic dimension");
   if (!check(kernel.getResult()))
-    return kernel.emitError("kiln-lower-to-llvm: only dimension 0 may be dynamic");
+    return kernel.emitError("kiln-lower-to-llvm: a tensor may have one dynamic dimension");
   return success();
 }
 

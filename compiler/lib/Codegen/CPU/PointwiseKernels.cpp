@@ -57,7 +57,7 @@ LogicalResult emitSoftmax(KernelContext &cx, Operation *anchor, int64_t axisAttr
     if (axis == 0)
       coords[0] = ir.c(0);
     coords[axis] = ir.c(0);
-    Value base = linearIndex(ir, dims, coords);
+    Value base = linearIndex(ir, dims, coords, cx.batch);
     auto at = [&](Value j) { return ir.add(base, ir.mul(j, axisStride)); };
     Value maxV = ir.forReduce(ir.c(0), ir.c(len), ir.f(-std::numeric_limits<float>::infinity()),
                               [&](Value j, Value acc) { return ir.fmax(acc, ir.load(in, at(j))); });
@@ -169,7 +169,7 @@ static Value emitAnchorScalar(KernelContext &cx, Operation *anchor, ArrayRef<Val
     SmallVector<Value> inCoords(inDims.size());
     for (size_t i = 0; i < perm.size(); ++i)
       inCoords[perm[i]] = oc[i];
-    return ir.load(cx.argBuffer(tr.getInput()), linearIndex(ir, inDims, inCoords));
+    return ir.load(cx.argBuffer(tr.getInput()), linearIndex(ir, inDims, inCoords, cx.batch));
   }
   if (isa<ReduceSumOp, ReduceMeanOp>(anchor)) {
     bool isMean = isa<ReduceMeanOp>(anchor);
@@ -203,7 +203,7 @@ static Value emitAnchorScalar(KernelContext &cx, Operation *anchor, ArrayRef<Val
     Value count = ir.c(1);
     std::function<Value(int64_t, Value)> reduceFrom = [&](int64_t d, Value acc) -> Value {
       if (d == rank)
-        return ir.faddReduce(acc, ir.load(x, linearIndex(ir, inDims, inCoords)));
+        return ir.faddReduce(acc, ir.load(x, linearIndex(ir, inDims, inCoords, cx.batch)));
       if (!reduced[d])
         return reduceFrom(d + 1, acc);
       return ir.forReduce(ir.c(0), dimValue(ir, inDims[d], cx.batch), acc,
@@ -315,28 +315,40 @@ LogicalResult emitPointwise(KernelContext &cx, Operation *anchor, Epilogue &epi,
   KernelIR &ir = cx.ir;
   auto outDims = shapeOf(cx.kernel.getResult()).dims;
   const int64_t rank = outDims.size();
-  // A purely elementwise group may merge any dims the accesses agree on, but
-  // keeps a dynamic dim 0 apart so that work units stay linear in the batch.
+  // A purely elementwise group may merge any static dims the accesses agree
+  // on (Epilogue::collapse never merges the dynamic one).
   SmallVector<bool> mergeable(std::max<int64_t>(rank - 1, 0), anchor == nullptr);
-  if (!mergeable.empty() && isDynamic(outDims[0]))
-    mergeable[0] = false;
   auto groups = epi.collapse(mergeable);
   epi.setIterationSpace(groups);
   const size_t numGroups = groups.size();
 
-  SmallVector<int64_t> groupSize(numGroups, 1);
+  // Group extents: static part, and whether the group holds the batch.
+  SmallVector<int64_t> groupStatic(numGroups, 1);
+  SmallVector<bool> groupDynamic(numGroups, false);
   for (size_t g = 0; g < numGroups; ++g)
-    for (int64_t d : groups[g])
-      groupSize[g] *= isDynamic(outDims[d]) ? 1 : outDims[d];
-  const bool dynamicRows = isDynamic(outDims[0]) && numGroups > 1;
-  const int64_t inner = numGroups == 1 && isDynamic(outDims[0]) ? -1 : groupSize.back();
-  if (inner < 0) // rank-1 dynamic tensor: one unit per element chunk is not linear; use rows of 1
-    return cx.kernel.emitError("kiln-lower-to-llvm: rank-1 dynamic tensors are not supported");
-  const int64_t chunk = std::min(inner, kInnerChunk);
-  const int64_t chunksPerRow = (inner + chunk - 1) / chunk;
+    for (int64_t d : groups[g]) {
+      if (isDynamic(outDims[d]))
+        groupDynamic[g] = true;
+      else
+        groupStatic[g] *= outDims[d];
+    }
+  auto groupSize = [&](size_t g) {
+    return groupDynamic[g] ? ir.mul(cx.batch, groupStatic[g]) : ir.c(groupStatic[g]);
+  };
+  // Work units are (row, chunk of the innermost group). When the batch is in
+  // the innermost group (a rank-1 [?] tensor, or a transpose that moved the
+  // batch last) a unit is a whole row, so the unit count stays independent of
+  // the batch.
+  const bool dynamicInner = groupDynamic.back();
+  const int64_t chunk = dynamicInner ? 0 : std::min(groupStatic.back(), kInnerChunk);
+  const int64_t chunksPerRow =
+      dynamicInner ? 1 : (groupStatic.back() + chunk - 1) / std::max<int64_t>(chunk, 1);
   int64_t staticRows = 1;
-  for (size_t g = 0; g + 1 < numGroups; ++g)
-    staticRows *= groupSize[g];
+  bool dynamicRows = false;
+  for (size_t g = 0; g + 1 < numGroups; ++g) {
+    staticRows *= groupStatic[g];
+    dynamicRows |= groupDynamic[g];
+  }
   if (dynamicRows)
     plan.workPerItem = staticRows * chunksPerRow;
   else
@@ -351,37 +363,41 @@ LogicalResult emitPointwise(KernelContext &cx, Operation *anchor, Epilogue &epi,
     anchorFlops = d[2] * d[3];
   } else if (!anchor)
     anchorFlops = 0;
-  plan.flopsPerItem = dynamicRows ? staticRows * inner * (anchorFlops + epi.flopsPerElement()) : 0;
+  const bool perItemOutput = dynamicRows || dynamicInner;
+  plan.flopsPerItem = perItemOutput ? staticRows * groupStatic.back() *
+                                          (anchorFlops + epi.flopsPerElement())
+                                    : 0;
 
-  // Original-dim sizes and the output's group strides.
-  SmallVector<int64_t> groupStride(numGroups);
-  {
-    int64_t stride = 1;
-    for (int64_t g = numGroups - 1; g >= 0; --g) {
-      groupStride[g] = stride;
-      stride *= groupSize[g];
-    }
-  }
   ir.forLoop(cx.begin, cx.end, [&](Value unit) {
     Value row = ir.div(unit, chunksPerRow);
     Value part = ir.rem(unit, chunksPerRow);
-    // Row coordinates per outer group (group 0 outermost, unbounded).
+    // Row coordinates per outer group (group 0 outermost, unbounded), and the
+    // output offset of the row (the output is row-major over the groups).
     SmallVector<Value> outer(numGroups - 1);
     Value rest = row;
     for (int64_t g = (int64_t)numGroups - 2; g >= 0; --g) {
       if (g == 0) {
         outer[g] = rest;
       } else {
-        outer[g] = ir.rem(rest, groupSize[g]);
-        rest = ir.div(rest, groupSize[g]);
+        outer[g] = ir.remv(rest, groupSize(g));
+        rest = ir.divv(rest, groupSize(g));
       }
     }
     Value outBase = ir.c(0);
-    for (size_t g = 0; g + 1 < numGroups; ++g)
-      outBase = ir.add(outBase, ir.mul(outer[g], groupStride[g]));
+    Value stride = groupSize(numGroups - 1);
+    for (int64_t g = (int64_t)numGroups - 2; g >= 0; --g) {
+      outBase = ir.add(outBase, ir.mul(outer[g], stride));
+      stride = ir.mul(stride, groupSize(g));
+    }
     epi.emitRowInvariants(ir, cx.batch, cx.buffers, outer);
-    Value lo = ir.mul(part, chunk);
-    Value hi = ir.min(ir.add(lo, chunk), ir.c(inner));
+    Value lo, hi;
+    if (dynamicInner) {
+      lo = ir.c(0);
+      hi = groupSize(numGroups - 1);
+    } else {
+      lo = ir.mul(part, chunk);
+      hi = ir.min(ir.add(lo, chunk), ir.c(groupStatic.back()));
+    }
     ir.forLoop(lo, hi, [&](Value i) {
       Value v;
       if (anchor) {
