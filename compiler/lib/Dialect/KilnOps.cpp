@@ -374,6 +374,40 @@ int64_t pooledSize(int64_t size, int64_t kernel, int64_t stride, int64_t pad, bo
   return out;
 }
 
+/// The pooled shape of an [N, C, H, W] input `in` (dims may be '?'), after
+/// checking the window attributes against it.
+FailureOr<SmallVector<int64_t, 4>> pooledShape(const Checker &check, ArrayRef<int64_t> in,
+                                               ArrayRef<int64_t> kernel,
+                                               ArrayRef<int64_t> strides,
+                                               ArrayRef<int64_t> padding, bool ceilMode) {
+  if (failed(checkPair(check, kernel, "kernel_size", 1)) ||
+      failed(checkPair(check, strides, "strides", 1)) ||
+      failed(checkPair(check, padding, "padding", 0)))
+    return failure();
+  static const char *const kSide[] = {"height", "width"};
+  SmallVector<int64_t, 4> shape = {in[0], in[1], kDynamic, kDynamic};
+  for (int i = 0; i < 2; ++i) {
+    // A window made only of padding would have no input element to reduce.
+    if (padding[i] > kernel[i] / 2) {
+      (void)check.fail("expected padding ", kSide[i], " (", padding[i],
+                       ") to be at most half the kernel ", kSide[i], " (", kernel[i], ")");
+      return failure();
+    }
+    int64_t size = in[2 + i];
+    if (isDynamic(size))
+      continue;
+    int64_t padded = size + 2 * padding[i];
+    if (padded < kernel[i]) {
+      (void)check.fail("expected the padded input ", kSide[i], " (", size, " + 2*",
+                       padding[i], " = ", padded, ") to be at least the kernel ", kSide[i],
+                       " (", kernel[i], ")");
+      return failure();
+    }
+    shape[2 + i] = pooledSize(size, kernel[i], strides[i], padding[i], ceilMode);
+  }
+  return shape;
+}
+
 LogicalResult inferPool2d(const Checker &check, Value inputValue, ArrayRef<int64_t> kernel,
                           ArrayRef<int64_t> strides, ArrayRef<int64_t> padding,
                           bool ceilMode, SmallVectorImpl<Type> &results) {
@@ -381,29 +415,11 @@ LogicalResult inferPool2d(const Checker &check, Value inputValue, ArrayRef<int64
       tensorOfRank(check, inputValue, "input", 4, "[N, C, H, W]");
   if (failed(input))
     return failure();
-  if (failed(checkPair(check, kernel, "kernel_size", 1)) ||
-      failed(checkPair(check, strides, "strides", 1)) ||
-      failed(checkPair(check, padding, "padding", 0)))
+  FailureOr<SmallVector<int64_t, 4>> shape =
+      pooledShape(check, input->getShape(), kernel, strides, padding, ceilMode);
+  if (failed(shape))
     return failure();
-  static const char *const kSide[] = {"height", "width"};
-  SmallVector<int64_t, 4> shape = {input->getDimSize(0), input->getDimSize(1), kDynamic,
-                                   kDynamic};
-  for (int i = 0; i < 2; ++i) {
-    // A window made only of padding would have no input element to reduce.
-    if (padding[i] > kernel[i] / 2)
-      return check.fail("expected padding ", kSide[i], " (", padding[i],
-                        ") to be at most half the kernel ", kSide[i], " (", kernel[i], ")");
-    int64_t size = input->getDimSize(2 + i);
-    if (isDynamic(size))
-      continue;
-    int64_t padded = size + 2 * padding[i];
-    if (padded < kernel[i])
-      return check.fail("expected the padded input ", kSide[i], " (", size, " + 2*",
-                        padding[i], " = ", padded, ") to be at least the kernel ", kSide[i],
-                        " (", kernel[i], ")");
-    shape[2 + i] = pooledSize(size, kernel[i], strides[i], padding[i], ceilMode);
-  }
-  results.push_back(RankedTensorType::get(shape, input->getElementType()));
+  results.push_back(RankedTensorType::get(*shape, input->getElementType()));
   return success();
 }
 
@@ -544,6 +560,183 @@ LogicalResult inferTranspose(const Checker &check, Value inputValue, ArrayRef<in
   for (int64_t index : perm)
     shape.push_back(input->getDimSize(index));
   results.push_back(RankedTensorType::get(shape, input->getElementType()));
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Shape rules of the training ops
+//===----------------------------------------------------------------------===//
+
+/// Which entries of a shape attribute may be -1 ('?' in the result type).
+enum class DynamicDims { None, First, Any };
+
+/// A shape written as an attribute: `rank` entries (any rank if `rank` < 0),
+/// each >= 1 or -1 where `dynamic` allows it. Returns it with -1 as kDynamic.
+FailureOr<SmallVector<int64_t, 4>> readShapeAttr(const Checker &check,
+                                                 ArrayRef<int64_t> values, StringRef name,
+                                                 int64_t rank, DynamicDims dynamic) {
+  if (rank >= 0 && static_cast<int64_t>(values.size()) != rank) {
+    (void)check.fail("expected '", name, "' of ", rank, " dims, found ",
+                     static_cast<int64_t>(values.size()), " in ", Dims{values});
+    return failure();
+  }
+  SmallVector<int64_t, 4> shape;
+  for (size_t i = 0; i < values.size(); ++i) {
+    int64_t value = values[i];
+    bool mayBeDynamic = dynamic == DynamicDims::Any || (dynamic == DynamicDims::First && i == 0);
+    if (value == -1 && mayBeDynamic) {
+      shape.push_back(kDynamic);
+      continue;
+    }
+    if (value < 1) {
+      StringRef allowed = dynamic == DynamicDims::Any     ? " or -1 (the batch)"
+                          : dynamic == DynamicDims::First ? " (-1, the batch, only at position 0)"
+                                                          : "";
+      (void)check.fail("expected '", name, "' dims to be >= 1", allowed, ", found ", value,
+                       " at position ", static_cast<int64_t>(i), " of ", Dims{values});
+      return failure();
+    }
+    shape.push_back(value);
+  }
+  return shape;
+}
+
+/// conv2d's channel and window rules for an input of shape `in` and a weight of
+/// shape `w` (rank 4 each, '?' allowed); returns the output shape. `inName` and
+/// `wName` say where the two shapes come from, for the diagnostics.
+FailureOr<SmallVector<int64_t, 4>> convOutputShape(const Checker &check, ArrayRef<int64_t> in,
+                                                   ArrayRef<int64_t> w,
+                                                   ArrayRef<int64_t> strides,
+                                                   ArrayRef<int64_t> padding,
+                                                   ArrayRef<int64_t> dilation, int64_t groups,
+                                                   StringRef inName, StringRef wName) {
+  if (failed(checkPair(check, strides, "strides", 1)) ||
+      failed(checkPair(check, padding, "padding", 0)) ||
+      failed(checkPair(check, dilation, "dilation", 1)))
+    return failure();
+  if (groups < 1) {
+    (void)check.fail("expected groups >= 1, found ", groups);
+    return failure();
+  }
+  int64_t inChannels = in[1], outChannels = w[0];
+  if (!isDynamic(inChannels) && inChannels % groups != 0) {
+    (void)check.fail("expected groups (", groups, ") to divide the input channels (",
+                     inChannels, ") of ", inName);
+    return failure();
+  }
+  if (!isDynamic(outChannels) && outChannels % groups != 0) {
+    (void)check.fail("expected groups (", groups, ") to divide the output channels (",
+                     outChannels, ") of ", wName);
+    return failure();
+  }
+  if (!isDynamic(inChannels) && !isDynamic(w[1]) && w[1] * groups != inChannels) {
+    (void)check.fail("expected ", wName, " dim 1 (", w[1], ") * groups (", groups,
+                     ") to equal the input channels (", inChannels, ") of ", inName);
+    return failure();
+  }
+  SmallVector<int64_t, 4> shape = {in[0], outChannels, kDynamic, kDynamic};
+  static const char *const kSide[] = {"height", "width"};
+  for (int i = 0; i < 2; ++i) {
+    int64_t size = in[2 + i], kernel = w[2 + i];
+    if (isDynamic(size) || isDynamic(kernel))
+      continue;
+    int64_t padded = size + 2 * padding[i];
+    int64_t window = dilation[i] * (kernel - 1) + 1;
+    if (padded < window) {
+      (void)check.fail("expected the padded input ", kSide[i], " (", size, " + 2*",
+                       padding[i], " = ", padded, ") to be at least the dilated kernel ",
+                       kSide[i], " (", window, ")");
+      return failure();
+    }
+    shape[2 + i] = (padded - window) / strides[i] + 1;
+  }
+  return shape;
+}
+
+/// `grad` must have the shape of the forward op's result, `expected`.
+LogicalResult checkGradShape(const Checker &check, RankedTensorType grad,
+                             ArrayRef<int64_t> expected, StringRef origin) {
+  bool ok = grad.getRank() == static_cast<int64_t>(expected.size());
+  for (size_t i = 0; ok && i < expected.size(); ++i)
+    ok = dimsCompatible(grad.getDimSize(i), expected[i]);
+  if (ok)
+    return success();
+  return check.fail("expected grad of shape ", Dims{expected}, " (", origin, "), found ",
+                    Dims{grad.getShape()});
+}
+
+LogicalResult inferBroadcastTo(const Checker &check, Value inputValue,
+                               ArrayRef<int64_t> target, SmallVectorImpl<Type> &results) {
+  FailureOr<RankedTensorType> input = tensorType(check, inputValue, "input");
+  if (failed(input))
+    return failure();
+  FailureOr<SmallVector<int64_t, 4>> shape =
+      readShapeAttr(check, target, "shape", -1, DynamicDims::Any);
+  if (failed(shape))
+    return failure();
+  ArrayRef<int64_t> in = input->getShape();
+  if (in.size() > shape->size())
+    return check.fail("expected 'shape' ", Dims{target}, " to have at least the input's rank (",
+                      input->getRank(), ")");
+  size_t offset = shape->size() - in.size();
+  for (size_t i = 0; i < in.size(); ++i) {
+    int64_t from = in[i], to = (*shape)[offset + i];
+    if (from != 1 && !dimsCompatible(from, to))
+      return check.fail("expected the input shape ", Dims{in}, " to broadcast to ",
+                        Dims{*shape}, " (dim ", static_cast<int64_t>(offset + i),
+                        " of the result: ", from, " is neither 1 nor ", to, ")");
+  }
+  results.push_back(RankedTensorType::get(*shape, input->getElementType()));
+  return success();
+}
+
+LogicalResult inferConv2dGradInput(const Checker &check, Value gradValue, Value weightValue,
+                                   ArrayRef<int64_t> strides, ArrayRef<int64_t> padding,
+                                   ArrayRef<int64_t> dilation, int64_t groups,
+                                   ArrayRef<int64_t> inputShape,
+                                   SmallVectorImpl<Type> &results) {
+  FailureOr<RankedTensorType> grad =
+      tensorOfRank(check, gradValue, "grad", 4, "[N, Cout, OH, OW]");
+  FailureOr<RankedTensorType> weight =
+      tensorOfRank(check, weightValue, "weight", 4, "[Cout, Cin/groups, KH, KW]");
+  if (failed(grad) || failed(weight))
+    return failure();
+  FailureOr<SmallVector<int64_t, 4>> in =
+      readShapeAttr(check, inputShape, "input_shape", 4, DynamicDims::First);
+  if (failed(in))
+    return failure();
+  FailureOr<SmallVector<int64_t, 4>> out =
+      convOutputShape(check, *in, weight->getShape(), strides, padding, dilation, groups,
+                      "'input_shape'", "the weight");
+  if (failed(out) || failed(checkGradShape(check, *grad, *out,
+                                           "the conv2d result for 'input_shape' and the weight")))
+    return failure();
+  results.push_back(RankedTensorType::get(*in, grad->getElementType()));
+  return success();
+}
+
+LogicalResult inferConv2dGradWeight(const Checker &check, Value inputValue, Value gradValue,
+                                    ArrayRef<int64_t> strides, ArrayRef<int64_t> padding,
+                                    ArrayRef<int64_t> dilation, int64_t groups,
+                                    ArrayRef<int64_t> weightShape,
+                                    SmallVectorImpl<Type> &results) {
+  FailureOr<RankedTensorType> input =
+      tensorOfRank(check, inputValue, "input", 4, "[N, Cin, H, W]");
+  FailureOr<RankedTensorType> grad =
+      tensorOfRank(check, gradValue, "grad", 4, "[N, Cout, OH, OW]");
+  if (failed(input) || failed(grad))
+    return failure();
+  FailureOr<SmallVector<int64_t, 4>> w =
+      readShapeAttr(check, weightShape, "weight_shape", 4, DynamicDims::None);
+  if (failed(w))
+    return failure();
+  FailureOr<SmallVector<int64_t, 4>> out =
+      convOutputShape(check, input->getShape(), *w, strides, padding, dilation, groups,
+                      "the input", "'weight_shape'");
+  if (failed(out) || failed(checkGradShape(check, *grad, *out,
+                                           "the conv2d result for the input and 'weight_shape'")))
+    return failure();
+  results.push_back(RankedTensorType::get(*w, input->getElementType()));
   return success();
 }
 
@@ -1068,5 +1261,243 @@ LogicalResult KernelOp::verify() {
     return emitOpError("expected the yielded type (")
            << yield.getValue().getType() << ") to equal the result type ("
            << getResult().getType() << ")";
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Training ops
+//===----------------------------------------------------------------------===//
+
+#define KILN_UNARY_SHAPE(OpT)                                                          \
+  LogicalResult OpT::inferReturnTypes(MLIRContext *, std::optional<Location> loc,      \
+                                      ValueRange operands, DictionaryAttr,             \
+                                      OpaqueProperties, RegionRange,                   \
+                                      SmallVectorImpl<Type> &results) {                \
+    Checker check(loc, getOperationName());                                            \
+    if (failed(checkOperandCount(check, operands, 1, 1)))                              \
+      return failure();                                                                \
+    return inferSameAsInput(check, operands[0], results);                              \
+  }                                                                                    \
+  LogicalResult OpT::verify() { return verifyAgainstInferred(*this); }
+
+KILN_UNARY_SHAPE(SqrtOp)
+KILN_UNARY_SHAPE(RsqrtOp)
+KILN_UNARY_SHAPE(NegOp)
+#undef KILN_UNARY_SHAPE
+
+// The activation gradients broadcast their two operands like kiln.add.
+#define KILN_BINARY_SHAPE(OpT)                                                         \
+  LogicalResult OpT::inferReturnTypes(MLIRContext *, std::optional<Location> loc,      \
+                                      ValueRange operands, DictionaryAttr,             \
+                                      OpaqueProperties, RegionRange,                   \
+                                      SmallVectorImpl<Type> &results) {                \
+    Checker check(loc, getOperationName());                                            \
+    if (failed(checkOperandCount(check, operands, 2, 2)))                              \
+      return failure();                                                                \
+    return inferBroadcast(check, operands[0], operands[1], results);                   \
+  }                                                                                    \
+  LogicalResult OpT::verify() { return verifyAgainstInferred(*this); }
+
+KILN_BINARY_SHAPE(ReluGradOp)
+KILN_BINARY_SHAPE(Relu6GradOp)
+KILN_BINARY_SHAPE(HardswishGradOp)
+KILN_BINARY_SHAPE(SigmoidGradOp)
+#undef KILN_BINARY_SHAPE
+
+LogicalResult BroadcastToOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
+                                              ValueRange operands, DictionaryAttr attributes,
+                                              OpaqueProperties properties, RegionRange regions,
+                                              SmallVectorImpl<Type> &results) {
+  Checker check(loc, getOperationName());
+  if (failed(checkOperandCount(check, operands, 1, 1)))
+    return failure();
+  Adaptor adaptor(operands, attributes, properties, regions);
+  FailureOr<ArrayRef<int64_t>> shape =
+      readArray(check, adaptor.getShapeAttr(), "shape", std::nullopt);
+  if (failed(shape))
+    return failure();
+  return inferBroadcastTo(check, operands[0], *shape, results);
+}
+
+LogicalResult BroadcastToOp::verify() { return verifyAgainstInferred(*this); }
+
+OpFoldResult BroadcastToOp::fold(FoldAdaptor) {
+  // Broadcasting to the input's own type copies it.
+  if (getInput().getType() == getType())
+    return getInput();
+  return {};
+}
+
+namespace {
+/// conv2d's attributes with their defaults, for the two conv2d gradients.
+struct ConvAttrs {
+  ArrayRef<int64_t> strides, padding, dilation;
+  int64_t groups = 1;
+};
+
+template <typename AdaptorT>
+FailureOr<ConvAttrs> readConvAttrs(const Checker &check, AdaptorT &adaptor) {
+  FailureOr<ArrayRef<int64_t>> strides =
+      readArray(check, adaptor.getStridesAttr(), "strides", ArrayRef<int64_t>(kOnePair));
+  FailureOr<ArrayRef<int64_t>> padding =
+      readArray(check, adaptor.getPaddingAttr(), "padding", ArrayRef<int64_t>(kZeroPair));
+  FailureOr<ArrayRef<int64_t>> dilation =
+      readArray(check, adaptor.getDilationAttr(), "dilation", ArrayRef<int64_t>(kOnePair));
+  FailureOr<int64_t> groups = readI64(check, adaptor.getGroupsAttr(), "groups", 1);
+  if (failed(strides) || failed(padding) || failed(dilation) || failed(groups))
+    return failure();
+  return ConvAttrs{*strides, *padding, *dilation, *groups};
+}
+
+/// Pool attributes with their defaults (strides default to the kernel size).
+struct PoolAttrs {
+  ArrayRef<int64_t> kernel, strides, padding;
+  bool ceilMode = false;
+};
+
+template <typename AdaptorT>
+FailureOr<PoolAttrs> readPoolAttrs(const Checker &check, AdaptorT &adaptor) {
+  FailureOr<ArrayRef<int64_t>> kernel =
+      readArray(check, adaptor.getKernelSizeAttr(), "kernel_size", std::nullopt);
+  if (failed(kernel))
+    return failure();
+  FailureOr<ArrayRef<int64_t>> strides =
+      readArray(check, adaptor.getStridesAttr(), "strides", *kernel);
+  FailureOr<ArrayRef<int64_t>> padding =
+      readArray(check, adaptor.getPaddingAttr(), "padding", ArrayRef<int64_t>(kZeroPair));
+  FailureOr<bool> ceilMode = readBool(check, adaptor.getCeilModeAttr(), "ceil_mode", false);
+  if (failed(strides) || failed(padding) || failed(ceilMode))
+    return failure();
+  return PoolAttrs{*kernel, *strides, *padding, *ceilMode};
+}
+} // namespace
+
+LogicalResult Conv2dGradInputOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
+                                                  ValueRange operands, DictionaryAttr attributes,
+                                                  OpaqueProperties properties,
+                                                  RegionRange regions,
+                                                  SmallVectorImpl<Type> &results) {
+  Checker check(loc, getOperationName());
+  if (failed(checkOperandCount(check, operands, 2, 2)))
+    return failure();
+  Adaptor adaptor(operands, attributes, properties, regions);
+  FailureOr<ConvAttrs> attrs = readConvAttrs(check, adaptor);
+  FailureOr<ArrayRef<int64_t>> inputShape =
+      readArray(check, adaptor.getInputShapeAttr(), "input_shape", std::nullopt);
+  if (failed(attrs) || failed(inputShape))
+    return failure();
+  return inferConv2dGradInput(check, operands[0], operands[1], attrs->strides, attrs->padding,
+                              attrs->dilation, attrs->groups, *inputShape, results);
+}
+
+LogicalResult Conv2dGradInputOp::verify() { return verifyAgainstInferred(*this); }
+
+LogicalResult Conv2dGradWeightOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
+                                                   ValueRange operands,
+                                                   DictionaryAttr attributes,
+                                                   OpaqueProperties properties,
+                                                   RegionRange regions,
+                                                   SmallVectorImpl<Type> &results) {
+  Checker check(loc, getOperationName());
+  if (failed(checkOperandCount(check, operands, 2, 2)))
+    return failure();
+  Adaptor adaptor(operands, attributes, properties, regions);
+  FailureOr<ConvAttrs> attrs = readConvAttrs(check, adaptor);
+  FailureOr<ArrayRef<int64_t>> weightShape =
+      readArray(check, adaptor.getWeightShapeAttr(), "weight_shape", std::nullopt);
+  if (failed(attrs) || failed(weightShape))
+    return failure();
+  return inferConv2dGradWeight(check, operands[0], operands[1], attrs->strides,
+                               attrs->padding, attrs->dilation, attrs->groups, *weightShape,
+                               results);
+}
+
+LogicalResult Conv2dGradWeightOp::verify() { return verifyAgainstInferred(*this); }
+
+LogicalResult MaxPool2dGradOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
+                                                ValueRange operands, DictionaryAttr attributes,
+                                                OpaqueProperties properties,
+                                                RegionRange regions,
+                                                SmallVectorImpl<Type> &results) {
+  Checker check(loc, getOperationName());
+  if (failed(checkOperandCount(check, operands, 2, 2)))
+    return failure();
+  Adaptor adaptor(operands, attributes, properties, regions);
+  FailureOr<PoolAttrs> attrs = readPoolAttrs(check, adaptor);
+  if (failed(attrs))
+    return failure();
+  FailureOr<RankedTensorType> input =
+      tensorOfRank(check, operands[0], "input", 4, "[N, C, H, W]");
+  FailureOr<RankedTensorType> grad =
+      tensorOfRank(check, operands[1], "grad", 4, "[N, C, OH, OW]");
+  if (failed(input) || failed(grad))
+    return failure();
+  FailureOr<SmallVector<int64_t, 4>> pooled = pooledShape(
+      check, input->getShape(), attrs->kernel, attrs->strides, attrs->padding, attrs->ceilMode);
+  if (failed(pooled) ||
+      failed(checkGradShape(check, *grad, *pooled, "the max_pool2d result for the input")))
+    return failure();
+  results.push_back(*input);
+  return success();
+}
+
+LogicalResult MaxPool2dGradOp::verify() { return verifyAgainstInferred(*this); }
+
+LogicalResult AvgPool2dGradOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
+                                                ValueRange operands, DictionaryAttr attributes,
+                                                OpaqueProperties properties,
+                                                RegionRange regions,
+                                                SmallVectorImpl<Type> &results) {
+  Checker check(loc, getOperationName());
+  if (failed(checkOperandCount(check, operands, 1, 1)))
+    return failure();
+  Adaptor adaptor(operands, attributes, properties, regions);
+  FailureOr<PoolAttrs> attrs = readPoolAttrs(check, adaptor);
+  FailureOr<ArrayRef<int64_t>> inputShape =
+      readArray(check, adaptor.getInputShapeAttr(), "input_shape", std::nullopt);
+  if (failed(attrs) || failed(inputShape) ||
+      failed(readBool(check, adaptor.getCountIncludePadAttr(), "count_include_pad", true)))
+    return failure();
+  FailureOr<RankedTensorType> grad =
+      tensorOfRank(check, operands[0], "grad", 4, "[N, C, OH, OW]");
+  if (failed(grad))
+    return failure();
+  FailureOr<SmallVector<int64_t, 4>> in =
+      readShapeAttr(check, *inputShape, "input_shape", 4, DynamicDims::First);
+  if (failed(in))
+    return failure();
+  FailureOr<SmallVector<int64_t, 4>> pooled =
+      pooledShape(check, *in, attrs->kernel, attrs->strides, attrs->padding, attrs->ceilMode);
+  if (failed(pooled) ||
+      failed(checkGradShape(check, *grad, *pooled, "the avg_pool2d result for 'input_shape'")))
+    return failure();
+  results.push_back(RankedTensorType::get(*in, grad->getElementType()));
+  return success();
+}
+
+LogicalResult AvgPool2dGradOp::verify() { return verifyAgainstInferred(*this); }
+
+LogicalResult UpdateOp::verify() {
+  Value parameter = getParameter();
+  auto source = parameter.getDefiningOp<ParameterOp>();
+  if (!source) {
+    Operation *def = parameter.getDefiningOp();
+    if (def)
+      return emitOpError("expected the updated value to be the result of 'kiln.parameter', "
+                         "found the result of '")
+             << def->getName() << "'";
+    return emitOpError("expected the updated value to be the result of 'kiln.parameter', "
+                       "found a block argument");
+  }
+  if (getValue().getType() != parameter.getType())
+    return emitOpError("expected the new value's type (")
+           << getValue().getType() << ") to equal the type of parameter '"
+           << source.getName() << "' (" << parameter.getType() << ")";
+  for (Operation *user : parameter.getUsers()) {
+    auto other = llvm::dyn_cast<UpdateOp>(user);
+    if (other && other != *this && other.getParameter() == parameter)
+      return emitOpError("expected at most one 'kiln.update' of parameter '")
+             << source.getName() << "'";
+  }
   return success();
 }

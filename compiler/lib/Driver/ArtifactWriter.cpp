@@ -149,6 +149,14 @@ private:
         throw CompileError("internal: kernel at " + location(op) + " has no memory plan");
       if (buffer.getValue() == "output")
         return {fb::BufferKind::Output, (uint32_t)intAttr(op, "kiln.output_index"), 0, 0};
+      if (buffer.getValue() == "param") { // an in-place parameter update
+        auto name = op->getAttrOfType<StringAttr>("kiln.param_name");
+        auto it = name ? paramIndex.find(name.str()) : paramIndex.end();
+        if (it == paramIndex.end())
+          throw CompileError("internal: kernel at " + location(op) +
+                             " updates an unknown parameter");
+        return {fb::BufferKind::Param, (uint32_t)it->second, 0, 0};
+      }
       return {fb::BufferKind::Arena, 0, (uint64_t)intAttr(op, "kiln.offset_fixed"),
               (uint64_t)intAttr(op, "kiln.offset_per_item")};
     }

@@ -166,6 +166,15 @@ CompileResult compileGraph(const fe::Graph &graph, const CompileOptions &options
   return compileText(graph.toMlir("infer"), contents, options);
 }
 
+CompileResult compileMlir(const std::string &mlirText, const std::vector<ParamValue> &params,
+                          const CompileOptions &options) {
+  ArtifactContents contents;
+  contents.modelName = options.modelName;
+  for (const ParamValue &p : params)
+    contents.params.push_back({p.name, p.shape, p.data, p.trainable});
+  return compileText(mlirText, contents, options);
+}
+
 CompileResult compileModel(const std::string &modelName, uint64_t seed,
                            const CompileOptions &options) {
   fe::Model model;

@@ -67,13 +67,20 @@ static_assert(!kTable[kE][static_cast<unsigned>(FusionKind::Reduction)],
 
 FusionKind getFusionKind(mlir::Operation *op) {
   return llvm::TypeSwitch<mlir::Operation *, FusionKind>(op)
-      .Case<Conv2dOp, MatmulOp, LinearOp>([](auto) { return FusionKind::OutFusible; })
+      // Convolution and GEMM, forward and backward: an sgemm whose output
+      // tile takes an epilogue.
+      .Case<Conv2dOp, MatmulOp, LinearOp, Conv2dGradInputOp, Conv2dGradWeightOp>(
+          [](auto) { return FusionKind::OutFusible; })
       .Case<MaxPool2dOp, AvgPool2dOp, GlobalAvgPoolOp, SoftmaxOp, LogSoftmaxOp,
-            ReduceSumOp, ReduceMeanOp>([](auto) { return FusionKind::Reduction; })
+            ReduceSumOp, ReduceMeanOp, MaxPool2dGradOp, AvgPool2dGradOp>(
+          [](auto) { return FusionKind::Reduction; })
       .Case<TransposeOp>([](auto) { return FusionKind::Injective; })
-      .Case<ReluOp, Relu6Op, SigmoidOp, HardswishOp>(
+      .Case<ReluOp, Relu6Op, SigmoidOp, HardswishOp, SqrtOp, RsqrtOp, NegOp>(
           [](auto) { return FusionKind::Elementwise; })
-      .Case<AddOp, SubOp, MulOp, DivOp>([](auto binary) { return binaryKind(binary); })
+      .Case<AddOp, SubOp, MulOp, DivOp, ReluGradOp, Relu6GradOp, HardswishGradOp,
+            SigmoidGradOp>([](auto binary) { return binaryKind(binary); })
+      // Reads its input at a reduced index: the definition of broadcast.
+      .Case<BroadcastToOp>([](auto) { return FusionKind::Broadcast; })
       // Per-channel scale and shift: the [C] operands are broadcast over N,H,W.
       .Case<BatchNormOp>([](auto) { return FusionKind::Broadcast; })
       .Case<ReshapeOp, FlattenOp>([](auto) { return FusionKind::View; })

@@ -51,6 +51,7 @@ constexpr llvm::StringLiteral kArenaFixedBytes = "kiln.arena_fixed_bytes";
 constexpr llvm::StringLiteral kArenaPerItemBytes = "kiln.arena_per_item_bytes";
 constexpr llvm::StringLiteral kPeakBytesPerItem = "kiln.peak_bytes_per_item";
 constexpr llvm::StringLiteral kCopyOutputs = "kiln.copy_outputs";
+constexpr llvm::StringLiteral kParamName = "kiln.param_name";
 
 struct Buffer {
   KernelOp writer;
@@ -60,6 +61,7 @@ struct Buffer {
   bool perItem = false;
   int64_t size = 0; // bytes (per item when perItem), rounded up to kAlignment
   std::optional<int64_t> outputIndex;
+  std::optional<llvm::StringRef> paramName; // written in place into a parameter
   int64_t offset = 0; // within its region
 
   bool livesWith(const Buffer &other) const {
@@ -134,6 +136,7 @@ struct KilnPlanMemoryPass : impl::KilnPlanMemoryBase<KilnPlanMemoryPass> {
     // 1. Buffers and their lifetimes over the kernel sequence.
     std::vector<Buffer> buffers;
     llvm::DenseMap<Value, unsigned> bufferOf; // kernel results and views of them
+    llvm::SmallVector<UpdateOp> updates;
     unsigned numKernels = 0;
     for (Operation &op : block) {
       if (auto kernel = llvm::dyn_cast<KernelOp>(op)) {
@@ -152,6 +155,8 @@ struct KilnPlanMemoryPass : impl::KilnPlanMemoryBase<KilnPlanMemoryPass> {
           bufferOf[op.getResult(0)] = it->second;
           buffers[it->second].views.push_back(&op);
         }
+      } else if (auto update = llvm::dyn_cast<UpdateOp>(op)) {
+        updates.push_back(update);
       } else if (llvm::isa<ParameterOp, ConstantOp, mlir::func::ReturnOp>(op)) {
         continue;
       } else {
@@ -161,6 +166,46 @@ struct KilnPlanMemoryPass : impl::KilnPlanMemoryBase<KilnPlanMemoryPass> {
                        "kiln.flatten and func.return (run kiln-fuse first)");
         return signalPassFailure();
       }
+    }
+
+    // 1b. kiln.update: the kernel computing a parameter's new value writes it
+    // straight into the parameter (an optimizer step updates weights in
+    // place). Sound when no later kernel reads the old value and the writer
+    // itself reads it only at the element it writes.
+    llvm::SmallVector<KernelOp> kernelOrder;
+    for (Operation &op : block)
+      if (auto kernel = llvm::dyn_cast<KernelOp>(op))
+        kernelOrder.push_back(kernel);
+    for (UpdateOp update : updates) {
+      auto param = update.getParameter().getDefiningOp<ParameterOp>();
+      Value root = resolveViews(update.getValue());
+      auto it = bufferOf.find(root);
+      if (!param || it == bufferOf.end()) {
+        update.emitOpError("kiln-plan-memory: the new value must be computed by a kernel "
+                           "in this function");
+        return signalPassFailure();
+      }
+      Buffer &buffer = buffers[it->second];
+      if (buffer.paramName) {
+        update.emitOpError("kiln-plan-memory: one value updates two parameters ('")
+            << *buffer.paramName << "' and '" << param.getName() << "')";
+        return signalPassFailure();
+      }
+      for (unsigned t = 0; t < kernelOrder.size(); ++t) {
+        KernelOp reader = kernelOrder[t];
+        if (!llvm::is_contained(reader.getInputs(), update.getParameter()))
+          continue;
+        bool sameElement = t == buffer.first &&
+                           reader.getResult().getType() == update.getParameter().getType() &&
+                           (reader.getKind() == "elementwise" || reader.getKind() == "broadcast");
+        if (t > buffer.first || (t == buffer.first && !sameElement)) {
+          reader.emitOpError("kiln-plan-memory: reads parameter '")
+              << param.getName() << "' after (or while) kernel "
+              << kernelOrder[buffer.first].getName() << " overwrites it in place";
+          return signalPassFailure();
+        }
+      }
+      buffer.paramName = param.getName();
     }
 
     // 2. Returned values: the first return of a kernel's buffer is written
@@ -185,7 +230,9 @@ struct KilnPlanMemoryPass : impl::KilnPlanMemoryBase<KilnPlanMemoryPass> {
       Value root = resolveViews(operand);
       if (auto it = bufferOf.find(root); it != bufferOf.end()) {
         Buffer &buffer = buffers[it->second];
-        if (!buffer.outputIndex)
+        if (buffer.paramName)
+          addCopy(output, "param", builder.getNamedAttr("name", builder.getStringAttr(*buffer.paramName)));
+        else if (!buffer.outputIndex)
           buffer.outputIndex = output;
         else // The same bytes returned twice: copy the output written first.
           addCopy(output, "output", index(*buffer.outputIndex));
@@ -203,7 +250,7 @@ struct KilnPlanMemoryPass : impl::KilnPlanMemoryBase<KilnPlanMemoryPass> {
     // 3. Placement, one region at a time.
     llvm::SmallVector<unsigned> fixedIds, perItemIds;
     for (auto [id, buffer] : llvm::enumerate(buffers))
-      if (!buffer.outputIndex)
+      if (!buffer.outputIndex && !buffer.paramName)
         (buffer.perItem ? perItemIds : fixedIds).push_back(id);
     int64_t fixedBytes = placeGreedyBySize(buffers, fixedIds);
     int64_t perItemBytes = placeGreedyBySize(buffers, perItemIds);
@@ -224,8 +271,14 @@ struct KilnPlanMemoryPass : impl::KilnPlanMemoryBase<KilnPlanMemoryPass> {
       llvm::SmallVector<Operation *, 3> ops{buffer.writer};
       ops.append(buffer.views.begin(), buffer.views.end());
       for (Operation *op : ops) {
-        for (llvm::StringLiteral name : {kBuffer, kOffsetFixed, kOffsetPerItem, kOutputIndex})
+        for (llvm::StringLiteral name :
+             {kBuffer, kOffsetFixed, kOffsetPerItem, kOutputIndex, kParamName})
           op->removeAttr(name);
+        if (buffer.paramName) {
+          op->setAttr(kBuffer, builder.getStringAttr("param"));
+          op->setAttr(kParamName, builder.getStringAttr(*buffer.paramName));
+          continue;
+        }
         if (buffer.outputIndex) {
           op->setAttr(kBuffer, builder.getStringAttr("output"));
           op->setAttr(kOutputIndex, builder.getI64IntegerAttr(*buffer.outputIndex));

@@ -241,3 +241,33 @@ func.func @constants_uniqued() -> (tensor<2xf32>, tensor<2xf32>) {
   %b = kiln.constant dense<[1.0, 2.0]> : tensor<2xf32>
   return %a, %b : tensor<2xf32>, tensor<2xf32>
 }
+
+// -----
+
+// broadcast_to of a value to its own type is that value; one that widens stays.
+// CHECK-LABEL: func.func @broadcast_to_same_type
+// CHECK-SAME: (%[[X:.*]]: tensor<?x4xf32>, %[[B:.*]]: tensor<4xf32>)
+// CHECK-NEXT: %[[W:.*]] = kiln.broadcast_to %[[B]] {shape = array<i64: -1, 4>}
+// CHECK-NEXT: return %[[X]], %[[W]]
+func.func @broadcast_to_same_type(%x: tensor<?x4xf32>, %b: tensor<4xf32>) -> (tensor<?x4xf32>, tensor<?x4xf32>) {
+  %0 = kiln.broadcast_to %x {shape = array<i64: -1, 4>} : (tensor<?x4xf32>) -> tensor<?x4xf32>
+  %1 = kiln.broadcast_to %b {shape = array<i64: -1, 4>} : (tensor<4xf32>) -> tensor<?x4xf32>
+  return %0, %1 : tensor<?x4xf32>, tensor<?x4xf32>
+}
+
+// -----
+
+// kiln.update has no result but writes a parameter: canonicalization keeps it
+// (and what it reads), while an unused gradient op is erased like any pure op.
+// CHECK-LABEL: func.func @update_is_kept
+// CHECK-NEXT: %[[P:.*]] = kiln.parameter "w"
+// CHECK-NEXT: %[[N:.*]] = kiln.neg %[[P]]
+// CHECK-NEXT: kiln.update %[[P]], %[[N]]
+// CHECK-NEXT: return
+func.func @update_is_kept(%x: tensor<4xf32>) {
+  %p = kiln.parameter "w" : tensor<4xf32>
+  %n = kiln.neg %p : (tensor<4xf32>) -> tensor<4xf32>
+  %dead = kiln.relu_grad %x, %p : (tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32>
+  kiln.update %p, %n : tensor<4xf32>, tensor<4xf32>
+  return
+}

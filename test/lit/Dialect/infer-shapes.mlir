@@ -136,6 +136,62 @@ func.func @view_shapes(%x: tensor<?x3x5xf32>, %s: tensor<2x3x5xf32>, %d: tensor<
 
 // -----
 
+// CHECK-LABEL: func.func @training_shapes
+// CHECK: kiln.matmul {{.*}} -> tensor<10x64xf32>
+// CHECK: kiln.broadcast_to {{.*}} -> tensor<?x10xf32>
+// CHECK: kiln.broadcast_to {{.*}} -> tensor<4x?x10xf32>
+// CHECK: kiln.broadcast_to {{.*}} -> tensor<?xf32>
+// CHECK: kiln.relu_grad {{.*}} -> tensor<?x3x10xf32>
+// CHECK: kiln.conv2d_grad_input {{.*}} -> tensor<?x4x32x32xf32>
+// CHECK: kiln.conv2d_grad_input {{.*}} -> tensor<?x4x31x31xf32>
+// CHECK: kiln.conv2d_grad_input {{.*}} -> tensor<2x8x9x9xf32>
+// CHECK: kiln.conv2d_grad_weight {{.*}} -> tensor<8x4x3x3xf32>
+// CHECK: kiln.conv2d_grad_weight {{.*}} -> tensor<8x1x3x3xf32>
+// CHECK: kiln.max_pool2d_grad {{.*}} -> tensor<?x3x5x5xf32>
+// CHECK: kiln.avg_pool2d_grad {{.*}} -> tensor<?x3x5x5xf32>
+// CHECK: kiln.avg_pool2d_grad {{.*}} -> tensor<?x3x6x6xf32>
+func.func @training_shapes(%dy: tensor<?x10xf32>, %x: tensor<?x64xf32>, %b: tensor<10xf32>,
+                           %g: tensor<?x8x16x16xf32>, %i: tensor<?x4x32x32xf32>,
+                           %d: tensor<2x8x7x7xf32>, %dg: tensor<?x8x30x30xf32>,
+                           %p: tensor<?x3x5x5xf32>, %pg: tensor<?x3x3x3xf32>, %r: tensor<?x3x10xf32>) {
+  // dW of a linear layer: [10, ?] x [?, 64], a contraction over the batch.
+  %dyt = "kiln.transpose"(%dy) {perm = array<i64: 1, 0>} : (tensor<?x10xf32>) -> tensor<10x?xf32>
+  %0 = "kiln.matmul"(%dyt, %x) : (tensor<10x?xf32>, tensor<?x64xf32>) -> tensor<10x64xf32>
+  // -1 is the batch; missing leading dims and 1s broadcast.
+  %1 = "kiln.broadcast_to"(%b) {shape = array<i64: -1, 10>} : (tensor<10xf32>) -> tensor<?x10xf32>
+  %2 = "kiln.broadcast_to"(%dy) {shape = array<i64: 4, -1, 10>} : (tensor<?x10xf32>) -> tensor<4x?x10xf32>
+  %one = "kiln.constant"() {value = dense<1.0> : tensor<f32>} : () -> tensor<f32>
+  %3 = "kiln.broadcast_to"(%one) {shape = array<i64: -1>} : (tensor<f32>) -> tensor<?xf32>
+  // The activation gradients broadcast like add.
+  %4 = "kiln.relu_grad"(%r, %b) : (tensor<?x3x10xf32>, tensor<10xf32>) -> tensor<?x3x10xf32>
+  %w = "kiln.parameter"() {name = "w"} : () -> tensor<8x4x3x3xf32>
+  // stride 2, padding 1: a 32 or a 31 input both give 16 outputs; input_shape decides.
+  %5 = "kiln.conv2d_grad_input"(%g, %w) {strides = array<i64: 2, 2>, padding = array<i64: 1, 1>, input_shape = array<i64: -1, 4, 32, 32>}
+      : (tensor<?x8x16x16xf32>, tensor<8x4x3x3xf32>) -> tensor<?x4x32x32xf32>
+  %6 = "kiln.conv2d_grad_input"(%g, %w) {strides = array<i64: 2, 2>, padding = array<i64: 1, 1>, input_shape = array<i64: -1, 4, 31, 31>}
+      : (tensor<?x8x16x16xf32>, tensor<8x4x3x3xf32>) -> tensor<?x4x31x31xf32>
+  // Depthwise, dilation 2, padding 1, a static batch: (9 + 2 - 5) / 1 + 1 = 7.
+  %dw = "kiln.parameter"() {name = "dw"} : () -> tensor<8x1x3x3xf32>
+  %7 = "kiln.conv2d_grad_input"(%d, %dw) {groups = 8 : i64, dilation = array<i64: 2, 2>, padding = array<i64: 1, 1>, input_shape = array<i64: 2, 8, 9, 9>}
+      : (tensor<2x8x7x7xf32>, tensor<8x1x3x3xf32>) -> tensor<2x8x9x9xf32>
+  %8 = "kiln.conv2d_grad_weight"(%i, %g) {strides = array<i64: 2, 2>, padding = array<i64: 1, 1>, weight_shape = array<i64: 8, 4, 3, 3>}
+      : (tensor<?x4x32x32xf32>, tensor<?x8x16x16xf32>) -> tensor<8x4x3x3xf32>
+  %ix = "kiln.parameter"() {name = "ix"} : () -> tensor<2x8x32x32xf32>
+  %9 = "kiln.conv2d_grad_weight"(%ix, %dg) {groups = 8 : i64, weight_shape = array<i64: 8, 1, 3, 3>}
+      : (tensor<2x8x32x32xf32>, tensor<?x8x30x30xf32>) -> tensor<8x1x3x3xf32>
+  // ceil mode, k 2, s 2 on 5: 3 windows.
+  %10 = "kiln.max_pool2d_grad"(%p, %pg) {kernel_size = array<i64: 2, 2>, ceil_mode = true}
+      : (tensor<?x3x5x5xf32>, tensor<?x3x3x3xf32>) -> tensor<?x3x5x5xf32>
+  %11 = "kiln.avg_pool2d_grad"(%pg) {kernel_size = array<i64: 2, 2>, ceil_mode = true, input_shape = array<i64: -1, 3, 5, 5>}
+      : (tensor<?x3x3x3xf32>) -> tensor<?x3x5x5xf32>
+  // k 3, s 2, p 1 on 6 (floor): (6 + 2 - 3) / 2 + 1 = 3.
+  %12 = "kiln.avg_pool2d_grad"(%pg) {kernel_size = array<i64: 3, 3>, strides = array<i64: 2, 2>, padding = array<i64: 1, 1>, input_shape = array<i64: -1, 3, 6, 6>}
+      : (tensor<?x3x3x3xf32>) -> tensor<?x3x6x6xf32>
+  return
+}
+
+// -----
+
 func.func @wrong_conv(%x: tensor<?x4x32x32xf32>, %w: tensor<8x4x3x3xf32>) {
   // expected-error @+1 {{'kiln.conv2d' op expected result type 'tensor<?x8x16x16xf32>' (inferred from the operands and attributes), found 'tensor<?x8x15x15xf32>'}}
   %0 = "kiln.conv2d"(%x, %w) {strides = array<i64: 2, 2>, padding = array<i64: 1, 1>}

@@ -472,3 +472,243 @@ func.func @yield_outside_kernel(%x: tensor<?x4xf32>) {
   // expected-error @+1 {{'kiln.yield' op expects parent op 'kiln.kernel'}}
   kiln.yield %x : tensor<?x4xf32>
 }
+
+// -----
+// Training ops.
+
+func.func @sqrt_result(%x: tensor<?x3xf32>) {
+  // expected-error @+1 {{'kiln.sqrt' op expected result type 'tensor<?x3xf32>' (inferred from the operands and attributes), found 'tensor<3xf32>'}}
+  %0 = "kiln.sqrt"(%x) : (tensor<?x3xf32>) -> tensor<3xf32>
+  return
+}
+
+// -----
+
+func.func @relu_grad_broadcast(%x: tensor<?x3xf32>, %g: tensor<?x4xf32>) {
+  // expected-error @+1 {{'kiln.relu_grad' op expected broadcast-compatible operand shapes, found [?, 3] and [?, 4] (dim 1 of the result: 3 vs 4, neither is 1)}}
+  %0 = "kiln.relu_grad"(%x, %g) : (tensor<?x3xf32>, tensor<?x4xf32>) -> tensor<?x3xf32>
+  return
+}
+
+// -----
+
+func.func @sigmoid_grad_result(%y: tensor<3xf32>, %g: tensor<?x3xf32>) {
+  // expected-error @+1 {{'kiln.sigmoid_grad' op expected result type 'tensor<?x3xf32>' (inferred from the operands and attributes), found 'tensor<3xf32>'}}
+  %0 = "kiln.sigmoid_grad"(%y, %g) : (tensor<3xf32>, tensor<?x3xf32>) -> tensor<3xf32>
+  return
+}
+
+// -----
+
+func.func @broadcast_to_bad_dim(%x: tensor<3xf32>) {
+  // expected-error @+1 {{'kiln.broadcast_to' op expected 'shape' dims to be >= 1 or -1 (the batch), found 0 at position 1 of [2, 0]}}
+  %0 = "kiln.broadcast_to"(%x) {shape = array<i64: 2, 0>} : (tensor<3xf32>) -> tensor<2x3xf32>
+  return
+}
+
+// -----
+
+func.func @broadcast_to_lower_rank(%x: tensor<?x3xf32>) {
+  // expected-error @+1 {{'kiln.broadcast_to' op expected 'shape' [3] to have at least the input's rank (2)}}
+  %0 = "kiln.broadcast_to"(%x) {shape = array<i64: 3>} : (tensor<?x3xf32>) -> tensor<3xf32>
+  return
+}
+
+// -----
+
+func.func @broadcast_to_incompatible(%x: tensor<3x4xf32>) {
+  // expected-error @+1 {{'kiln.broadcast_to' op expected the input shape [3, 4] to broadcast to [2, 3, 5] (dim 2 of the result: 4 is neither 1 nor 5)}}
+  %0 = "kiln.broadcast_to"(%x) {shape = array<i64: 2, 3, 5>} : (tensor<3x4xf32>) -> tensor<2x3x5xf32>
+  return
+}
+
+// -----
+
+func.func @broadcast_to_result(%x: tensor<3x1xf32>) {
+  // expected-error @+1 {{'kiln.broadcast_to' op expected result type 'tensor<?x3x4xf32>' (inferred from the operands and attributes), found 'tensor<2x3x4xf32>'}}
+  %0 = "kiln.broadcast_to"(%x) {shape = array<i64: -1, 3, 4>} : (tensor<3x1xf32>) -> tensor<2x3x4xf32>
+  return
+}
+
+// -----
+
+func.func @conv_grad_input_rank(%g: tensor<?x8x4xf32>, %w: tensor<8x4x3x3xf32>) {
+  // expected-error @+1 {{'kiln.conv2d_grad_input' op expected grad of rank 4 [N, Cout, OH, OW], found rank 3}}
+  %0 = "kiln.conv2d_grad_input"(%g, %w) {input_shape = array<i64: -1, 4, 6, 6>} : (tensor<?x8x4xf32>, tensor<8x4x3x3xf32>) -> tensor<?x4x6x6xf32>
+  return
+}
+
+// -----
+
+func.func @conv_grad_input_missing_shape(%g: tensor<?x8x4x4xf32>, %w: tensor<8x4x3x3xf32>) {
+  // expected-error @+1 {{'kiln.conv2d_grad_input' op requires attribute 'input_shape'}}
+  %0 = "kiln.conv2d_grad_input"(%g, %w) : (tensor<?x8x4x4xf32>, tensor<8x4x3x3xf32>) -> tensor<?x4x6x6xf32>
+  return
+}
+
+// -----
+
+func.func @conv_grad_input_shape_length(%g: tensor<?x8x4x4xf32>, %w: tensor<8x4x3x3xf32>) {
+  // expected-error @+1 {{'kiln.conv2d_grad_input' op expected 'input_shape' of 4 dims, found 3 in [4, 6, 6]}}
+  %0 = "kiln.conv2d_grad_input"(%g, %w) {input_shape = array<i64: 4, 6, 6>} : (tensor<?x8x4x4xf32>, tensor<8x4x3x3xf32>) -> tensor<?x4x6x6xf32>
+  return
+}
+
+// -----
+
+func.func @conv_grad_input_dynamic_spatial(%g: tensor<?x8x4x4xf32>, %w: tensor<8x4x3x3xf32>) {
+  // expected-error @+1 {{'kiln.conv2d_grad_input' op expected 'input_shape' dims to be >= 1 (-1, the batch, only at position 0), found -1 at position 2 of [-1, 4, -1, 6]}}
+  %0 = "kiln.conv2d_grad_input"(%g, %w) {input_shape = array<i64: -1, 4, -1, 6>} : (tensor<?x8x4x4xf32>, tensor<8x4x3x3xf32>) -> tensor<?x4x?x6xf32>
+  return
+}
+
+// -----
+
+func.func @conv_grad_input_channels(%g: tensor<?x8x4x4xf32>, %w: tensor<8x4x3x3xf32>) {
+  // expected-error @+1 {{'kiln.conv2d_grad_input' op expected the weight dim 1 (4) * groups (1) to equal the input channels (3) of 'input_shape'}}
+  %0 = "kiln.conv2d_grad_input"(%g, %w) {input_shape = array<i64: -1, 3, 6, 6>} : (tensor<?x8x4x4xf32>, tensor<8x4x3x3xf32>) -> tensor<?x3x6x6xf32>
+  return
+}
+
+// -----
+
+func.func @conv_grad_input_groups(%g: tensor<?x6x4x4xf32>, %w: tensor<6x2x3x3xf32>) {
+  // expected-error @+1 {{'kiln.conv2d_grad_input' op expected groups (4) to divide the output channels (6) of the weight}}
+  %0 = "kiln.conv2d_grad_input"(%g, %w) {groups = 4 : i64, input_shape = array<i64: -1, 8, 6, 6>} : (tensor<?x6x4x4xf32>, tensor<6x2x3x3xf32>) -> tensor<?x8x6x6xf32>
+  return
+}
+
+// -----
+
+func.func @conv_grad_input_grad_shape(%g: tensor<?x8x5x4xf32>, %w: tensor<8x4x3x3xf32>) {
+  // (6 - 3) / 1 + 1 = 4 rows, not 5.
+  // expected-error @+1 {{'kiln.conv2d_grad_input' op expected grad of shape [?, 8, 4, 4] (the conv2d result for 'input_shape' and the weight), found [?, 8, 5, 4]}}
+  %0 = "kiln.conv2d_grad_input"(%g, %w) {input_shape = array<i64: -1, 4, 6, 6>} : (tensor<?x8x5x4xf32>, tensor<8x4x3x3xf32>) -> tensor<?x4x6x6xf32>
+  return
+}
+
+// -----
+
+func.func @conv_grad_input_window(%g: tensor<?x8x1x1xf32>, %w: tensor<8x4x3x3xf32>) {
+  // expected-error @+1 {{'kiln.conv2d_grad_input' op expected the padded input height (1 + 2*0 = 1) to be at least the dilated kernel height (3)}}
+  %0 = "kiln.conv2d_grad_input"(%g, %w) {input_shape = array<i64: -1, 4, 1, 3>} : (tensor<?x8x1x1xf32>, tensor<8x4x3x3xf32>) -> tensor<?x4x1x3xf32>
+  return
+}
+
+// -----
+
+func.func @conv_grad_input_result(%g: tensor<?x8x4x4xf32>, %w: tensor<8x4x3x3xf32>) {
+  // input_shape, not the smallest input that gives the grad's shape, sets the result.
+  // expected-error @+1 {{'kiln.conv2d_grad_input' op expected result type 'tensor<?x4x7x7xf32>' (inferred from the operands and attributes), found 'tensor<?x4x6x6xf32>'}}
+  %0 = "kiln.conv2d_grad_input"(%g, %w) {strides = array<i64: 2, 2>, padding = array<i64: 1, 1>, input_shape = array<i64: -1, 4, 7, 7>} : (tensor<?x8x4x4xf32>, tensor<8x4x3x3xf32>) -> tensor<?x4x6x6xf32>
+  return
+}
+
+// -----
+
+func.func @conv_grad_weight_dynamic(%x: tensor<?x4x6x6xf32>, %g: tensor<?x8x4x4xf32>) {
+  // expected-error @+1 {{'kiln.conv2d_grad_weight' op expected 'weight_shape' dims to be >= 1, found -1 at position 0 of [-1, 4, 3, 3]}}
+  %0 = "kiln.conv2d_grad_weight"(%x, %g) {weight_shape = array<i64: -1, 4, 3, 3>} : (tensor<?x4x6x6xf32>, tensor<?x8x4x4xf32>) -> tensor<8x4x3x3xf32>
+  return
+}
+
+// -----
+
+func.func @conv_grad_weight_grad_channels(%x: tensor<?x4x6x6xf32>, %g: tensor<?x6x4x4xf32>) {
+  // expected-error @+1 {{'kiln.conv2d_grad_weight' op expected grad of shape [?, 8, 4, 4] (the conv2d result for the input and 'weight_shape'), found [?, 6, 4, 4]}}
+  %0 = "kiln.conv2d_grad_weight"(%x, %g) {weight_shape = array<i64: 8, 4, 3, 3>} : (tensor<?x4x6x6xf32>, tensor<?x6x4x4xf32>) -> tensor<8x4x3x3xf32>
+  return
+}
+
+// -----
+
+func.func @conv_grad_weight_groups(%x: tensor<?x4x6x6xf32>, %g: tensor<?x8x4x4xf32>) {
+  // expected-error @+1 {{'kiln.conv2d_grad_weight' op expected 'weight_shape' dim 1 (4) * groups (2) to equal the input channels (4) of the input}}
+  %0 = "kiln.conv2d_grad_weight"(%x, %g) {groups = 2 : i64, weight_shape = array<i64: 8, 4, 3, 3>} : (tensor<?x4x6x6xf32>, tensor<?x8x4x4xf32>) -> tensor<8x4x3x3xf32>
+  return
+}
+
+// -----
+
+func.func @conv_grad_weight_result(%x: tensor<?x4x6x6xf32>, %g: tensor<?x8x4x4xf32>) {
+  // expected-error @+1 {{'kiln.conv2d_grad_weight' op expected result type 'tensor<8x4x3x3xf32>' (inferred from the operands and attributes), found 'tensor<?x4x3x3xf32>'}}
+  %0 = "kiln.conv2d_grad_weight"(%x, %g) {weight_shape = array<i64: 8, 4, 3, 3>} : (tensor<?x4x6x6xf32>, tensor<?x8x4x4xf32>) -> tensor<?x4x3x3xf32>
+  return
+}
+
+// -----
+
+func.func @max_pool_grad_shape(%x: tensor<?x4x8x8xf32>, %g: tensor<?x4x3x3xf32>) {
+  // expected-error @+1 {{'kiln.max_pool2d_grad' op expected grad of shape [?, 4, 4, 4] (the max_pool2d result for the input), found [?, 4, 3, 3]}}
+  %0 = "kiln.max_pool2d_grad"(%x, %g) {kernel_size = array<i64: 2, 2>} : (tensor<?x4x8x8xf32>, tensor<?x4x3x3xf32>) -> tensor<?x4x8x8xf32>
+  return
+}
+
+// -----
+
+func.func @max_pool_grad_padding(%x: tensor<?x4x8x8xf32>, %g: tensor<?x4x4x4xf32>) {
+  // expected-error @+1 {{'kiln.max_pool2d_grad' op expected padding height (2) to be at most half the kernel height (2)}}
+  %0 = "kiln.max_pool2d_grad"(%x, %g) {kernel_size = array<i64: 2, 2>, padding = array<i64: 2, 0>} : (tensor<?x4x8x8xf32>, tensor<?x4x4x4xf32>) -> tensor<?x4x8x8xf32>
+  return
+}
+
+// -----
+
+func.func @max_pool_grad_result(%x: tensor<?x4x8x8xf32>, %g: tensor<?x4x4x4xf32>) {
+  // expected-error @+1 {{'kiln.max_pool2d_grad' op expected result type 'tensor<?x4x8x8xf32>' (inferred from the operands and attributes), found 'tensor<?x4x4x4xf32>'}}
+  %0 = "kiln.max_pool2d_grad"(%x, %g) {kernel_size = array<i64: 2, 2>} : (tensor<?x4x8x8xf32>, tensor<?x4x4x4xf32>) -> tensor<?x4x4x4xf32>
+  return
+}
+
+// -----
+
+func.func @avg_pool_grad_missing_shape(%g: tensor<?x4x4x4xf32>) {
+  // expected-error @+1 {{'kiln.avg_pool2d_grad' op requires attribute 'input_shape'}}
+  %0 = "kiln.avg_pool2d_grad"(%g) {kernel_size = array<i64: 2, 2>} : (tensor<?x4x4x4xf32>) -> tensor<?x4x8x8xf32>
+  return
+}
+
+// -----
+
+func.func @avg_pool_grad_shape(%g: tensor<?x4x4x4xf32>) {
+  // ceil mode on 9: ceil(7 / 2) + 1 = 5 windows.
+  // expected-error @+1 {{'kiln.avg_pool2d_grad' op expected grad of shape [?, 4, 5, 5] (the avg_pool2d result for 'input_shape'), found [?, 4, 4, 4]}}
+  %0 = "kiln.avg_pool2d_grad"(%g) {kernel_size = array<i64: 2, 2>, ceil_mode = true, input_shape = array<i64: -1, 4, 9, 9>} : (tensor<?x4x4x4xf32>) -> tensor<?x4x9x9xf32>
+  return
+}
+
+// -----
+
+func.func @update_not_a_parameter(%x: tensor<4xf32>, %y: tensor<4xf32>) {
+  // expected-error @+1 {{'kiln.update' op expected the updated value to be the result of 'kiln.parameter', found a block argument}}
+  kiln.update %x, %y : tensor<4xf32>, tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @update_computed_value(%y: tensor<4xf32>) {
+  %c = kiln.constant dense<1.0> : tensor<4xf32>
+  // expected-error @+1 {{'kiln.update' op expected the updated value to be the result of 'kiln.parameter', found the result of 'kiln.constant'}}
+  kiln.update %c, %y : tensor<4xf32>, tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @update_type(%y: tensor<?x4xf32>) {
+  %p = kiln.parameter "w" : tensor<4xf32>
+  // expected-error @+1 {{'kiln.update' op expected the new value's type ('tensor<?x4xf32>') to equal the type of parameter 'w' ('tensor<4xf32>')}}
+  kiln.update %p, %y : tensor<4xf32>, tensor<?x4xf32>
+  return
+}
+
+// -----
+
+func.func @update_twice(%y: tensor<4xf32>) {
+  %p = kiln.parameter "w" : tensor<4xf32>
+  // expected-error @+1 {{'kiln.update' op expected at most one 'kiln.update' of parameter 'w'}}
+  kiln.update %p, %y : tensor<4xf32>, tensor<4xf32>
+  kiln.update %p, %y : tensor<4xf32>, tensor<4xf32>
+  return
+}

@@ -189,3 +189,68 @@ func.func @generic(%x: tensor<?x2x9x9xf32>) -> (tensor<?x4x1x1xf32>, tensor<4x4x
   }) {name = "k", kind = "elementwise"} : (tensor<?x4xf32>) -> tensor<?x4xf32>
   return %ap, %mm, %li, %su, %me, %k : tensor<?x4x1x1xf32>, tensor<4x4xf32>, tensor<?x4xf32>, tensor<?x1xf32>, tensor<?xf32>, tensor<?x4xf32>
 }
+
+// The training ops (docs/dialect.md, "Training ops").
+// CHECK-LABEL: func.func @training
+// CHECK: kiln.sqrt %{{.*}} : (tensor<?x8x4x4xf32>) -> tensor<?x8x4x4xf32>
+// CHECK: kiln.rsqrt %{{.*}} : (tensor<8xf32>) -> tensor<8xf32>
+// CHECK: kiln.neg %{{.*}} : (tensor<?x8x4x4xf32>) -> tensor<?x8x4x4xf32>
+// CHECK: kiln.broadcast_to %{{.*}} {shape = array<i64: -1, 8, 4, 4>} : (tensor<8x1x1xf32>) -> tensor<?x8x4x4xf32>
+// CHECK: kiln.relu_grad %{{.*}}, %{{.*}} : (tensor<?x8x4x4xf32>, tensor<?x8x4x4xf32>) -> tensor<?x8x4x4xf32>
+// CHECK: kiln.relu6_grad %{{.*}}, %{{.*}} : (tensor<?x8x4x4xf32>, tensor<?x8x4x4xf32>) -> tensor<?x8x4x4xf32>
+// CHECK: kiln.hardswish_grad %{{.*}}, %{{.*}} : (tensor<?x8x4x4xf32>, tensor<?x8x4x4xf32>) -> tensor<?x8x4x4xf32>
+// CHECK: kiln.sigmoid_grad %{{.*}}, %{{.*}} : (tensor<?x8x4x4xf32>, tensor<?x8x4x4xf32>) -> tensor<?x8x4x4xf32>
+// CHECK: kiln.conv2d_grad_input %{{.*}}, %{{.*}} {input_shape = array<i64: -1, 4, 8, 8>, padding = array<i64: 1, 1>, strides = array<i64: 2, 2>} : (tensor<?x8x4x4xf32>, tensor<8x4x3x3xf32>) -> tensor<?x4x8x8xf32>
+// CHECK: kiln.conv2d_grad_weight %{{.*}}, %{{.*}} {padding = array<i64: 1, 1>, strides = array<i64: 2, 2>, weight_shape = array<i64: 8, 4, 3, 3>} : (tensor<?x4x8x8xf32>, tensor<?x8x4x4xf32>) -> tensor<8x4x3x3xf32>
+// CHECK: kiln.max_pool2d_grad %{{.*}}, %{{.*}} {kernel_size = array<i64: 2, 2>} : (tensor<?x4x8x8xf32>, tensor<?x4x4x4xf32>) -> tensor<?x4x8x8xf32>
+// CHECK: kiln.avg_pool2d_grad %{{.*}} {count_include_pad = false, input_shape = array<i64: -1, 4, 8, 8>, kernel_size = array<i64: 3, 3>, padding = array<i64: 1, 1>, strides = array<i64: 2, 2>} : (tensor<?x4x4x4xf32>) -> tensor<?x4x8x8xf32>
+// CHECK: kiln.update %{{.*}}, %{{.*}} : tensor<8xf32>, tensor<8xf32>
+func.func @training(%x: tensor<?x8x4x4xf32>, %dy: tensor<?x8x4x4xf32>, %i: tensor<?x4x8x8xf32>,
+                    %p: tensor<?x4x4x4xf32>) -> (tensor<?x8x4x4xf32>, tensor<?x4x8x8xf32>, tensor<8x4x3x3xf32>) {
+  %v = kiln.parameter "bn.running_var" {trainable = false} : tensor<8xf32>
+  %c = kiln.parameter "c" : tensor<8x1x1xf32>
+  %w = kiln.parameter "w" : tensor<8x4x3x3xf32>
+  %s = kiln.sqrt %x : (tensor<?x8x4x4xf32>) -> tensor<?x8x4x4xf32>
+  %r = kiln.rsqrt %v : (tensor<8xf32>) -> tensor<8xf32>
+  %n = kiln.neg %s : (tensor<?x8x4x4xf32>) -> tensor<?x8x4x4xf32>
+  %b = kiln.broadcast_to %c {shape = array<i64: -1, 8, 4, 4>} : (tensor<8x1x1xf32>) -> tensor<?x8x4x4xf32>
+  %g1 = kiln.relu_grad %n, %dy : (tensor<?x8x4x4xf32>, tensor<?x8x4x4xf32>) -> tensor<?x8x4x4xf32>
+  %g2 = kiln.relu6_grad %b, %g1 : (tensor<?x8x4x4xf32>, tensor<?x8x4x4xf32>) -> tensor<?x8x4x4xf32>
+  %g3 = kiln.hardswish_grad %x, %g2 : (tensor<?x8x4x4xf32>, tensor<?x8x4x4xf32>) -> tensor<?x8x4x4xf32>
+  %g4 = kiln.sigmoid_grad %x, %g3 : (tensor<?x8x4x4xf32>, tensor<?x8x4x4xf32>) -> tensor<?x8x4x4xf32>
+  %gi = kiln.conv2d_grad_input %g4, %w {strides = array<i64: 2, 2>, padding = array<i64: 1, 1>, input_shape = array<i64: -1, 4, 8, 8>}
+      : (tensor<?x8x4x4xf32>, tensor<8x4x3x3xf32>) -> tensor<?x4x8x8xf32>
+  %gw = kiln.conv2d_grad_weight %i, %g4 {strides = array<i64: 2, 2>, padding = array<i64: 1, 1>, weight_shape = array<i64: 8, 4, 3, 3>}
+      : (tensor<?x4x8x8xf32>, tensor<?x8x4x4xf32>) -> tensor<8x4x3x3xf32>
+  %mp = kiln.max_pool2d_grad %i, %p {kernel_size = array<i64: 2, 2>} : (tensor<?x4x8x8xf32>, tensor<?x4x4x4xf32>) -> tensor<?x4x8x8xf32>
+  %ap = kiln.avg_pool2d_grad %p {kernel_size = array<i64: 3, 3>, strides = array<i64: 2, 2>, padding = array<i64: 1, 1>, count_include_pad = false, input_shape = array<i64: -1, 4, 8, 8>}
+      : (tensor<?x4x4x4xf32>) -> tensor<?x4x8x8xf32>
+  %sum = kiln.add %gi, %mp : (tensor<?x4x8x8xf32>, tensor<?x4x8x8xf32>) -> tensor<?x4x8x8xf32>
+  %all = kiln.add %sum, %ap : (tensor<?x4x8x8xf32>, tensor<?x4x8x8xf32>) -> tensor<?x4x8x8xf32>
+  kiln.update %v, %r : tensor<8xf32>, tensor<8xf32>
+  return %g4, %all, %gw : tensor<?x8x4x4xf32>, tensor<?x4x8x8xf32>, tensor<8x4x3x3xf32>
+}
+
+// The training ops in the generic form, defaults left out.
+// CHECK-LABEL: func.func @generic_training
+// CHECK: kiln.broadcast_to %{{.*}} {shape = array<i64: 3, -1>} : (tensor<?xf32>) -> tensor<3x?xf32>
+// CHECK: kiln.conv2d_grad_input %{{.*}}, %{{.*}} {input_shape = array<i64: -1, 2, 5, 5>} : (tensor<?x2x3x3xf32>, tensor<2x2x3x3xf32>) -> tensor<?x2x5x5xf32>
+// CHECK: kiln.conv2d_grad_weight %{{.*}}, %{{.*}} {weight_shape = array<i64: 2, 2, 3, 3>} : (tensor<?x2x5x5xf32>, tensor<?x2x3x3xf32>) -> tensor<2x2x3x3xf32>
+// CHECK: kiln.max_pool2d_grad %{{.*}}, %{{.*}} {ceil_mode = true, kernel_size = array<i64: 2, 2>} : (tensor<?x2x5x5xf32>, tensor<?x2x3x3xf32>) -> tensor<?x2x5x5xf32>
+// CHECK: kiln.avg_pool2d_grad %{{.*}} {input_shape = array<i64: -1, 2, 5, 5>, kernel_size = array<i64: 3, 3>, strides = array<i64: 1, 1>} : (tensor<?x2x3x3xf32>) -> tensor<?x2x5x5xf32>
+// CHECK: kiln.update %{{.*}}, %{{.*}} : tensor<2x2x3x3xf32>, tensor<2x2x3x3xf32>
+func.func @generic_training(%v: tensor<?xf32>, %x: tensor<?x2x5x5xf32>, %dy: tensor<?x2x3x3xf32>)
+    -> (tensor<3x?xf32>, tensor<?x2x5x5xf32>, tensor<?x2x5x5xf32>, tensor<?x2x5x5xf32>) {
+  %bt = "kiln.broadcast_to"(%v) {shape = array<i64: 3, -1>} : (tensor<?xf32>) -> tensor<3x?xf32>
+  %w = "kiln.parameter"() {name = "w"} : () -> tensor<2x2x3x3xf32>
+  %gi = "kiln.conv2d_grad_input"(%dy, %w) {strides = array<i64: 1, 1>, padding = array<i64: 0, 0>, dilation = array<i64: 1, 1>, groups = 1 : i64, input_shape = array<i64: -1, 2, 5, 5>}
+      : (tensor<?x2x3x3xf32>, tensor<2x2x3x3xf32>) -> tensor<?x2x5x5xf32>
+  %gw = "kiln.conv2d_grad_weight"(%x, %dy) {weight_shape = array<i64: 2, 2, 3, 3>}
+      : (tensor<?x2x5x5xf32>, tensor<?x2x3x3xf32>) -> tensor<2x2x3x3xf32>
+  %mp = "kiln.max_pool2d_grad"(%x, %dy) {kernel_size = array<i64: 2, 2>, ceil_mode = true}
+      : (tensor<?x2x5x5xf32>, tensor<?x2x3x3xf32>) -> tensor<?x2x5x5xf32>
+  %ap = "kiln.avg_pool2d_grad"(%dy) {kernel_size = array<i64: 3, 3>, strides = array<i64: 1, 1>, count_include_pad = true, input_shape = array<i64: -1, 2, 5, 5>}
+      : (tensor<?x2x3x3xf32>) -> tensor<?x2x5x5xf32>
+  "kiln.update"(%w, %gw) : (tensor<2x2x3x3xf32>, tensor<2x2x3x3xf32>) -> ()
+  return %bt, %gi, %mp, %ap : tensor<3x?xf32>, tensor<?x2x5x5xf32>, tensor<?x2x5x5xf32>, tensor<?x2x5x5xf32>
+}

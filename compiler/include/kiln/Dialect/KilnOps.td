@@ -201,6 +201,110 @@ def Kiln_TransposeOp : Kiln_InferOp<"transpose"> {
 }
 
 //===----------------------------------------------------------------------===//
+// Training: primitives and gradient ops (emitted by kiln-autodiff and by the
+// training-mode frontend; see docs/dialect.md, section "Training ops")
+//===----------------------------------------------------------------------===//
+
+def Kiln_SqrtOp : Kiln_UnaryOp<"sqrt">;
+def Kiln_RsqrtOp : Kiln_UnaryOp<"rsqrt">;
+def Kiln_NegOp : Kiln_UnaryOp<"neg">;
+
+def Kiln_BroadcastToOp : Kiln_InferOp<"broadcast_to"> {
+  let summary = "numpy broadcast of the input to `shape` (-1 = the batch)";
+  let arguments = (ins Kiln_Tensor:$input, DenseI64ArrayAttr:$shape);
+  let results = (outs Kiln_Tensor:$result);
+  let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
+  let hasFolder = 1;
+}
+
+// Backward of an activation: the first operand is the forward op's input (for
+// sigmoid_grad, its output), `grad` the adjoint of the forward result. The two
+// broadcast like kiln.add; the result has the broadcast shape.
+class Kiln_ActivationGradOp<string mnemonic> : Kiln_InferOp<mnemonic> {
+  let arguments = (ins Kiln_Tensor:$input, Kiln_Tensor:$grad);
+  let results = (outs Kiln_Tensor:$result);
+  let assemblyFormat = "$input `,` $grad attr-dict `:` functional-type(operands, results)";
+}
+def Kiln_ReluGradOp : Kiln_ActivationGradOp<"relu_grad"> {
+  let summary = "grad where input > 0, else 0";
+}
+def Kiln_Relu6GradOp : Kiln_ActivationGradOp<"relu6_grad"> {
+  let summary = "grad where 0 < input < 6, else 0";
+}
+// 0 for x < -3, grad * (2x + 3) / 6 on the closed [-3, 3], grad for x > 3: the
+// rule of PyTorch's hardswish_backward up to 2.6 (2.7 moved the boundaries).
+def Kiln_HardswishGradOp : Kiln_ActivationGradOp<"hardswish_grad"> {
+  let summary = "grad * hardswish'(input) with PyTorch's boundary rule";
+}
+def Kiln_SigmoidGradOp : Kiln_InferOp<"sigmoid_grad"> {
+  let summary = "grad * output * (1 - output) where output is sigmoid's result";
+  let arguments = (ins Kiln_Tensor:$output, Kiln_Tensor:$grad);
+  let results = (outs Kiln_Tensor:$result);
+  let assemblyFormat = "$output `,` $grad attr-dict `:` functional-type(operands, results)";
+}
+
+def Kiln_Conv2dGradInputOp : Kiln_InferOp<"conv2d_grad_input"> {
+  let summary = "adjoint of conv2d w.r.t. its input (transposed convolution)";
+  let arguments = (ins Kiln_Tensor:$grad, Kiln_Tensor:$weight,
+                   DefaultValuedAttr<DenseI64ArrayAttr, "{1, 1}">:$strides,
+                   DefaultValuedAttr<DenseI64ArrayAttr, "{0, 0}">:$padding,
+                   DefaultValuedAttr<DenseI64ArrayAttr, "{1, 1}">:$dilation,
+                   DefaultValuedAttr<I64Attr, "1">:$groups,
+                   DenseI64ArrayAttr:$input_shape);
+  let results = (outs Kiln_Tensor:$result);
+  let assemblyFormat = "$grad `,` $weight attr-dict `:` functional-type(operands, results)";
+}
+
+def Kiln_Conv2dGradWeightOp : Kiln_InferOp<"conv2d_grad_weight"> {
+  let summary = "adjoint of conv2d w.r.t. its weight (a contraction over the batch)";
+  let arguments = (ins Kiln_Tensor:$input, Kiln_Tensor:$grad,
+                   DefaultValuedAttr<DenseI64ArrayAttr, "{1, 1}">:$strides,
+                   DefaultValuedAttr<DenseI64ArrayAttr, "{0, 0}">:$padding,
+                   DefaultValuedAttr<DenseI64ArrayAttr, "{1, 1}">:$dilation,
+                   DefaultValuedAttr<I64Attr, "1">:$groups,
+                   DenseI64ArrayAttr:$weight_shape);
+  let results = (outs Kiln_Tensor:$result);
+  let assemblyFormat = "$input `,` $grad attr-dict `:` functional-type(operands, results)";
+}
+
+def Kiln_MaxPool2dGradOp : Kiln_InferOp<"max_pool2d_grad"> {
+  let summary = "adjoint of max_pool2d: each window's grad goes to its first maximum";
+  let arguments = (ins Kiln_Tensor:$input, Kiln_Tensor:$grad,
+                   DenseI64ArrayAttr:$kernel_size,
+                   OptionalAttr<DenseI64ArrayAttr>:$strides,
+                   DefaultValuedAttr<DenseI64ArrayAttr, "{0, 0}">:$padding,
+                   DefaultValuedAttr<BoolAttr, "false">:$ceil_mode);
+  let results = (outs Kiln_Tensor:$result);
+  let assemblyFormat = "$input `,` $grad attr-dict `:` functional-type(operands, results)";
+}
+
+def Kiln_AvgPool2dGradOp : Kiln_InferOp<"avg_pool2d_grad"> {
+  let summary = "adjoint of avg_pool2d: each window's grad spread over it / divisor";
+  let arguments = (ins Kiln_Tensor:$grad, DenseI64ArrayAttr:$kernel_size,
+                   OptionalAttr<DenseI64ArrayAttr>:$strides,
+                   DefaultValuedAttr<DenseI64ArrayAttr, "{0, 0}">:$padding,
+                   DefaultValuedAttr<BoolAttr, "false">:$ceil_mode,
+                   DefaultValuedAttr<BoolAttr, "true">:$count_include_pad,
+                   DenseI64ArrayAttr:$input_shape);
+  let results = (outs Kiln_Tensor:$result);
+  let assemblyFormat = "$grad attr-dict `:` functional-type(operands, results)";
+}
+
+// Not Pure: it has no result and must survive canonicalization and DCE.
+def Kiln_UpdateOp : Kiln_Op<"update", [MemoryEffects<[MemWrite]>]> {
+  let summary = "after this step, the parameter read by `parameter` holds `value`";
+  let description = [{
+    `parameter` must be the result of a `kiln.parameter`; `value` has its type.
+    Every read of the parameter in the function sees the value from before the
+    step; the new value becomes visible to the next call. Used for optimizer
+    updates and batch-norm running statistics.
+  }];
+  let arguments = (ins Kiln_Tensor:$parameter, Kiln_Tensor:$value);
+  let assemblyFormat = "$parameter `,` $value attr-dict `:` type($parameter) `,` type($value)";
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
 // Fused groups
 //===----------------------------------------------------------------------===//
 

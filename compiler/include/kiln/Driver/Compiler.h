@@ -63,6 +63,20 @@ struct CompileResult {
   double seconds = 0;
 };
 
+/// The initial value of one kiln.parameter.
+struct ParamValue {
+  std::string name;
+  std::vector<int64_t> shape;
+  std::vector<float> data;
+  bool trainable = true;
+};
+
+/// Compiles kiln-dialect MLIR text: every func.func becomes an entry of the
+/// artifact (inputs/outputs named input<i>/output<i>). `params` must give a
+/// value for every kiln.parameter name the text reads.
+CompileResult compileMlir(const std::string &mlirText, const std::vector<ParamValue> &params,
+                          const CompileOptions &options);
+
 /// Compiles a frontend graph into an artifact with the entry "infer".
 CompileResult compileGraph(const fe::Graph &graph, const CompileOptions &options);
 

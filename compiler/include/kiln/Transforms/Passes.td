@@ -10,6 +10,41 @@
 
 include "mlir/Pass/PassBase.td"
 
+def KilnAutodiff : Pass<"kiln-autodiff", "mlir::ModuleOp"> {
+  let summary = "Generate a training-step function: forward plus reverse-mode gradients";
+  let description = [{
+    For the function `forward` whose result #`loss` is the scalar loss (type
+    `tensor<1xf32>`), adds a function `step` with the same arguments that
+    recomputes the forward and then the reverse-mode gradient of the loss with
+    respect to every trainable `kiln.parameter` (`trainable = true`). It returns
+    the loss followed by one gradient per trainable parameter, in order of the
+    parameter's first appearance in `forward` (parameters read by several
+    `kiln.parameter` ops are one parameter, found by name), and carries
+    `kiln.gradients = [<parameter names>]` naming them. A parameter with no
+    path to the loss gets a zero gradient. Adjoints of values with several uses
+    are summed with `kiln.add`; ops with no path from a trainable parameter to
+    the loss get no backward ops; forward ops the new function no longer needs
+    are erased. Gradients are built from the forward ops plus the training ops
+    of docs/dialect.md (relu_grad, conv2d_grad_input, broadcast_to, ...); the
+    rule of every op is listed in compiler/lib/Transforms/Autodiff.cpp. An op
+    on a gradient path without a rule (kiln.kernel, kiln.max_pool2d_grad, ops
+    of other dialects) fails the pass with an error naming it at its location.
+    `forward` itself is left unchanged. Run it before kiln-fuse.
+  }];
+  let options = [
+    Option<"forwardName", "forward", "std::string", /*default=*/"\"forward\"",
+           "the function to differentiate">,
+    Option<"lossIndex", "loss", "unsigned", /*default=*/"0",
+           "index of the result of `forward` that is the loss (tensor<1xf32>)">,
+    Option<"stepName", "step", "std::string", /*default=*/"\"train_step\"",
+           "name of the generated function (must not exist yet)">
+  ];
+  let statistics = [
+    Statistic<"numGradientOps", "num-gradient-ops", "Number of ops added for the backward">
+  ];
+  let dependentDialects = ["kiln::KilnDialect", "mlir::func::FuncDialect"];
+}
+
 def KilnFusion : Pass<"kiln-fuse", "mlir::func::FuncOp"> {
   let summary = "Group kiln ops into kiln.kernel ops by the fusion-kind table";
   let description = [{

@@ -37,13 +37,13 @@ ConvGeometry geometry(ArrayRef<int64_t> x, ArrayRef<int64_t> wt, ArrayRef<int64_
           strides[0], strides[1], pads[0], pads[1], dil[0],  dil[1],  groups};
 }
 
-/// Geometry of a gradient op from its attributes (by name: the gradient ops
-/// share conv2d's attribute names) and the shapes of x, w and y.
-ConvGeometry gradGeometry(Operation *op, ArrayRef<int64_t> x, ArrayRef<int64_t> wt,
+/// Geometry of a gradient op (which has conv2d's attributes) from the shapes
+/// of x, w and y.
+template <typename GradOp>
+ConvGeometry gradGeometry(GradOp op, ArrayRef<int64_t> x, ArrayRef<int64_t> wt,
                           ArrayRef<int64_t> y) {
-  auto groupsAttr = op->getAttrOfType<IntegerAttr>("groups");
-  return geometry(x, wt, y, i64ArrayAttr(op, "strides"), i64ArrayAttr(op, "padding"),
-                  i64ArrayAttr(op, "dilation"), groupsAttr ? groupsAttr.getInt() : 1);
+  return geometry(x, wt, y, op.getStrides(), op.getPadding(), op.getDilation(),
+                  op.getGroups());
 }
 
 int64_t ceilDiv(int64_t a, int64_t b) { return a >= 0 ? (a + b - 1) / b : -((-a) / b); }
@@ -243,7 +243,8 @@ LogicalResult emitConvGradInput(KernelContext &cx, Operation *op, Epilogue &epi,
   KernelIR &ir = cx.ir;
   Value dyV = op->getOperand(0), wV = op->getOperand(1);
   auto dxDims = shapeOf(op->getResult(0)).dims;
-  const ConvGeometry g = gradGeometry(op, dxDims, shapeOf(wV).dims, shapeOf(dyV).dims);
+  const ConvGeometry g =
+      gradGeometry(cast<Conv2dGradInputOp>(op), dxDims, shapeOf(wV).dims, shapeOf(dyV).dims);
   const int64_t k = g.k(), ohw = g.oh * g.ow, coutG = g.coutG(), cinG = g.cinG();
   if (isDynamic(dxDims[0]))
     plan.workPerItem = 1;
@@ -302,7 +303,8 @@ LogicalResult emitConvGradWeight(KernelContext &cx, Operation *op, Epilogue &epi
   KernelIR &ir = cx.ir;
   Value xV = op->getOperand(0), dyV = op->getOperand(1);
   auto dwDims = shapeOf(op->getResult(0)).dims;
-  const ConvGeometry g = gradGeometry(op, shapeOf(xV).dims, dwDims, shapeOf(dyV).dims);
+  const ConvGeometry g =
+      gradGeometry(cast<Conv2dGradWeightOp>(op), shapeOf(xV).dims, dwDims, shapeOf(dyV).dims);
   const int64_t k = g.k(), ohw = g.oh * g.ow, coutG = g.coutG(), cinG = g.cinG();
   // Channels per work unit: enough GEMM columns (taps * channels) to keep
   // sgemm efficient, few enough to give every thread a share.

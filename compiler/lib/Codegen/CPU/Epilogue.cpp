@@ -182,28 +182,27 @@ Value Epilogue::emitScalarOp(KernelIR &ir, Operation *op, ArrayRef<Value> v) {
     Value r6 = ir.fmin(ir.fmax(ir.fadd(v[0], ir.f(3.0f)), ir.f(0.0f)), ir.f(6.0f));
     return ir.fmul(ir.fmul(v[0], r6), ir.f(1.0f / 6.0f));
   }
-  // Training ops (docs/dialect.md, "Gradient ops").
-  llvm::StringRef name = op->getName().getStringRef();
-  if (name == "kiln.broadcast_to") // the broadcast is in the operand's strides
+  // Training ops (docs/dialect.md, "Training ops").
+  if (isa<BroadcastToOp>(op)) // the broadcast is in the operand's strides
     return v[0];
-  if (name == "kiln.neg") return ir.fsub(ir.f(0.0f), v[0]);
-  if (name == "kiln.sqrt") return ir.fsqrt(v[0]);
-  if (name == "kiln.rsqrt") return ir.fdiv(ir.f(1.0f), ir.fsqrt(v[0]));
-  if (name == "kiln.relu_grad")
+  if (isa<NegOp>(op)) return ir.fsub(ir.f(0.0f), v[0]);
+  if (isa<SqrtOp>(op)) return ir.fsqrt(v[0]);
+  if (isa<RsqrtOp>(op)) return ir.fdiv(ir.f(1.0f), ir.fsqrt(v[0]));
+  if (isa<ReluGradOp>(op))
     return ir.select(ir.fcmp(arith::CmpFPredicate::OGT, v[0], ir.f(0.0f)), v[1], ir.f(0.0f));
-  if (name == "kiln.relu6_grad") {
+  if (isa<Relu6GradOp>(op)) {
     Value inside = ir.b.create<arith::AndIOp>(
         ir.loc, ir.fcmp(arith::CmpFPredicate::OGT, v[0], ir.f(0.0f)),
         ir.fcmp(arith::CmpFPredicate::OLT, v[0], ir.f(6.0f)));
     return ir.select(inside, v[1], ir.f(0.0f));
   }
-  if (name == "kiln.hardswish_grad") {
+  if (isa<HardswishGradOp>(op)) {
     // PyTorch's hardswish_backward: x < -3 -> 0; x <= 3 -> dy*(x/3 + 1/2); else dy.
     Value mid = ir.fmul(v[1], ir.fadd(ir.fdiv(v[0], ir.f(3.0f)), ir.f(0.5f)));
     Value upper = ir.select(ir.fcmp(arith::CmpFPredicate::OLE, v[0], ir.f(3.0f)), mid, v[1]);
     return ir.select(ir.fcmp(arith::CmpFPredicate::OLT, v[0], ir.f(-3.0f)), ir.f(0.0f), upper);
   }
-  if (name == "kiln.sigmoid_grad") // v[0] = sigmoid output y
+  if (isa<SigmoidGradOp>(op)) // v[0] = sigmoid output y
     return ir.fmul(ir.fmul(v[1], v[0]), ir.fsub(ir.f(1.0f), v[0]));
   if (auto bn = dyn_cast<BatchNormOp>(op)) {
     // (x - mean) * (weight / sqrt(var + eps)) + bias; the scale is hoisted out

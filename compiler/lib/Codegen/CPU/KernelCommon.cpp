@@ -35,10 +35,5 @@ void emitSgemm(KernelIR &ir, LLVM::LLVMFuncOp sgemm, bool transA, bool transB, V
   ir.b.create<LLVM::CallOp>(ir.loc, sgemm, args);
 }
 
-ArrayRef<int64_t> i64ArrayAttr(Operation *op, StringRef name) {
-  if (auto attr = op->getAttrOfType<DenseI64ArrayAttr>(name))
-    return attr.asArrayRef();
-  return {};
-}
 
 } // namespace kiln::codegen

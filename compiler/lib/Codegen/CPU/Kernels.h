@@ -55,8 +55,6 @@ void emitSgemm(KernelIR &ir, mlir::LLVM::LLVMFuncOp sgemm, bool transA, bool tra
                mlir::Value m, mlir::Value n, mlir::Value k, mlir::Value a, mlir::Value lda,
                mlir::Value b, mlir::Value ldb, mlir::Value beta, mlir::Value c,
                mlir::Value ldc);
-/// An integer-array attribute by name (empty if absent).
-llvm::ArrayRef<int64_t> i64ArrayAttr(mlir::Operation *op, llvm::StringRef name);
 
 // ---- emitters: one per anchor family ----
 mlir::LogicalResult emitConv(KernelContext &cx, Conv2dOp conv, Epilogue &epi, KernelPlan &plan);

@@ -74,12 +74,9 @@ LLVM::LLVMFuncOp getOrDeclareSgemm(ModuleOp module, OpBuilder &builder) {
 /// Ops that compute each output element from many input elements anchor a
 /// kernel; everything after them in the body is the elementwise epilogue.
 bool isAnchorOp(Operation *op) {
-  if (isa<Conv2dOp, MatmulOp, LinearOp, MaxPool2dOp, AvgPool2dOp, GlobalAvgPoolOp, SoftmaxOp,
-          LogSoftmaxOp, ReduceSumOp, ReduceMeanOp, TransposeOp>(op))
-    return true;
-  StringRef name = op->getName().getStringRef();
-  return name == "kiln.conv2d_grad_input" || name == "kiln.conv2d_grad_weight" ||
-         name == "kiln.max_pool2d_grad" || name == "kiln.avg_pool2d_grad";
+  return isa<Conv2dOp, MatmulOp, LinearOp, MaxPool2dOp, AvgPool2dOp, GlobalAvgPoolOp,
+             SoftmaxOp, LogSoftmaxOp, ReduceSumOp, ReduceMeanOp, TransposeOp, Conv2dGradInputOp,
+             Conv2dGradWeightOp, MaxPool2dGradOp, AvgPool2dGradOp>(op);
 }
 
 Operation *findAnchor(KernelOp kernel) {
@@ -88,11 +85,7 @@ Operation *findAnchor(KernelOp kernel) {
 }
 
 bool usesSgemm(Operation *anchor) {
-  if (!anchor)
-    return false;
-  StringRef name = anchor->getName().getStringRef();
-  return isa<Conv2dOp, LinearOp, MatmulOp>(anchor) || name == "kiln.conv2d_grad_input" ||
-         name == "kiln.conv2d_grad_weight";
+  return anchor && isa<Conv2dOp, LinearOp, MatmulOp, Conv2dGradInputOp, Conv2dGradWeightOp>(anchor);
 }
 
 LogicalResult lowerKernel(KernelOp kernel, ModuleOp module, OpBuilder &builder,
@@ -118,12 +111,11 @@ LogicalResult lowerKernel(KernelOp kernel, ModuleOp module, OpBuilder &builder,
   Epilogue epi(kernel, anchor);
   KernelPlan plan;
   LogicalResult result = success();
-  StringRef anchorName = anchor ? anchor->getName().getStringRef() : "";
   if (auto conv = dyn_cast_or_null<Conv2dOp>(anchor))
     result = emitConv(cx, conv, epi, plan);
-  else if (anchorName == "kiln.conv2d_grad_input")
+  else if (isa_and_nonnull<Conv2dGradInputOp>(anchor))
     result = emitConvGradInput(cx, anchor, epi, plan);
-  else if (anchorName == "kiln.conv2d_grad_weight")
+  else if (isa_and_nonnull<Conv2dGradWeightOp>(anchor))
     result = emitConvGradWeight(cx, anchor, epi, plan);
   else if (anchor && isa<LinearOp, MatmulOp>(anchor))
     result = emitGemm(cx, anchor, epi, plan);

@@ -218,25 +218,29 @@ static Value emitAnchorScalar(KernelContext &cx, Operation *anchor, ArrayRef<Val
     Value sum = reduceFrom(0, ir.f(0.0f));
     return isMean ? ir.fdiv(sum, ir.i64ToF32(count)) : sum;
   }
-  StringRef name = anchor->getName().getStringRef();
-  if (name == "kiln.max_pool2d_grad" || name == "kiln.avg_pool2d_grad") {
+  if (isa<MaxPool2dGradOp, AvgPool2dGradOp>(anchor)) {
     // Gather form: each input element sums the gradients of the windows that
     // contain it (max: only where it is the window's first maximum, PyTorch's
     // tie rule), so threads never write the same element.
-    const bool isMax = name == "kiln.max_pool2d_grad";
+    const bool isMax = isa<MaxPool2dGradOp>(anchor);
     Value dyV = anchor->getOperand(isMax ? 1 : 0);
     auto dyDims = shapeOf(dyV).dims, dxDims = shapeOf(anchor->getResult(0)).dims;
     const int64_t c = dxDims[1], h = dxDims[2], w = dxDims[3], oh = dyDims[2], ow = dyDims[3];
-    ArrayRef<int64_t> kernelSize = i64ArrayAttr(anchor, "kernel_size");
-    ArrayRef<int64_t> strides = i64ArrayAttr(anchor, "strides");
-    if (strides.empty())
-      strides = kernelSize;
-    ArrayRef<int64_t> pads = i64ArrayAttr(anchor, "padding");
-    SmallVector<int64_t> zeroPads = {0, 0};
-    if (pads.empty())
-      pads = zeroPads;
-    auto cip = anchor->getAttrOfType<BoolAttr>("count_include_pad");
-    const bool countIncludePad = !cip || cip.getValue();
+    ArrayRef<int64_t> kernelSize, pads;
+    std::optional<ArrayRef<int64_t>> stridesAttr;
+    bool countIncludePad = true;
+    if (auto mp = dyn_cast<MaxPool2dGradOp>(anchor)) {
+      kernelSize = mp.getKernelSize();
+      stridesAttr = mp.getStrides();
+      pads = mp.getPadding();
+    } else {
+      auto ap = cast<AvgPool2dGradOp>(anchor);
+      kernelSize = ap.getKernelSize();
+      stridesAttr = ap.getStrides();
+      pads = ap.getPadding();
+      countIncludePad = ap.getCountIncludePad();
+    }
+    ArrayRef<int64_t> strides = stridesAttr ? *stridesAttr : kernelSize;
     Value dy = cx.argBuffer(dyV);
     Value x = isMax ? cx.argBuffer(anchor->getOperand(0)) : Value();
     Value iy = oc[2], ix = oc[3];

@@ -97,6 +97,124 @@ RefTensor logSoftmax(const RefTensor& x, int64_t axis = -1);
 RefTensor reduceSum(const RefTensor& x, const std::vector<int64_t>& axes, bool keepdim = false);
 RefTensor reduceMean(const RefTensor& x, const std::vector<int64_t>& axes, bool keepdim = false);
 
+// ---- training ops (docs/dialect.md, "Training ops") ----
+
+/// The activation gradients broadcast their operands like add.
+/// dy where x > 0, else 0.
+RefTensor reluGrad(const RefTensor& x, const RefTensor& dy);
+/// dy where 0 < x < 6, else 0.
+RefTensor relu6Grad(const RefTensor& x, const RefTensor& dy);
+/// PyTorch's hardswish_backward: 0 for x < -3, dy * (2x + 3) / 6 for -3 <= x <= 3,
+/// dy for x > 3.
+RefTensor hardswishGrad(const RefTensor& x, const RefTensor& dy);
+/// dy * y * (1 - y), y being sigmoid's output.
+RefTensor sigmoidGrad(const RefTensor& y, const RefTensor& dy);
+RefTensor sqrt(const RefTensor& x);
+RefTensor rsqrt(const RefTensor& x);
+RefTensor neg(const RefTensor& x);
+/// Numpy broadcast of x to `shape` (fully static: the caller resolves -1).
+RefTensor broadcastTo(const RefTensor& x, const std::vector<int64_t>& shape);
+/// Sums t over the dims that broadcasting `shape` to t's shape added or
+/// stretched: the adjoint of that broadcast. Result has `shape`.
+RefTensor sumTo(const RefTensor& t, const std::vector<int64_t>& shape);
+/// The adjoint of conv2d w.r.t. its input, of shape `inputShape` (static).
+RefTensor conv2dGradInput(const RefTensor& dy, const RefTensor& w, std::array<int64_t, 2> stride,
+                          std::array<int64_t, 2> padding, std::array<int64_t, 2> dilation,
+                          int64_t groups, const std::vector<int64_t>& inputShape);
+/// The adjoint of conv2d w.r.t. its weight, of shape `weightShape`.
+RefTensor conv2dGradWeight(const RefTensor& x, const RefTensor& dy, std::array<int64_t, 2> stride,
+                           std::array<int64_t, 2> padding, std::array<int64_t, 2> dilation,
+                           int64_t groups, const std::vector<int64_t>& weightShape);
+/// Each window's dy goes to the first maximum of the window in row-major
+/// window order (PyTorch's rule for ties); the result has x's shape.
+RefTensor maxPool2dGrad(const RefTensor& x, const RefTensor& dy, std::array<int64_t, 2> kernel,
+                        std::array<int64_t, 2> stride, std::array<int64_t, 2> padding = {0, 0},
+                        bool ceilMode = false);
+/// Each window's dy / divisor (the forward's divisor) added to every input
+/// element of the window; the result has `inputShape`.
+RefTensor avgPool2dGrad(const RefTensor& dy, std::array<int64_t, 2> kernel,
+                        std::array<int64_t, 2> stride, std::array<int64_t, 2> padding,
+                        bool ceilMode, bool countIncludePad,
+                        const std::vector<int64_t>& inputShape);
+
+// ---- vector-Jacobian products ----
+//
+// For an op y = f(operands...) and the adjoint dy of y, the adjoint of every
+// operand, in operand order, each of that operand's shape (an optional bias
+// that is null gets no entry). Derivatives at kinks take PyTorch's one-sided
+// choice (relu'(0) = 0, the first maximum of a pool window), and an operand
+// on which the result is piecewise constant gets zeros. These are written from
+// the math, independently of kiln-autodiff's rules, and are themselves
+// checked against finite differences (test/unit/autodiff).
+
+std::vector<RefTensor> conv2dVjp(const RefTensor& x, const RefTensor& w, const RefTensor* b,
+                                 const RefTensor& dy, std::array<int64_t, 2> stride = {1, 1},
+                                 std::array<int64_t, 2> padding = {0, 0},
+                                 std::array<int64_t, 2> dilation = {1, 1}, int64_t groups = 1);
+std::vector<RefTensor> matmulVjp(const RefTensor& a, const RefTensor& b, const RefTensor& dy);
+std::vector<RefTensor> linearVjp(const RefTensor& x, const RefTensor& w, const RefTensor* b,
+                                 const RefTensor& dy);
+std::vector<RefTensor> addVjp(const RefTensor& a, const RefTensor& b, const RefTensor& dy);
+std::vector<RefTensor> subVjp(const RefTensor& a, const RefTensor& b, const RefTensor& dy);
+std::vector<RefTensor> mulVjp(const RefTensor& a, const RefTensor& b, const RefTensor& dy);
+std::vector<RefTensor> divVjp(const RefTensor& a, const RefTensor& b, const RefTensor& dy);
+std::vector<RefTensor> reluVjp(const RefTensor& x, const RefTensor& dy);
+std::vector<RefTensor> relu6Vjp(const RefTensor& x, const RefTensor& dy);
+std::vector<RefTensor> sigmoidVjp(const RefTensor& x, const RefTensor& dy);
+std::vector<RefTensor> hardswishVjp(const RefTensor& x, const RefTensor& dy);
+std::vector<RefTensor> maxPool2dVjp(const RefTensor& x, const RefTensor& dy,
+                                    std::array<int64_t, 2> kernel, std::array<int64_t, 2> stride,
+                                    std::array<int64_t, 2> padding = {0, 0},
+                                    bool ceilMode = false);
+std::vector<RefTensor> avgPool2dVjp(const RefTensor& x, const RefTensor& dy,
+                                    std::array<int64_t, 2> kernel, std::array<int64_t, 2> stride,
+                                    std::array<int64_t, 2> padding = {0, 0},
+                                    bool ceilMode = false, bool countIncludePad = true);
+std::vector<RefTensor> globalAvgPoolVjp(const RefTensor& x, const RefTensor& dy);
+/// The inference form: adjoints of x, weight, bias, mean and var.
+std::vector<RefTensor> batchNormVjp(const RefTensor& x, const RefTensor& weight,
+                                    const RefTensor& bias, const RefTensor& mean,
+                                    const RefTensor& var, double epsilon, const RefTensor& dy);
+std::vector<RefTensor> reshapeVjp(const RefTensor& x, const RefTensor& dy);  // and flatten
+std::vector<RefTensor> transposeVjp(const RefTensor& x, const std::vector<int64_t>& perm,
+                                    const RefTensor& dy);
+std::vector<RefTensor> softmaxVjp(const RefTensor& x, int64_t axis, const RefTensor& dy);
+std::vector<RefTensor> logSoftmaxVjp(const RefTensor& x, int64_t axis, const RefTensor& dy);
+std::vector<RefTensor> reduceSumVjp(const RefTensor& x, const std::vector<int64_t>& axes,
+                                    bool keepdim, const RefTensor& dy);
+std::vector<RefTensor> reduceMeanVjp(const RefTensor& x, const std::vector<int64_t>& axes,
+                                     bool keepdim, const RefTensor& dy);
+// Training ops.
+std::vector<RefTensor> sqrtVjp(const RefTensor& x, const RefTensor& dy);
+std::vector<RefTensor> rsqrtVjp(const RefTensor& x, const RefTensor& dy);
+std::vector<RefTensor> negVjp(const RefTensor& x, const RefTensor& dy);
+std::vector<RefTensor> broadcastToVjp(const RefTensor& x, const RefTensor& dy);
+std::vector<RefTensor> reluGradVjp(const RefTensor& x, const RefTensor& g, const RefTensor& dy);
+std::vector<RefTensor> relu6GradVjp(const RefTensor& x, const RefTensor& g, const RefTensor& dy);
+std::vector<RefTensor> hardswishGradVjp(const RefTensor& x, const RefTensor& g,
+                                        const RefTensor& dy);
+std::vector<RefTensor> sigmoidGradVjp(const RefTensor& y, const RefTensor& g,
+                                      const RefTensor& dy);
+std::vector<RefTensor> conv2dGradInputVjp(const RefTensor& g, const RefTensor& w,
+                                          std::array<int64_t, 2> stride,
+                                          std::array<int64_t, 2> padding,
+                                          std::array<int64_t, 2> dilation, int64_t groups,
+                                          const RefTensor& dy);
+std::vector<RefTensor> conv2dGradWeightVjp(const RefTensor& x, const RefTensor& g,
+                                           std::array<int64_t, 2> stride,
+                                           std::array<int64_t, 2> padding,
+                                           std::array<int64_t, 2> dilation, int64_t groups,
+                                           const RefTensor& dy);
+std::vector<RefTensor> maxPool2dGradVjp(const RefTensor& x, const RefTensor& g,
+                                        std::array<int64_t, 2> kernel,
+                                        std::array<int64_t, 2> stride,
+                                        std::array<int64_t, 2> padding, bool ceilMode,
+                                        const RefTensor& dy);
+std::vector<RefTensor> avgPool2dGradVjp(const RefTensor& g, std::array<int64_t, 2> kernel,
+                                        std::array<int64_t, 2> stride,
+                                        std::array<int64_t, 2> padding, bool ceilMode,
+                                        bool countIncludePad, const RefTensor& dy);
+
 /// Largest |a - b| over all elements; throws if the shapes differ.
 double maxAbsDiff(const RefTensor& a, const RefTensor& b);
 
