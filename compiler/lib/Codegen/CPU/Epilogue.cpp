@@ -72,6 +72,8 @@ Epilogue::Epilogue(KernelOp kernel, Operation *anchor) : kernel(kernel), anchor(
   Block &body = kernel.getBody().front();
   auto yield = cast<YieldOp>(body.getTerminator());
   outShape = shapeOf(yield.getValue());
+  if (outShape.dims.empty()) // a scalar is iterated as one element of rank 1
+    outShape.dims = {1};
   bool afterAnchor = anchor == nullptr;
   for (Operation &op : body.without_terminator()) {
     if (&op == anchor) {

@@ -318,6 +318,8 @@ LogicalResult emitPointwise(KernelContext &cx, Operation *anchor, Epilogue &epi,
                             KernelPlan &plan) {
   KernelIR &ir = cx.ir;
   auto outDims = shapeOf(cx.kernel.getResult()).dims;
+  if (outDims.empty()) // a scalar is iterated as one element of rank 1
+    outDims = {1};
   const int64_t rank = outDims.size();
   // A purely elementwise group may merge any static dims the accesses agree
   // on (Epilogue::collapse never merges the dynamic one).
