@@ -45,6 +45,48 @@ def KilnAutodiff : Pass<"kiln-autodiff", "mlir::ModuleOp"> {
   let dependentDialects = ["kiln::KilnDialect", "mlir::func::FuncDialect"];
 }
 
+def KilnOptimizer : Pass<"kiln-optimizer", "mlir::ModuleOp"> {
+  let summary = "Append a PyTorch optimizer step (SGD, Adam, AdamW) to a training-step function";
+  let description = [{
+    Rewrites the function `step` made by kiln-autodiff (results: the loss, then
+    one gradient per name in its `kiln.gradients`) so that it also updates
+    every such parameter in place with `kiln.update`, as torch.optim.SGD
+    (momentum, dampening 0, Nesterov, coupled L2 weight decay), torch.optim.Adam
+    (coupled L2) or torch.optim.AdamW (decoupled decay) does. The learning rate
+    is a new trailing argument `tensor<1xf32>`; Adam and AdamW also take
+    `bias_correction1` and `bias_correction2` (1 - beta^t, computed by the
+    driver), so the step holds no step counter and one artifact serves every
+    step and every LR schedule. Optimizer state is read from new non-trainable
+    parameters `<p>.momentum_buffer` (SGD with momentum) or `<p>.exp_avg` and
+    `<p>.exp_avg_sq` (Adam, AdamW), which the driver creates zero-filled with
+    the shape of `<p>`; their names are listed in `kiln.optimizer_state`. The
+    results are unchanged. See docs/dialect.md, section "Optimizers".
+  }];
+  let options = [
+    Option<"stepName", "step", "std::string", /*default=*/"\"train_step\"",
+           "the training-step function to rewrite (made by kiln-autodiff)">,
+    Option<"optimizerName", "optimizer", "std::string", /*default=*/"\"sgd\"",
+           "sgd | adam | adamw">,
+    Option<"momentum", "momentum", "double", /*default=*/"0.9",
+           "SGD momentum (0: plain SGD, no momentum buffer)">,
+    Option<"nesterov", "nesterov", "bool", /*default=*/"false",
+           "SGD: Nesterov momentum (needs momentum > 0)">,
+    Option<"weightDecay", "weight-decay", "double", /*default=*/"0.0",
+           "SGD/Adam: coupled L2 (g += wd * p); AdamW: decoupled (p *= 1 - lr * wd)">,
+    Option<"noDecayBnBias", "no-decay-bn-bias", "bool", /*default=*/"false",
+           "no weight decay for parameters of rank 1 (biases, batch-norm weight and bias)">,
+    Option<"beta1", "beta1", "double", /*default=*/"0.9", "Adam/AdamW beta1">,
+    Option<"beta2", "beta2", "double", /*default=*/"0.999", "Adam/AdamW beta2">,
+    Option<"epsilon", "epsilon", "double", /*default=*/"1e-8", "Adam/AdamW epsilon">,
+    Option<"dampening", "dampening", "double", /*default=*/"0.0",
+           "SGD dampening; only 0 is accepted (see docs/dialect.md)">
+  ];
+  let statistics = [
+    Statistic<"numOptimizerOps", "num-optimizer-ops", "Number of ops added for the update">
+  ];
+  let dependentDialects = ["kiln::KilnDialect", "mlir::func::FuncDialect"];
+}
+
 def KilnFusion : Pass<"kiln-fuse", "mlir::func::FuncOp"> {
   let summary = "Group kiln ops into kiln.kernel ops by the fusion-kind table";
   let description = [{
