@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# The main job, as far as it exists today: install the dependencies, build,
+# compile resnet20 and lenet5 into output/<model>.kiln, and run their "infer"
+# entry at batch 1, 7 and 128 on 2 threads (random inputs; prints the output
+# shapes, a few logits and the timings).
+#
+# Training, predict on images, export and the inference tool come with later
+# issues (see README.md, "Status"); this script will grow with them.
+#
+# Idempotent: rerunning rebuilds only what changed and overwrites output/.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+BUILD="$ROOT/build"
+OUT="$ROOT/output"
+JOBS="${KILN_JOBS:-2}"
+THREADS=2
+MODELS=(resnet20 lenet5)
+
+step() { printf '\n==== %s ====\n' "$*"; }
+
+step "dependencies (scripts/install_deps.sh)"
+bash scripts/install_deps.sh
+
+step "build ($BUILD, Release, $JOBS jobs)"
+if [ ! -f "$BUILD/build.ninja" ]; then
+  if [ -f "$BUILD/CMakeCache.txt" ]; then
+    echo "run_main_job: $BUILD has a CMakeCache.txt but no build.ninja (another generator?); remove $BUILD and rerun" >&2
+    exit 1
+  fi
+  cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release
+fi
+cmake --build "$BUILD" -j "$JOBS"
+
+mkdir -p "$OUT"
+for model in "${MODELS[@]}"; do
+  step "compile $model -> output/$model.kiln"
+  "$BUILD/bin/kiln-compile" --model "$model" -o "$OUT/$model.kiln" --list-kernels
+done
+
+for model in "${MODELS[@]}"; do
+  step "run $model: entry 'infer', $THREADS threads"
+  "$BUILD/bin/kiln-run" "$OUT/$model.kiln" --list | sed -n 1,6p  # sed reads all of it: no SIGPIPE under pipefail
+  # Batch 1 is microseconds per run: more repeats for a stable median.
+  for spec in "1 20 200" "7 10 100" "128 2 10"; do
+    read -r batch warmup repeat <<<"$spec"
+    echo
+    echo "-- $model, batch $batch --"
+    "$BUILD/bin/kiln-run" "$OUT/$model.kiln" --entry infer --batch "$batch" \
+      --threads "$THREADS" --warmup "$warmup" --repeat "$repeat"
+  done
+done
+
+step "done"
+ls -l "$OUT"/*.kiln
+echo "run_main_job: OK (artifacts in output/; tests: bash scripts/run_tests.sh; benchmark: build/bin/bench_inference)"
