@@ -184,6 +184,12 @@ struct FlopCount {
   int64_t macFlops = 0;  // conv2d + linear + matmul only
 };
 
+/// Options of Graph::toTrainingMlir.
+struct TrainingEmitOptions {
+  /// nn.CrossEntropyLoss(label_smoothing=...): target' = target*(1-eps) + eps/classes.
+  float labelSmoothing = 0.0f;
+};
+
 class Graph {
  public:
   // ---- leaves ----
@@ -274,6 +280,17 @@ class Graph {
 
   /// The module as MLIR text in the generic op form (see docs/dialect.md).
   std::string toMlir(const std::string& funcName = "infer") const;
+  /// The training module (frontend/src/TrainingEmitter.cpp): three functions over
+  /// the same parameters, for a graph with one output, the logits [?, classes]:
+  ///  @forward(inputs..., %target) -> (loss tensor<1xf32>, logits)  training mode
+  ///    (batch_norm from batch statistics, running statistics moved with
+  ///    kiln.update; they are trainable = false there);
+  ///  @eval_step(inputs..., %target) -> (loss, logits)  inference mode;
+  ///  @infer(inputs...) -> logits  inference mode, as toMlir("infer").
+  /// %target is a [?, classes] probability (one-hot) matrix; the loss is PyTorch's
+  /// CrossEntropyLoss(label_smoothing) mean over the batch. Throws
+  /// std::invalid_argument for a graph it cannot train.
+  std::string toTrainingMlir(const TrainingEmitOptions& options = {}) const;
 
  private:
   const Node& checked(const Value& v, const char* what, const std::string& opDesc) const;
