@@ -126,6 +126,12 @@ bool emitCpuSharedObject(mlir::ModuleOp module, const CpuTarget &target, bool wa
     llvm::PipelineTuningOptions tuning;
     tuning.LoopVectorization = true;
     tuning.SLPVectorization = true;
+    // The kernel generator already unrolls what pays (taps of a convolution,
+    // pooling windows); LLVM's full unroller on top of that blew the many
+    // short constant-trip loops of the gradient kernels up into huge blocks:
+    // resnet20's train_step took 42 s to compile instead of 14 s, with the
+    // same inference speed either way (measured side by side).
+    tuning.LoopUnrolling = false;
     llvm::PassBuilder pb(machine.get(), tuning);
     pb.registerModuleAnalyses(mam);
     pb.registerCGSCCAnalyses(cgam);
