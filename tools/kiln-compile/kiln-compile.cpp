@@ -3,6 +3,7 @@
 //   kiln-compile --model resnet20 -o resnet20.kiln
 //   kiln-compile --model lenet5 --emit=fused          # IR after fusion + planning
 //   kiln-compile --model lenet5 --dump-ir-dir ir/     # IR after every pass
+//   kiln-compile --model resnet20 --train -o r.kiln   # + train_step and eval_step
 //===----------------------------------------------------------------------===//
 #include "kiln/Driver/Compiler.h"
 #include "kiln/frontend/Models.h"
@@ -46,7 +47,8 @@ int main(int argc, char **argv) {
   CLI::App app{"kiln-compile: compile a Kiln model into one artifact (.kiln)"};
   std::string model, output, emit, dumpDir;
   uint64_t seed = 42;
-  bool noFusion = false, listKernels = false, quiet = false;
+  bool noFusion = false, listKernels = false, quiet = false, train = false;
+  kiln::TrainingOptions training;
   app.add_option("--model,-m", model, "model name (" + joinNames(kiln::fe::modelNames()) + ")")
       ->required();
   app.add_option("--output,-o", output, "artifact path (default: <model>.kiln)");
@@ -57,6 +59,17 @@ int main(int argc, char **argv) {
   app.add_flag("--no-fusion", noFusion, "one kernel per op (the unfused reference)");
   app.add_flag("--list-kernels", listKernels, "print every kernel in launch order");
   app.add_flag("--quiet,-q", quiet, "print nothing on success");
+  app.add_flag("--train", train,
+               "also compile train_step (forward, backward, optimizer update) and eval_step");
+  app.add_option("--optimizer", training.optimizer, "with --train: sgd | adam | adamw")
+      ->check(CLI::IsMember({"sgd", "adam", "adamw"}));
+  app.add_option("--momentum", training.momentum, "with --train: SGD momentum");
+  app.add_flag("--nesterov", training.nesterov, "with --train: Nesterov momentum");
+  app.add_option("--weight-decay", training.weightDecay, "with --train: weight decay");
+  app.add_flag("--no-decay-bn-bias", training.noDecayBnBias,
+               "with --train: no weight decay on biases and batch-norm parameters");
+  app.add_option("--label-smoothing", training.labelSmoothing,
+                 "with --train: label smoothing of the cross-entropy loss");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError &e) {
@@ -68,7 +81,9 @@ int main(int argc, char **argv) {
     options.fusion = !noFusion;
     options.emit = emit;
     options.irDumpDir = dumpDir;
-    kiln::CompileResult result = kiln::compileModel(model, seed, options);
+    kiln::CompileResult result = train
+                                     ? kiln::compileTrainingModel(model, seed, training, options)
+                                     : kiln::compileModel(model, seed, options);
     if (!emit.empty()) {
       fmt::print("{}", result.text);
       return 0;

@@ -26,6 +26,8 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <functional>
+#include <map>
 #include <stdexcept>
 
 using namespace mlir;
@@ -92,8 +94,14 @@ void runPasses(ModuleOp module, MLIRContext &ctx, DiagnosticCollector &diags,
   }
 }
 
+/// Runs on the parsed module before the standard pipeline (e.g. building the
+/// training entry); may add parameters and entry names to the contents.
+using ModulePreparation =
+    std::function<void(ModuleOp, MLIRContext &, DiagnosticCollector &, ArtifactContents &)>;
+
 CompileResult compileText(const std::string &mlirText, const ArtifactContents &contentsIn,
-                          const CompileOptions &options) {
+                          const CompileOptions &options,
+                          const ModulePreparation &prepare = nullptr) {
   auto start = std::chrono::steady_clock::now();
   MLIRContext ctx(MLIRContext::Threading::DISABLED);
   registerDialects(ctx);
@@ -101,6 +109,9 @@ CompileResult compileText(const std::string &mlirText, const ArtifactContents &c
   OwningOpRef<ModuleOp> module = parseSourceString<ModuleOp>(mlirText, &ctx);
   if (!module)
     throw CompileError("the model's kiln IR does not parse/verify: " + diags.messages);
+  ArtifactContents contents = contentsIn;
+  if (prepare)
+    prepare(*module, ctx, diags, contents);
 
   CompileResult result;
   int dumpIndex = 0;
@@ -132,7 +143,6 @@ CompileResult compileText(const std::string &mlirText, const ArtifactContents &c
             {{"kiln-lower-to-llvm", [](OpPassManager &pm) { pm.addPass(createKilnLowerToLLVM()); }}},
             options, dumpIndex);
 
-  ArtifactContents contents = contentsIn;
   contents.target = codegen::hostCpuTarget();
   codegen::CpuObject cpu;
   std::string error;
@@ -173,6 +183,91 @@ CompileResult compileMlir(const std::string &mlirText, const std::vector<ParamVa
   for (const ParamValue &p : params)
     contents.params.push_back({p.name, p.shape, p.data, p.trainable});
   return compileText(mlirText, contents, options);
+}
+
+CompileResult compileTraining(const fe::Graph &graph, const TrainingOptions &training,
+                              const CompileOptions &options) {
+  ArtifactContents contents;
+  contents.modelName = options.modelName;
+  std::vector<std::string> inputs;
+  for (int id : graph.inputs())
+    inputs.push_back(graph.node(id).as<fe::InputAttrs>().name);
+  const std::string logits = graph.outputNames().at(0);
+  contents.names["infer"] = {inputs, {logits}};
+  std::vector<std::string> stepInputs = inputs;
+  stepInputs.push_back("target");
+  contents.names["eval_step"] = {stepInputs, {"loss", logits}};
+  for (const fe::Parameter &p : graph.parameters())
+    contents.params.push_back({p.name, p.shape, p.value, p.trainable});
+
+  fe::TrainingEmitOptions emit;
+  emit.labelSmoothing = training.labelSmoothing;
+  auto prepare = [&](ModuleOp module, MLIRContext &ctx, DiagnosticCollector &diags,
+                     ArtifactContents &out) {
+    PassManager pm(&ctx);
+    pm.addPass(createKilnAutodiff());
+    KilnOptimizerOptions opt;
+    opt.optimizerName = training.optimizer;
+    opt.momentum = training.momentum;
+    opt.nesterov = training.nesterov;
+    opt.weightDecay = training.weightDecay;
+    opt.noDecayBnBias = training.noDecayBnBias;
+    opt.beta1 = training.beta1;
+    opt.beta2 = training.beta2;
+    opt.epsilon = training.epsilon;
+    pm.addPass(createKilnOptimizer(opt));
+    if (failed(pm.run(module)))
+      throw CompileError("building the training step failed: " + diags.messages);
+    // The training-mode forward itself is not an entry: train_step contains it.
+    if (auto forward = module.lookupSymbol<func::FuncOp>("forward"))
+      forward.erase();
+    auto step = module.lookupSymbol<func::FuncOp>("train_step");
+    if (!step)
+      throw CompileError("internal: kiln-autodiff produced no train_step");
+    // Optimizer state starts at zero, shaped like its parameter
+    // (<param>.<state>).
+    std::map<std::string, std::vector<int64_t>> shapes;
+    for (const ParamRecord &p : out.params)
+      shapes[p.name] = p.shape;
+    if (auto state = step->getAttrOfType<ArrayAttr>("kiln.optimizer_state")) {
+      for (Attribute a : state) {
+        std::string name = llvm::cast<StringAttr>(a).str();
+        std::string owner = name.substr(0, name.rfind('.'));
+        auto it = shapes.find(owner);
+        if (it == shapes.end())
+          throw CompileError("internal: optimizer state '" + name + "' has no parameter");
+        int64_t numel = 1;
+        for (int64_t d : it->second)
+          numel *= d;
+        out.params.push_back({name, it->second, std::vector<float>(numel, 0.0f), false});
+      }
+    }
+    EntryNames names;
+    names.inputs = stepInputs;
+    if (auto extra = step->getAttrOfType<ArrayAttr>("kiln.optimizer_inputs"))
+      for (Attribute a : extra)
+        names.inputs.push_back(llvm::cast<StringAttr>(a).str());
+    names.outputs.push_back("loss");
+    if (auto grads = step->getAttrOfType<ArrayAttr>("kiln.gradients"))
+      for (Attribute a : grads)
+        names.outputs.push_back("grad:" + llvm::cast<StringAttr>(a).str());
+    out.names["train_step"] = names;
+  };
+  return compileText(graph.toTrainingMlir(emit), contents, options, prepare);
+}
+
+CompileResult compileTrainingModel(const std::string &modelName, uint64_t seed,
+                                   const TrainingOptions &training,
+                                   const CompileOptions &options) {
+  fe::Model model;
+  try {
+    model = fe::buildModel(modelName, seed);
+  } catch (const std::invalid_argument &e) {
+    throw CompileError(e.what());
+  }
+  CompileOptions named = options;
+  named.modelName = modelName;
+  return compileTraining(model.graph, training, named);
 }
 
 CompileResult compileModel(const std::string &modelName, uint64_t seed,

@@ -84,6 +84,32 @@ CompileResult compileGraph(const fe::Graph &graph, const CompileOptions &options
 CompileResult compileModel(const std::string &modelName, uint64_t seed,
                            const CompileOptions &options);
 
+/// How the training entry updates the parameters (kiln-optimizer's options;
+/// PyTorch 1.13 semantics, see docs/dialect.md "Optimizers").
+struct TrainingOptions {
+  std::string optimizer = "sgd"; // sgd | adam | adamw
+  double momentum = 0.9;
+  bool nesterov = false;
+  double weightDecay = 0.0;
+  bool noDecayBnBias = false; // no weight decay on rank-1 parameters
+  double beta1 = 0.9, beta2 = 0.999, epsilon = 1e-8;
+  float labelSmoothing = 0.0f;
+};
+
+/// One artifact with three entries over the same parameters:
+///   train_step(image, target, lr[, bias_correction1, bias_correction2])
+///       -> (loss, grad:<param>...)  forward in training mode, backward, and
+///          the optimizer update of every parameter and its state, in place;
+///   eval_step(image, target) -> (loss, logits)   inference-mode forward;
+///   infer(image) -> logits.
+/// `target` is the one-hot label matrix; optimizer state parameters
+/// (<param>.momentum_buffer, .exp_avg, .exp_avg_sq) start at zero.
+CompileResult compileTraining(const fe::Graph &graph, const TrainingOptions &training,
+                              const CompileOptions &options);
+CompileResult compileTrainingModel(const std::string &modelName, uint64_t seed,
+                                   const TrainingOptions &training,
+                                   const CompileOptions &options);
+
 /// The compiler version recorded in artifacts.
 std::string compilerVersion();
 

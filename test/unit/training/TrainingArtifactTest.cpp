@@ -1,0 +1,123 @@
+//===- TrainingArtifactTest.cpp - one artifact that trains, evaluates, infers ===//
+//
+// kiln::compileTraining builds train_step (training-mode forward, backward and
+// the optimizer update, in place), eval_step and infer into one artifact. These
+// tests drive the artifact the way the train driver will: the step learns (the
+// loss of a fixed batch falls), the updated weights are what eval_step and
+// infer then use, and optimizer state and batch-norm running statistics live
+// in the parameter table.
+//===----------------------------------------------------------------------===//
+#include "kiln/Driver/Compiler.h"
+#include "kiln/frontend/Models.h"
+#include "kiln/runtime/Runtime.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+namespace {
+
+using namespace kiln;
+
+struct Batch {
+  int64_t size;
+  std::vector<float> images, target;
+};
+
+// Random images with random labels: a batch a network can only fit by
+// memorising, which is what a falling loss on a fixed batch shows.
+Batch randomBatch(int64_t size, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> pixel(0.0f, 1.0f);
+  Batch b{size, std::vector<float>(size * 28 * 28), std::vector<float>(size * 10, 0.0f)};
+  for (float &v : b.images)
+    v = pixel(rng);
+  for (int64_t i = 0; i < size; ++i)
+    b.target[i * 10 + rng() % 10] = 1.0f;
+  return b;
+}
+
+std::vector<rt::TensorView> stepInputs(const Batch &b, const std::vector<float> &scalars) {
+  std::vector<rt::TensorView> in = {{b.images.data(), {b.size, 1, 28, 28}},
+                                    {b.target.data(), {b.size, 10}}};
+  for (const float &s : scalars)
+    in.push_back({&s, {1}});
+  return in;
+}
+
+TEST(TrainingArtifact, Lenet5SgdLearnsAFixedBatch) {
+  TrainingOptions training; // SGD, momentum 0.9
+  CompileResult compiled = compileTrainingModel("lenet5", 7, training, CompileOptions{});
+  auto artifact = rt::Artifact::loadBuffer(compiled.artifact, "lenet5 training");
+  for (const char *entry : {"train_step", "eval_step", "infer"})
+    EXPECT_TRUE(artifact->hasEntry(entry)) << entry;
+  const auto &in = artifact->inputs("train_step");
+  ASSERT_EQ(in.size(), 3u);
+  EXPECT_EQ(in[0].name, "image");
+  EXPECT_EQ(in[1].name, "target");
+  EXPECT_EQ(in[2].name, "lr");
+  EXPECT_EQ(artifact->outputs("train_step")[0].name, "loss");
+  EXPECT_EQ(artifact->outputs("train_step")[1].name, "grad:conv1.weight");
+
+  rt::Session session(artifact, {2});
+  Batch b = randomBatch(32, 1);
+  std::vector<float> lr = {0.05f};
+  float first = 0, last = 0;
+  for (int step = 0; step < 60; ++step) {
+    auto out = session.run("train_step", stepInputs(b, lr));
+    ASSERT_EQ(out[0].shape, (std::vector<int64_t>{1}));
+    ASSERT_TRUE(std::isfinite(out[0].data[0])) << "step " << step;
+    (step == 0 ? first : last) = out[0].data[0];
+  }
+  // log(10) = 2.30 at the start; memorising 32 random samples drives it down.
+  EXPECT_NEAR(first, std::log(10.0f), 0.3f);
+  EXPECT_LT(last, 0.5f * first) << "first " << first << ", last " << last;
+  // The momentum buffers are real state in the parameter table.
+  const float *buf = session.paramData("fc3.weight.momentum_buffer");
+  double norm = 0;
+  for (int i = 0; i < 10 * 84; ++i)
+    norm += std::abs(buf[i]);
+  EXPECT_GT(norm, 0.0);
+
+  // eval_step and infer read the trained weights: same logits, and the loss
+  // eval_step reports is the loss of the trained model on the batch.
+  auto eval = session.run("eval_step", {{b.images.data(), {b.size, 1, 28, 28}},
+                                        {b.target.data(), {b.size, 10}}});
+  auto infer = session.run("infer", {{b.images.data(), {b.size, 1, 28, 28}}});
+  EXPECT_EQ(eval[1].data, infer[0].data);
+  EXPECT_LT(eval[0].data[0], 0.5f * first);
+}
+
+TEST(TrainingArtifact, Resnet20AdamWUpdatesWeightsStateAndRunningStats) {
+  TrainingOptions training;
+  training.optimizer = "adamw";
+  training.weightDecay = 0.05;
+  training.labelSmoothing = 0.1f;
+  CompileResult compiled = compileTrainingModel("resnet20", 3, training, CompileOptions{});
+  auto artifact = rt::Artifact::loadBuffer(compiled.artifact, "resnet20 training");
+  ASSERT_EQ(artifact->inputs("train_step").size(), 5u); // image, target, lr, bc1, bc2
+  rt::Session session(artifact, {2});
+  std::vector<float> w0(session.paramData("conv1.weight"),
+                        session.paramData("conv1.weight") + 16 * 9);
+  Batch b = randomBatch(8, 2);
+  for (int t = 1; t <= 3; ++t) {
+    std::vector<float> scalars = {1e-3f, 1.0f - std::pow(0.9f, float(t)),
+                                  1.0f - std::pow(0.999f, float(t))};
+    auto out = session.run("train_step", stepInputs(b, scalars));
+    ASSERT_TRUE(std::isfinite(out[0].data[0]));
+  }
+  const float *w = session.paramData("conv1.weight");
+  EXPECT_NE(std::vector<float>(w, w + 16 * 9), w0);
+  // Running statistics moved away from their initial 0 / 1.
+  const float *mean = session.paramData("bn1.running_mean");
+  const float *var = session.paramData("bn1.running_var");
+  double moved = 0;
+  for (int c = 0; c < 16; ++c)
+    moved += std::abs(mean[c]) + std::abs(var[c] - 1.0f);
+  EXPECT_GT(moved, 1e-4);
+  const float *v = session.paramData("fc.weight.exp_avg_sq");
+  EXPECT_GT(v[0] + v[1] + v[2], 0.0f);
+}
+
+} // namespace
