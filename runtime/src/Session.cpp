@@ -154,6 +154,63 @@ const float *Session::paramData(const std::string &name) const {
   return const_cast<Session *>(this)->paramData(name);
 }
 
+std::vector<NamedTensor>
+Session::exportParams(const std::function<bool(const ParamInfo &)> &keep) const {
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  std::vector<NamedTensor> out;
+  for (size_t i = 0; i < impl_->a->params.size(); ++i) {
+    const ParamPlan &p = impl_->a->params[i];
+    if (keep && !keep(p.info))
+      continue;
+    NamedTensor t{p.info.name, Tensor{p.info.shape, {}}};
+    t.tensor.data.assign(impl_->paramPtrs[i], impl_->paramPtrs[i] + p.numel);
+    out.push_back(std::move(t));
+  }
+  return out;
+}
+
+void Session::importParams(const std::vector<NamedTensor> &params, const std::string &origin,
+                           bool requireAll,
+                           const std::function<bool(const ParamInfo &)> &required) {
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  const ArtifactImpl &a = *impl_->a;
+  // Check everything first: a failed import changes nothing.
+  std::vector<std::string> problems;
+  std::vector<bool> given(a.params.size(), false);
+  for (const NamedTensor &t : params) {
+    auto it = a.paramIndex.find(t.name);
+    if (it == a.paramIndex.end()) {
+      problems.push_back(fmt::format("unexpected '{}'", t.name));
+      continue;
+    }
+    const ParamPlan &p = a.params[it->second];
+    if (t.tensor.shape != p.info.shape || t.tensor.data.size() != p.numel) {
+      problems.push_back(fmt::format("'{}' has shape {}, the model needs {}", t.name,
+                                     formatShape(t.tensor.shape), formatShape(p.info.shape)));
+      continue;
+    }
+    given[it->second] = true;
+  }
+  if (requireAll)
+    for (size_t i = 0; i < a.params.size(); ++i)
+      if (!given[i] && (!required || required(a.params[i].info)))
+        problems.push_back(fmt::format("missing '{}'", a.params[i].info.name));
+  if (!problems.empty()) {
+    std::string list;
+    for (size_t i = 0; i < problems.size() && i < 5; ++i)
+      list += (i ? "; " : "") + problems[i];
+    if (problems.size() > 5)
+      list += fmt::format("; and {} more", problems.size() - 5);
+    throw Error(fmt::format("kiln: {}: parameters do not match model '{}' ({} problem{}: {})",
+                            origin, impl_->artifact->modelName(), problems.size(),
+                            problems.size() == 1 ? "" : "s", list));
+  }
+  for (const NamedTensor &t : params) {
+    size_t index = a.paramIndex.at(t.name);
+    std::copy(t.tensor.data.begin(), t.tensor.data.end(), impl_->paramPtrs[index]);
+  }
+}
+
 std::vector<Tensor> Session::run(const std::string &entryName,
                                  const std::vector<TensorView> &inputs) {
   Impl &s = *impl_;

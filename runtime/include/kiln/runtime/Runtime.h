@@ -17,6 +17,7 @@
 #define KILN_RUNTIME_RUNTIME_H
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -34,6 +35,12 @@ struct Tensor {
   std::vector<int64_t> shape;
   std::vector<float> data;
   int64_t numel() const;
+};
+
+/// A named tensor of a parameter checkpoint.
+struct NamedTensor {
+  std::string name;
+  Tensor tensor;
 };
 
 /// A non-owning view of caller memory (row-major f32).
@@ -125,10 +132,32 @@ public:
   float *paramData(const std::string &name);
   const float *paramData(const std::string &name) const;
 
+  /// The current value of every parameter (in artifact order) whose name
+  /// `keep` accepts (all when null).
+  std::vector<NamedTensor>
+  exportParams(const std::function<bool(const ParamInfo &)> &keep = nullptr) const;
+  /// Sets parameters by name. Every given tensor must name a parameter of the
+  /// artifact with the same shape; with `requireAll`, every parameter that
+  /// `required` accepts (all when null) must be given. Throws Error listing
+  /// every mismatch (`origin` names the source, e.g. the checkpoint path);
+  /// nothing is changed when it throws.
+  void importParams(const std::vector<NamedTensor> &params, const std::string &origin,
+                    bool requireAll = true,
+                    const std::function<bool(const ParamInfo &)> &required = nullptr);
+
 private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+/// Parameter checkpoints (.kparams): "KPRM" magic, format version, the
+/// tensors (name, shape, f32 data) and a CRC-32 of everything before it.
+/// saveParams writes a temporary file in the same directory, fsyncs it and
+/// renames it over `path`, so a reader (or a crash) never sees half a file.
+/// loadParams throws Error naming the file and what is wrong (missing,
+/// truncated, bad magic/version/CRC, malformed entry).
+void saveParams(const std::string &path, const std::vector<NamedTensor> &params);
+std::vector<NamedTensor> loadParams(const std::string &path);
 
 /// Reads a .npy file (little-endian <f4, C order). Throws Error on anything else.
 Tensor loadNpy(const std::string &path);
