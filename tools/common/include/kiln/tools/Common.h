@@ -1,0 +1,122 @@
+//===- Common.h - shared by the train and eval drivers ----------*- C++ -*-===//
+//
+// - the compile cache: compileTrainingCached() keys the artifact by
+//   hash(model, seed, training options, compiler version) and keeps it as
+//   <cacheDir>/<key>.kiln (written then renamed), so a second run only loads it;
+// - evaluate(): the eval_step loop over a split (top-1, top-5, mean loss);
+// - TrainState: the driver's position, stored inside latest.kopt as tensors;
+// - Log: prints to stdout and appends to a log file.
+//===----------------------------------------------------------------------===//
+#ifndef KILN_TOOLS_COMMON_H
+#define KILN_TOOLS_COMMON_H
+
+#include "kiln/Driver/Compiler.h"
+#include "kiln/data/DataLoader.h"
+#include "kiln/runtime/Runtime.h"
+
+#include <cstdint>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace kiln::tools {
+
+/// A one-line failure the drivers print as "<tool>: <what>" before exiting 1.
+class ToolError : public std::runtime_error {
+public:
+  using std::runtime_error::runtime_error;
+};
+
+/// 64-bit FNV-1a.
+uint64_t fnv1a(const void *data, size_t size, uint64_t h = 1469598103934665603ull);
+
+/// The cache directory: $KILN_CACHE_DIR if set, else `fallback`.
+std::string cacheDir(const std::string &fallback);
+
+/// compileTrainingModel through the cache (see above). `note` receives
+/// "compiled in X s" or "loaded from cache".
+std::shared_ptr<const rt::Artifact> compileTrainingCached(const std::string &model, uint64_t seed,
+                                                          const TrainingOptions &training,
+                                                          const std::string &cacheDir,
+                                                          std::string &note);
+
+/// True for optimizer-state parameters (<p>.momentum_buffer, .exp_avg, .exp_avg_sq).
+bool isOptimizerState(const std::string &name);
+
+/// False for the compiler's folded constants ("constant.<n>", artifact-specific):
+/// they are never written to or read from checkpoints.
+bool isCheckpointed(const std::string &name);
+/// A model parameter or buffer (weights, BN running stats): checkpointed, not optimizer state.
+bool isModelParam(const std::string &name);
+
+/// Checks the model name against the zoo; throws ToolError naming the known ones.
+void checkModelName(const std::string &model);
+
+/// Opens a split, turning a missing path into a message that says how to get the data.
+std::shared_ptr<const data::Dataset> openSplit(const std::string &path, data::Split split);
+
+/// Sets the model parameters of `session` (every one must be given).
+void importModelWeights(rt::Session &session, const std::vector<rt::NamedTensor> &tensors,
+                        const std::string &origin);
+
+/// Loads a .kparams and checks it against the model's parameters (names and
+/// shapes, from the frontend: no compile needed), optimizer-state tensors
+/// ignored. Throws ToolError listing the mismatches in one line. Returns the
+/// model tensors.
+std::vector<rt::NamedTensor> readModelWeights(const std::string &model, const std::string &path);
+
+/// One-line version of an exception message (newlines -> "; ").
+std::string oneLine(const std::string &s);
+
+struct EvalResult {
+  double top1 = 0, top5 = 0, loss = 0, imagesPerSecond = 0, seconds = 0;
+  int64_t count = 0;
+};
+/// Runs eval_step over every batch of `loader`'s epoch 0 (no shuffle/augment expected).
+EvalResult evaluate(rt::Session &session, data::DataLoader &loader, int numClasses);
+
+/// One-hot targets of a batch.
+void oneHot(const data::Batch &batch, int numClasses, std::vector<float> &target);
+
+/// Prints to stdout and to the log file (flushed every line).
+class Log {
+public:
+  Log() = default;
+  ~Log();
+  void open(const std::string &path, bool append);
+  void line(const std::string &text);
+
+private:
+  FILE *file_ = nullptr;
+};
+
+/// The training position kept in latest.kopt beside the optimizer state.
+struct TrainState {
+  int64_t version = 1;
+  int64_t nextEpoch = 0;     // the epoch to (continue to) run, 0-based
+  int64_t nextBatch = 0;     // the first batch of nextEpoch not yet trained
+  int64_t globalStep = 0;    // optimizer steps done (Adam's t)
+  int64_t seed = 0;
+  int64_t batchSize = 0;
+  int64_t paramsHash = 0;    // fnv1a of latest.kparams' tensors: pairs the two files
+  int64_t epochsPlanned = 0;
+  double bestTop1 = -1;
+  double nextLr = 0;
+};
+
+/// Tensors "kiln.train_state" (each int64 as four exact 16-bit floats) and
+/// "kiln.train_state_f" (bestTop1, nextLr as f32).
+std::vector<rt::NamedTensor> encodeState(const TrainState &s);
+/// Finds and decodes them in `tensors` (and removes them); throws ToolError if absent.
+TrainState decodeState(std::vector<rt::NamedTensor> &tensors, const std::string &origin);
+
+/// fnv1a over the names, shapes and data of `tensors`.
+uint64_t hashTensors(const std::vector<rt::NamedTensor> &tensors);
+
+/// Parses True/False/true/false/1/0/yes/no/on/off; throws ToolError otherwise.
+bool parseBool(const std::string &flag, const std::string &value);
+
+} // namespace kiln::tools
+
+#endif

@@ -1,0 +1,334 @@
+//===- Common.cpp - shared by the train and eval drivers ------------------===//
+#include "kiln/tools/Common.h"
+
+#include "kiln/frontend/Models.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <unistd.h>
+
+namespace fs = std::filesystem;
+
+namespace kiln::tools {
+
+uint64_t fnv1a(const void *data, size_t size, uint64_t h) {
+  const auto *p = static_cast<const unsigned char *>(data);
+  for (size_t i = 0; i < size; ++i) {
+    h ^= p[i];
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+std::string cacheDir(const std::string &fallback) {
+  const char *env = std::getenv("KILN_CACHE_DIR");
+  return env && *env ? std::string(env) : fallback;
+}
+
+std::string oneLine(const std::string &s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '\n') {
+      if (i + 1 < s.size())
+        out += "; ";
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+std::shared_ptr<const rt::Artifact> compileTrainingCached(const std::string &model, uint64_t seed,
+                                                          const TrainingOptions &t,
+                                                          const std::string &dir,
+                                                          std::string &note) {
+  std::string keyText =
+      fmt::format("{}|{}|{}|{:.17g}|{}|{:.17g}|{}|{:.17g}|{:.17g}|{:.17g}|{:.9g}|{}", model, seed,
+                  t.optimizer, t.momentum, t.nesterov, t.weightDecay, t.noDecayBnBias, t.beta1,
+                  t.beta2, t.epsilon, t.labelSmoothing, compilerVersion());
+  std::string key = fmt::format("{}-{:016x}", model, fnv1a(keyText.data(), keyText.size()));
+  std::string path = (fs::path(dir) / (key + ".kiln")).string();
+  std::error_code ec;
+  if (fs::exists(path, ec)) {
+    try {
+      auto artifact = rt::Artifact::loadFile(path);
+      if (artifact->hasEntry("train_step") && artifact->hasEntry("eval_step")) {
+        note = "loaded from cache " + path;
+        return artifact;
+      }
+    } catch (const std::exception &) {
+      // A damaged cache entry: recompile and overwrite it.
+    }
+  }
+  CompileResult r = compileTrainingModel(model, seed, t, CompileOptions{});
+  note = fmt::format("compiled in {:.2f} s", r.seconds);
+  // The cache is an optimisation: failing to write it is not an error.
+  fs::create_directories(dir, ec);
+  if (!ec) {
+    std::string tmp = path + fmt::format(".tmp{}", ::getpid());
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (out) {
+      out.write(reinterpret_cast<const char *>(r.artifact.data()),
+                static_cast<std::streamsize>(r.artifact.size()));
+      out.close();
+      if (out.good() && std::rename(tmp.c_str(), path.c_str()) == 0)
+        note += ", cached as " + path;
+      else
+        std::remove(tmp.c_str());
+    }
+  }
+  return rt::Artifact::loadBuffer(std::move(r.artifact), model + " (training)");
+}
+
+bool isOptimizerState(const std::string &name) {
+  auto ends = [&](const char *suffix) {
+    size_t n = std::strlen(suffix);
+    return name.size() > n && name.compare(name.size() - n, n, suffix) == 0;
+  };
+  return ends(".momentum_buffer") || ends(".exp_avg") || ends(".exp_avg_sq");
+}
+
+bool isCheckpointed(const std::string &name) { return name.rfind("constant.", 0) != 0; }
+
+bool isModelParam(const std::string &name) {
+  return isCheckpointed(name) && !isOptimizerState(name);
+}
+
+void checkModelName(const std::string &model) {
+  auto names = fe::modelNames();
+  if (std::find(names.begin(), names.end(), model) != names.end())
+    return;
+  std::string known;
+  for (const auto &n : names)
+    known += (known.empty() ? "" : ", ") + n;
+  throw ToolError(fmt::format("unknown model '{}' (known models: {})", model, known));
+}
+
+std::shared_ptr<const data::Dataset> openSplit(const std::string &path, data::Split split) {
+  std::error_code ec;
+  if (!fs::is_directory(path, ec))
+    throw ToolError(fmt::format(
+        "dataset not found: '{}' is not a directory; pass --data-path, extract the lite data "
+        "(tar -xf lite_data.tar) or install the full set (apt-get install dataset-fashion-mnist, "
+        "{})",
+        path, data::kSystemFashionMnistDir));
+  try {
+    return std::shared_ptr<const data::Dataset>(data::openDataset(path, split));
+  } catch (const std::exception &e) {
+    throw ToolError(oneLine(e.what()));
+  }
+}
+
+std::vector<rt::NamedTensor> readModelWeights(const std::string &model, const std::string &path) {
+  std::vector<rt::NamedTensor> tensors;
+  try {
+    tensors = rt::loadParams(path);
+  } catch (const rt::Error &e) {
+    throw ToolError(oneLine(e.what()));
+  }
+  tensors.erase(std::remove_if(tensors.begin(), tensors.end(),
+                               [](const rt::NamedTensor &t) { return !isModelParam(t.name); }),
+                tensors.end());
+  fe::Model m = fe::buildModel(model, 42);
+  std::map<std::string, std::vector<int64_t>> want;
+  for (const auto &p : m.graph.parameters())
+    want[p.name] = p.shape;
+  std::vector<std::string> problems;
+  std::set<std::string> seen;
+  auto shapeText = [](const std::vector<int64_t> &s) {
+    return "[" + fmt::format("{}", fmt::join(s, ",")) + "]";
+  };
+  for (const auto &t : tensors) {
+    seen.insert(t.name);
+    auto it = want.find(t.name);
+    if (it == want.end())
+      problems.push_back("unexpected '" + t.name + "'");
+    else if (it->second != t.tensor.shape)
+      problems.push_back(fmt::format("'{}' is {}, the model needs {}", t.name,
+                                     shapeText(t.tensor.shape), shapeText(it->second)));
+  }
+  for (const auto &[name, shape] : want)
+    if (!seen.count(name))
+      problems.push_back("missing '" + name + "'");
+  if (!problems.empty()) {
+    std::string list;
+    for (size_t i = 0; i < problems.size() && i < 4; ++i)
+      list += (i ? "; " : "") + problems[i];
+    if (problems.size() > 4)
+      list += fmt::format("; and {} more", problems.size() - 4);
+    throw ToolError(fmt::format("{}: not weights of model '{}' ({} mismatches: {})", path, model,
+                                problems.size(), list));
+  }
+  return tensors;
+}
+
+void importModelWeights(rt::Session &session, const std::vector<rt::NamedTensor> &tensors,
+                        const std::string &origin) {
+  try {
+    session.importParams(tensors, origin, /*requireAll=*/true,
+                         [](const rt::ParamInfo &p) { return isModelParam(p.name); });
+  } catch (const rt::Error &e) {
+    throw ToolError(oneLine(e.what()));
+  }
+}
+
+void oneHot(const data::Batch &batch, int numClasses, std::vector<float> &target) {
+  target.assign(size_t(batch.size) * numClasses, 0.0f);
+  for (int64_t i = 0; i < batch.size; ++i) {
+    int32_t l = batch.labels[i];
+    if (l < 0 || l >= numClasses)
+      throw ToolError(fmt::format("label {} of sample {} is out of range [0, {})", l,
+                                  batch.indices[i], numClasses));
+    target[size_t(i) * numClasses + l] = 1.0f;
+  }
+}
+
+EvalResult evaluate(rt::Session &session, data::DataLoader &loader, int numClasses) {
+  EvalResult r;
+  auto start = std::chrono::steady_clock::now();
+  loader.startEpoch(0);
+  data::Batch batch;
+  std::vector<float> target;
+  double lossSum = 0;
+  int64_t top1 = 0, top5 = 0;
+  while (loader.next(batch)) {
+    oneHot(batch, numClasses, target);
+    auto out = session.run("eval_step", {{batch.images.data(), {batch.size, 1, 28, 28}},
+                                         {target.data(), {batch.size, int64_t(numClasses)}}});
+    lossSum += double(out[0].data[0]) * batch.size;
+    const float *logits = out[1].data.data();
+    for (int64_t i = 0; i < batch.size; ++i) {
+      const float *row = logits + i * numClasses;
+      int32_t label = batch.labels[i];
+      int rank = 0; // classes scoring strictly higher (ties: lower index first)
+      for (int c = 0; c < numClasses; ++c)
+        if (row[c] > row[label] || (row[c] == row[label] && c < label))
+          ++rank;
+      top1 += rank < 1;
+      top5 += rank < 5;
+    }
+    r.count += batch.size;
+  }
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (r.count > 0) {
+    r.top1 = double(top1) / r.count;
+    r.top5 = double(top5) / r.count;
+    r.loss = lossSum / r.count;
+    r.imagesPerSecond = r.count / std::max(r.seconds, 1e-9);
+  }
+  return r;
+}
+
+Log::~Log() {
+  if (file_)
+    std::fclose(file_);
+}
+
+void Log::open(const std::string &path, bool append) {
+  file_ = std::fopen(path.c_str(), append ? "a" : "w");
+  if (!file_)
+    throw ToolError(fmt::format("cannot write the log '{}': {}", path, std::strerror(errno)));
+}
+
+void Log::line(const std::string &text) {
+  std::fputs(text.c_str(), stdout);
+  std::fputc('\n', stdout);
+  std::fflush(stdout);
+  if (file_) {
+    std::fputs(text.c_str(), file_);
+    std::fputc('\n', file_);
+    std::fflush(file_);
+  }
+}
+
+namespace {
+constexpr const char *kStateInts = "kiln.train_state";
+constexpr const char *kStateFloats = "kiln.train_state_f";
+constexpr int kInts = 8;
+} // namespace
+
+std::vector<rt::NamedTensor> encodeState(const TrainState &s) {
+  int64_t ints[kInts] = {s.version,  s.nextEpoch, s.nextBatch,  s.globalStep,
+                         s.seed,     s.batchSize, s.paramsHash, s.epochsPlanned};
+  rt::NamedTensor a{kStateInts, {{kInts * 4}, {}}};
+  for (int64_t v : ints) {
+    uint64_t u = uint64_t(v);
+    for (int k = 0; k < 4; ++k)
+      a.tensor.data.push_back(float((u >> (16 * k)) & 0xffff)); // exact in f32
+  }
+  rt::NamedTensor b{kStateFloats, {{2}, {float(s.bestTop1), float(s.nextLr)}}};
+  return {a, b};
+}
+
+TrainState decodeState(std::vector<rt::NamedTensor> &tensors, const std::string &origin) {
+  auto take = [&](const char *name, size_t n) {
+    auto it = std::find_if(tensors.begin(), tensors.end(),
+                           [&](const rt::NamedTensor &t) { return t.name == name; });
+    if (it == tensors.end() || it->tensor.data.size() != n)
+      throw ToolError(fmt::format("'{}' is not a Kiln training state: no valid '{}' tensor",
+                                  origin, name));
+    std::vector<float> v = it->tensor.data;
+    tensors.erase(it);
+    return v;
+  };
+  std::vector<float> a = take(kStateInts, kInts * 4);
+  std::vector<float> b = take(kStateFloats, 2);
+  int64_t ints[kInts];
+  for (int i = 0; i < kInts; ++i) {
+    uint64_t u = 0;
+    for (int k = 0; k < 4; ++k) {
+      float f = a[i * 4 + k];
+      if (!(f >= 0 && f <= 65535 && f == std::floor(f)))
+        throw ToolError(fmt::format("'{}': corrupt training state", origin));
+      u |= uint64_t(f) << (16 * k);
+    }
+    ints[i] = int64_t(u);
+  }
+  TrainState s;
+  s.version = ints[0];
+  if (s.version != 1)
+    throw ToolError(fmt::format("'{}': unsupported training state version {}", origin, s.version));
+  s.nextEpoch = ints[1];
+  s.nextBatch = ints[2];
+  s.globalStep = ints[3];
+  s.seed = ints[4];
+  s.batchSize = ints[5];
+  s.paramsHash = ints[6];
+  s.epochsPlanned = ints[7];
+  s.bestTop1 = b[0];
+  s.nextLr = b[1];
+  return s;
+}
+
+uint64_t hashTensors(const std::vector<rt::NamedTensor> &tensors) {
+  uint64_t h = fnv1a(nullptr, 0);
+  for (const auto &t : tensors) {
+    h = fnv1a(t.name.data(), t.name.size(), h);
+    h = fnv1a(t.tensor.shape.data(), t.tensor.shape.size() * sizeof(int64_t), h);
+    h = fnv1a(t.tensor.data.data(), t.tensor.data.size() * sizeof(float), h);
+  }
+  return h;
+}
+
+bool parseBool(const std::string &flag, const std::string &value) {
+  std::string v;
+  for (char c : value)
+    v += char(std::tolower(static_cast<unsigned char>(c)));
+  if (v == "true" || v == "1" || v == "yes" || v == "on" || v.empty())
+    return true;
+  if (v == "false" || v == "0" || v == "no" || v == "off")
+    return false;
+  throw ToolError(fmt::format("{}: expected True/False, got '{}'", flag, value));
+}
+
+} // namespace kiln::tools
