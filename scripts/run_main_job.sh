@@ -52,6 +52,21 @@ for model in "${MODELS[@]}"; do
   done
 done
 
+# Training on the bundled data: lenet5, 2 epochs on lite_data, then eval of
+# the best weights (train/predict/export/infer on lite_data grow here as the
+# tools arrive).
+step "train lenet5 on lite_data (2 epochs) -> output/lenet5_lite"
+rm -rf "$OUT/lite_data"
+tar -xf lite_data.tar -C "$OUT"
+"$BUILD/bin/train" --model=lenet5 --data-path="$OUT/lite_data" --epochs=2 --batch-size=16 \
+  --lr=0.05 --log-interval=5 --threads="$THREADS" --output-dir="$OUT/lenet5_lite"
+step "eval lenet5 (best weights) on lite_data val"
+"$BUILD/bin/eval" --model=lenet5 --pretrained="$OUT/lenet5_lite/best_model.kparams" \
+  --data-path="$OUT/lite_data" --batch-size=50 --threads="$THREADS"
+step "eval the released lenet5 weights on lite_data val"
+"$BUILD/bin/eval" --model=lenet5 --pretrained=pretrain_models/lenet5_fashion_mnist.kparams \
+  --data-path="$OUT/lite_data" --batch-size=50 --threads="$THREADS"
+
 step "done"
 ls -l "$OUT"/*.kiln
 echo "run_main_job: OK (artifacts in output/; tests: bash scripts/run_tests.sh; benchmark: build/bin/bench_inference)"
