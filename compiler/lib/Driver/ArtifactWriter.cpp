@@ -7,6 +7,7 @@
 #include "ArtifactWriter.h"
 
 #include "kiln/Dialect/KilnOps.h"
+#include "kiln/Transforms/FusionKinds.h"
 #include "kiln/runtime/KernelABI.h"
 #include "kiln/runtime/schema/kiln_artifact_generated.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -49,12 +50,13 @@ std::vector<int64_t> shapeVector(Type type) {
   return shape;
 }
 
-fb::FusionKind fusionKind(llvm::StringRef kind) {
-  if (kind == "elementwise") return fb::FusionKind::Elementwise;
-  if (kind == "broadcast") return fb::FusionKind::Broadcast;
-  if (kind == "injective") return fb::FusionKind::Injective;
-  if (kind == "reduction") return fb::FusionKind::Reduction;
-  return fb::FusionKind::OutFusible;
+// The schema numbers the fusion kinds like kiln::FusionKind (FusionKinds.h).
+fb::FusionKind fusionKind(KernelOp kernel) {
+  std::optional<FusionKind> kind = symbolizeFusionKind(kernel.getKind());
+  if (!kind || *kind > FusionKind::OutFusible)
+    throw CompileError("internal: kernel " + kernel.getName().str() + " has fusion kind '" +
+                       kernel.getKind().str() + "'");
+  return static_cast<fb::FusionKind>(static_cast<int8_t>(*kind));
 }
 
 // The runtime checks this before dlopen(): the dynamic loader is not hardened
@@ -62,16 +64,6 @@ fb::FusionKind fusionKind(llvm::StringRef kind) {
 uint32_t sharedObjectCrc32(const std::vector<uint8_t> &bytes) {
   return static_cast<uint32_t>(
       crc32(crc32(0L, Z_NULL, 0), bytes.data(), static_cast<uInt>(bytes.size())));
-}
-
-std::string opsOf(KernelOp kernel) {
-  std::string ops;
-  for (Operation &op : kernel.getBody().front().without_terminator()) {
-    if (!ops.empty())
-      ops += "+";
-    ops += op.getName().stripDialect().str();
-  }
-  return ops;
 }
 
 class Writer {
@@ -195,10 +187,10 @@ private:
 
     std::vector<flatbuffers::Offset<fb::Launch>> launches;
     for (KernelOp kernel : func.getOps<KernelOp>()) {
-      std::string ops = opsOf(kernel);
+      std::string ops = describeKernel(kernel);
       auto kernelOffset = fb::CreateKernel(
           fbb, fbb.CreateString(kernel.getName().str()), fbb.CreateString(ops),
-          fusionKind(kernel.getKind()), intAttr(kernel, "kiln.work_per_item"),
+          fusionKind(kernel), intAttr(kernel, "kiln.work_per_item"),
           intAttr(kernel, "kiln.work_fixed"), intAttr(kernel, "kiln.work_per_task"),
           intAttr(kernel, "kiln.scratch_bytes"), intAttr(kernel, "kiln.flops_per_item"),
           kernel.getNumOperands());
