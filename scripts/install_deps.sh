@@ -21,6 +21,8 @@ PACKAGES=(
   nlohmann-json3-dev       # json sidecar files (compile reports, inference model description)
   libpng-dev               # PNG images (lite_data, predict visualisation)
   libjpeg62-turbo-dev      # JPEG images (predict/infer inputs; tools/data)
+  libfreetype-dev          # text in predict's result pictures (tools/predict)
+  fonts-dejavu-core        # DejaVu Sans, the font of those pictures
   # data
   dataset-fashion-mnist
   # python for lit and reference scripts (numpy for .npy fixtures)

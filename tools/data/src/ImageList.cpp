@@ -144,7 +144,7 @@ bool ImageList::looksLike(const std::string &dir) {
 int32_t ImageList::getInto(int64_t i, float *image) const {
   checkIndex(i);
   const Entry &e = entries_[size_t(i)];
-  preprocessImage(decodeImageFile(e.path), image);
+  readModelInput(e.path, image);
   return e.label;
 }
 

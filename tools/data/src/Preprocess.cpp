@@ -133,4 +133,23 @@ std::vector<float> preprocessImage(const DecodedImage &image) {
   return out;
 }
 
+void readModelInput(const std::string &path, float *out) {
+  preprocessImage(decodeImageFile(path), out);
+}
+
+std::vector<float> readModelInput(const std::string &path) {
+  std::vector<float> out(static_cast<size_t>(kImageSize));
+  readModelInput(path, out.data());
+  return out;
+}
+
+void modelInputToGray8(const float *input, uint8_t *gray) {
+  for (int64_t i = 0; i < kImageSize; ++i) {
+    // In double: the float error of the normalisation is far below the 0.5
+    // rounding margin, so 8-bit sources come back exactly.
+    double v = (double(input[i]) * double(kStd) + double(kMean)) * 255.0;
+    gray[i] = uint8_t(std::clamp(std::lround(v), 0l, 255l));
+  }
+}
+
 }  // namespace kiln::data

@@ -98,6 +98,17 @@ std::vector<float> preprocessImage(const DecodedImage &image);
 /// The same, writing kImageSize floats to `out`.
 void preprocessImage(const DecodedImage &image, float *out);
 
+/// An image file to the model input: exactly preprocessImage(decodeImageFile(path)).
+/// Image-list datasets (train and eval on lite_data), predict and infer all
+/// read image files through this one function.
+void readModelInput(const std::string &path, float *out);
+std::vector<float> readModelInput(const std::string &path);
+
+/// A preprocessed model input (kImageSize floats) back to 8-bit gray for
+/// display: round((x * kStd + kMean) * 255) clamped to 0..255. For a 28x28
+/// 8-bit gray image this gives back its pixels exactly.
+void modelInputToGray8(const float *input, uint8_t *gray);
+
 /// Writes an 8-bit PNG: channels 1 (gray), 2 (gray+alpha), 3 (RGB) or 4
 /// (RGBA), rows top to bottom, `width * channels` bytes a row. Deterministic
 /// bytes (no time stamp). Throws Error naming the file on failure; a partly
