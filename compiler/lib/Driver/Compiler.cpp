@@ -7,6 +7,7 @@
 #include "kiln/Driver/Compiler.h"
 
 #include "ArtifactWriter.h"
+#include "BatchNormFolding.h"
 #include "kiln/Codegen/CpuObjectEmitter.h"
 #include "kiln/Dialect/KilnOps.h"
 #include "kiln/Transforms/Passes.h"
@@ -268,6 +269,36 @@ CompileResult compileTrainingModel(const std::string &modelName, uint64_t seed,
   CompileOptions named = options;
   named.modelName = modelName;
   return compileTraining(model.graph, training, named);
+}
+
+CompileResult compileInference(const fe::Graph &graph, const InferenceOptions &inference,
+                               const CompileOptions &options, std::vector<BatchNormFold> *folds) {
+  ArtifactContents contents;
+  contents.modelName = options.modelName;
+  EntryNames names;
+  for (int id : graph.inputs())
+    names.inputs.push_back(graph.node(id).as<fe::InputAttrs>().name);
+  names.outputs = graph.outputNames();
+  contents.names["infer"] = names;
+  for (const fe::Parameter &p : graph.parameters())
+    contents.params.push_back({p.name, p.shape, p.value, p.trainable});
+  auto prepare = [&](ModuleOp module, MLIRContext &ctx, DiagnosticCollector &diags,
+                     ArtifactContents &out) {
+    std::vector<BatchNormFold> made;
+    if (inference.foldBatchNorm) {
+      PassManager pm(&ctx);
+      pm.addNestedPass<func::FuncOp>(createKilnFoldBatchNorm());
+      if (failed(pm.run(module)))
+        throw CompileError("kiln-fold-batch-norm failed: " + diags.messages);
+      made = materializeBatchNormFolds(module, out.params);
+    }
+    // An inference artifact carries only what its entry reads (no folded-away
+    // batch-norm statistics, no training state).
+    keepReferencedParams(module, out.params);
+    if (folds)
+      *folds = std::move(made);
+  };
+  return compileText(graph.toMlir("infer"), contents, options, prepare);
 }
 
 CompileResult compileModel(const std::string &modelName, uint64_t seed,

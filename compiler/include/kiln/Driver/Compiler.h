@@ -110,6 +110,30 @@ CompileResult compileTrainingModel(const std::string &modelName, uint64_t seed,
                                    const TrainingOptions &training,
                                    const CompileOptions &options);
 
+/// One batch_norm folded into the convolution before it by compileInference
+/// (kiln-fold-batch-norm): per output channel c, with s = gamma / sqrt(var + epsilon),
+///   foldedWeight[c] = convWeight[c] * s[c]
+///   foldedBias[c]   = (convBias[c] - mean[c]) * s[c] + beta[c]   (convBias 0 if absent)
+/// computed in double from the f32 parameters and rounded to f32 once.
+struct BatchNormFold {
+  std::string convWeight, convBias; // convBias empty: the convolution had no bias
+  std::string bnWeight, bnBias, bnMean, bnVar;
+  float epsilon = 0;
+  std::string foldedWeight, foldedBias;
+};
+
+struct InferenceOptions {
+  /// Fold every batch_norm that follows a convolution into it (see BatchNormFold).
+  bool foldBatchNorm = false;
+};
+
+/// The inference artifact of a graph (export_model): the single entry "infer"
+/// (the graph's input and output names) and only the parameters it reads, with
+/// the graph's current values. `folds` (if given) receives the folds made.
+CompileResult compileInference(const fe::Graph &graph, const InferenceOptions &inference,
+                               const CompileOptions &options,
+                               std::vector<BatchNormFold> *folds = nullptr);
+
 /// The compiler version recorded in artifacts.
 std::string compilerVersion();
 

@@ -87,6 +87,30 @@ def KilnOptimizer : Pass<"kiln-optimizer", "mlir::ModuleOp"> {
   let dependentDialects = ["kiln::KilnDialect", "mlir::func::FuncDialect"];
 }
 
+def KilnFoldBatchNorm : Pass<"kiln-fold-batch-norm", "mlir::func::FuncOp"> {
+  let summary = "Fold inference-form batch_norm into the convolution before it";
+  let description = [{
+    Rewrites `batch_norm(conv2d(x, W[, b]), gamma, beta, mean, var)` into
+    `conv2d(x, W', b')` where the convolution result has no other user and
+    W, b and the four batch-norm operands are `kiln.parameter`s (any other
+    batch_norm is left alone). W' and b' are new parameters named
+    `<W>.bn_folded` and `<conv>.bias.bn_folded` (made unique in the module);
+    parameter ops left without users are erased. The pass only knows names,
+    not values: it lists each fold on the function in `kiln.batch_norm_folds`,
+    an array of dictionaries with the keys conv_weight, conv_bias ("" for
+    none), bn_weight, bn_bias, bn_mean, bn_var, epsilon, folded_weight and
+    folded_bias, and the driver (compileInference,
+    compiler/lib/Driver/BatchNormFolding.cpp) computes
+      s = gamma / sqrt(var + epsilon),  W' = W * s,  b' = (b - mean) * s + beta
+    per output channel in double and removes the attribute. For inference
+    artifacts only: training needs the batch_norm.
+  }];
+  let statistics = [
+    Statistic<"numFolded", "num-folded", "Number of batch_norm ops folded">
+  ];
+  let dependentDialects = ["kiln::KilnDialect"];
+}
+
 def KilnFusion : Pass<"kiln-fuse", "mlir::func::FuncOp"> {
   let summary = "Group kiln ops into kiln.kernel ops by the fusion-kind table";
   let description = [{
