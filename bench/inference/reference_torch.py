@@ -7,8 +7,8 @@
     reference_torch.py --model resnet20 --batch 128 --threads 2 --warmup 3 --repeat 20
         print one JSON line {"model": ..., "times_ms": [...], "median_ms": ...}.
 
-The models mirror frontend/src/Models.cpp layer for layer (same shapes, same
-FLOPs; weights are torch's defaults, which does not matter for timing). The
+The models are bench/torch_models.py, which mirrors frontend/src/Models.cpp
+layer for layer (same shapes, same FLOPs, same parameter names). The
 inference path is the one that is fastest in Debian's python3-torch 1.13:
 torch.jit.trace + freeze + optimize_for_inference, under torch.no_grad(), with
 torch.set_num_threads(threads) (that build defaults to 1 intra-op thread).
@@ -17,6 +17,7 @@ bench_inference does.
 """
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -29,71 +30,15 @@ def skip(reason):
     sys.exit(SKIP)
 
 
+# The model definitions: bench/torch_models.py, shared with the training
+# reference and the alignment fixtures.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 try:
     import torch
-    from torch import nn
+    import torch_models
 except Exception as e:  # ImportError, or a broken install
     torch = None
     _import_error = f"{type(e).__name__}: {e}".splitlines()[0]
-
-
-def build_models():
-    class LeNet5(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.conv1 = nn.Conv2d(1, 6, 5, padding=2)
-            self.conv2 = nn.Conv2d(6, 16, 5)
-            self.fc1 = nn.Linear(16 * 5 * 5, 120)
-            self.fc2 = nn.Linear(120, 84)
-            self.fc3 = nn.Linear(84, 10)
-
-        def forward(self, x):
-            x = torch.max_pool2d(torch.relu(self.conv1(x)), 2)
-            x = torch.max_pool2d(torch.relu(self.conv2(x)), 2)
-            x = torch.flatten(x, 1)
-            x = torch.relu(self.fc1(x))
-            x = torch.relu(self.fc2(x))
-            return self.fc3(x)
-
-    class BasicBlock(nn.Module):
-        def __init__(self, in_planes, planes, stride):
-            super().__init__()
-            self.conv1 = nn.Conv2d(in_planes, planes, 3, stride, 1, bias=False)
-            self.bn1 = nn.BatchNorm2d(planes)
-            self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
-            self.bn2 = nn.BatchNorm2d(planes)
-            self.downsample = None
-            if stride != 1 or in_planes != planes:
-                self.downsample = nn.Sequential(
-                    nn.Conv2d(in_planes, planes, 1, stride, bias=False), nn.BatchNorm2d(planes))
-
-        def forward(self, x):
-            y = torch.relu(self.bn1(self.conv1(x)))
-            y = self.bn2(self.conv2(y))
-            shortcut = x if self.downsample is None else self.downsample(x)
-            return torch.relu(y + shortcut)
-
-    class ResNet20(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.conv1 = nn.Conv2d(1, 16, 3, 1, 1, bias=False)
-            self.bn1 = nn.BatchNorm2d(16)
-            blocks, in_planes = [], 16
-            for stage, planes in enumerate([16, 32, 64]):
-                for block in range(3):
-                    stride = 2 if stage > 0 and block == 0 else 1
-                    blocks.append(BasicBlock(in_planes, planes, stride))
-                    in_planes = planes
-            self.layers = nn.Sequential(*blocks)
-            self.fc = nn.Linear(64, 10)
-
-        def forward(self, x):
-            x = torch.relu(self.bn1(self.conv1(x)))
-            x = self.layers(x)
-            x = torch.flatten(torch.mean(x, dim=(2, 3), keepdim=True), 1)
-            return self.fc(x)
-
-    return {"lenet5": LeNet5, "resnet20": ResNet20}
 
 
 def inference_module(model, example):
@@ -132,7 +77,7 @@ def main():
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    model = build_models()[args.model]()
+    model = torch_models.build(args.model)
     x = torch.rand(args.batch, 1, 28, 28)
     module, mode = inference_module(model, x)
     times = []
