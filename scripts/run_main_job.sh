@@ -1,11 +1,9 @@
 #!/usr/bin/env bash
-# The main job, as far as it exists today: install the dependencies, build,
-# compile resnet20 and lenet5 into output/<model>.kiln, and run their "infer"
-# entry at batch 1, 7 and 128 on 2 threads (random inputs; prints the output
-# shapes, a few logits and the timings).
-#
-# Training, predict on images, export and the inference tool come with later
-# issues (see README.md, "Status"); this script will grow with them.
+# The main job: install the dependencies, build, compile resnet20 and lenet5
+# into output/<model>.kiln and run their "infer" entry at batch 1, 7 and 128,
+# then the model-repo chain on the bundled lite_data:
+#   train (lenet5, 2 epochs) -> eval -> predict (demo images, pictures)
+#   -> export_model (inference.kmodel) -> infer (with its benchmark report).
 #
 # Idempotent: rerunning rebuilds only what changed and overwrites output/.
 set -euo pipefail
@@ -52,9 +50,7 @@ for model in "${MODELS[@]}"; do
   done
 done
 
-# Training on the bundled data: lenet5, 2 epochs on lite_data, then eval of
-# the best weights (train/predict/export/infer on lite_data grow here as the
-# tools arrive).
+# The model-repo chain on the bundled data (README sections 4 and 5).
 step "train lenet5 on lite_data (2 epochs) -> output/lenet5_lite"
 rm -rf "$OUT/lite_data"
 tar -xf lite_data.tar -C "$OUT"
@@ -66,7 +62,16 @@ step "eval lenet5 (best weights) on lite_data val"
 step "eval the released lenet5 weights on lite_data val"
 "$BUILD/bin/eval" --model=lenet5 --pretrained=pretrain_models/lenet5_fashion_mnist.kparams \
   --data-path="$OUT/lite_data" --batch-size=50 --threads="$THREADS"
+step "predict the demo images with the released lenet5 weights -> output/predict"
+"$BUILD/bin/predict" --model=lenet5 --pretrained=pretrain_models/lenet5_fashion_mnist.kparams \
+  --img-path=images/demo --save-dir="$OUT/predict" --threads="$THREADS"
+step "export the lite-trained lenet5 -> output/lenet5_lite_infer"
+"$BUILD/bin/export_model" --model=lenet5 --pretrained="$OUT/lenet5_lite/best_model.kparams" \
+  --save-inference-dir="$OUT/lenet5_lite_infer"
+step "infer with the exported model (runtime only) on the demo images"
+"$BUILD/bin/infer" --model-dir="$OUT/lenet5_lite_infer" --img-path=images/demo --batch-size=4 \
+  --cpu-threads="$THREADS" --benchmark=True
 
 step "done"
 ls -l "$OUT"/*.kiln
-echo "run_main_job: OK (artifacts in output/; tests: bash scripts/run_tests.sh; benchmark: build/bin/bench_inference)"
+echo "run_main_job: OK (artifacts, checkpoints, pictures and the inference model in output/; tests: bash scripts/run_tests.sh)"
