@@ -9,10 +9,12 @@
 #include "ArtifactImpl.h"
 #include "Blas.h"
 #include "WorkerPool.h"
+#include "cuda/CudaExecutor.h"
 
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <thread>
@@ -63,6 +65,20 @@ struct Session::Impl {
 
   std::unique_ptr<WorkerPool> pool; // null for one thread
   std::mutex mutex;                 // serialises run()
+
+  // GPU sessions: the executor owns the device copy of the parameters;
+  // `params` above is a host mirror. Stale: the device has run since the
+  // mirror was refreshed. Dirty: the mirror may have been written (through
+  // paramData) and must be uploaded before the next run.
+  Device device = Device::Cpu;
+  std::unique_ptr<cuda::Executor> gpu;
+  bool mirrorStale = false, mirrorDirty = false;
+  void pullParams() {
+    if (gpu && mirrorStale) {
+      gpu->downloadParams(reinterpret_cast<float *>(params.get()));
+      mirrorStale = false;
+    }
+  }
 
   // State of the run in progress, read by the job on every thread.
   const EntryPlan *entry = nullptr;
@@ -127,6 +143,15 @@ Session::Session(std::shared_ptr<const Artifact> artifact, SessionOptions option
     s.paramPtrs.push_back(base + p.offset);
 
   s.arenas.resize(s.a->entries.size());
+  s.device = options.device;
+  if (options.device == Device::Cuda) {
+    const char *graphs = std::getenv("KILN_CUDA_GRAPHS");
+    bool useGraphs = options.cudaGraphs && !(graphs && std::string(graphs) == "0");
+    s.gpu = std::make_unique<cuda::Executor>(*s.a, options.deviceOrdinal, useGraphs,
+                                             reinterpret_cast<const float *>(s.params.get()));
+    s.numThreads = 1; // the host only issues work
+    return;
+  }
   if (s.a->maxScratchBytes > 0) {
     s.scratchStride = roundUp64(s.a->maxScratchBytes);
     s.scratch = allocateAligned(s.scratchStride * uint64_t(s.numThreads), "kernel scratch");
@@ -141,22 +166,43 @@ int Session::numThreads() const { return impl_->numThreads; }
 
 const Artifact &Session::artifact() const { return *impl_->artifact; }
 
+Device Session::device() const { return impl_->device; }
+
+std::string Session::deviceDescription() const {
+  if (impl_->gpu)
+    return impl_->gpu->description();
+  return fmt::format("CPU, {} thread{}", impl_->numThreads, impl_->numThreads == 1 ? "" : "s");
+}
+
 std::vector<ParamInfo> Session::params() const { return impl_->artifact->params(); }
 
 float *Session::paramData(const std::string &name) {
   auto it = impl_->a->paramIndex.find(name);
   if (it == impl_->a->paramIndex.end())
     throw Error(fmt::format("kiln: {}: no parameter '{}'", impl_->a->origin, name));
+  if (impl_->gpu) {
+    std::lock_guard<std::mutex> lock(impl_->mutex);
+    impl_->pullParams();
+    impl_->mirrorDirty = true;
+  }
   return impl_->paramPtrs[it->second];
 }
 
 const float *Session::paramData(const std::string &name) const {
-  return const_cast<Session *>(this)->paramData(name);
+  auto it = impl_->a->paramIndex.find(name);
+  if (it == impl_->a->paramIndex.end())
+    throw Error(fmt::format("kiln: {}: no parameter '{}'", impl_->a->origin, name));
+  if (impl_->gpu) {
+    std::lock_guard<std::mutex> lock(impl_->mutex);
+    impl_->pullParams();
+  }
+  return impl_->paramPtrs[it->second];
 }
 
 std::vector<NamedTensor>
 Session::exportParams(const std::function<bool(const ParamInfo &)> &keep) const {
   std::lock_guard<std::mutex> lock(impl_->mutex);
+  impl_->pullParams();
   std::vector<NamedTensor> out;
   for (size_t i = 0; i < impl_->a->params.size(); ++i) {
     const ParamPlan &p = impl_->a->params[i];
@@ -205,9 +251,14 @@ void Session::importParams(const std::vector<NamedTensor> &params, const std::st
                             origin, impl_->artifact->modelName(), problems.size(),
                             problems.size() == 1 ? "" : "s", list));
   }
+  impl_->pullParams(); // parameters not given keep their current value
   for (const NamedTensor &t : params) {
     size_t index = a.paramIndex.at(t.name);
     std::copy(t.tensor.data.begin(), t.tensor.data.end(), impl_->paramPtrs[index]);
+  }
+  if (impl_->gpu) {
+    impl_->gpu->uploadParams(reinterpret_cast<const float *>(impl_->params.get()));
+    impl_->mirrorDirty = false;
   }
 }
 
@@ -272,6 +323,16 @@ std::vector<Tensor> Session::run(const std::string &entryName,
       throw Error(fmt::format("kiln: entry '{}': cannot allocate output '{}' ({} floats)",
                               e.name, e.outputs[i].name, numel));
     }
+  }
+
+  if (s.gpu) {
+    if (s.mirrorDirty) {
+      s.gpu->uploadParams(reinterpret_cast<const float *>(s.params.get()));
+      s.mirrorDirty = false;
+    }
+    s.mirrorStale = true; // even a failed run may have updated parameters
+    s.gpu->run(e, batch, inputs, outputs);
+    return outputs;
   }
 
   // ---- arena, grown to this batch if needed (contents need not survive) ----

@@ -33,15 +33,16 @@ int main(int argc, char **argv) {
   app.add_option("--batch-size", batchSize)->capture_default_str();
   app.add_option("--threads", threads, "compute threads (0: all)")->capture_default_str();
   app.add_option("--num-workers", numWorkers, "data loading threads")->capture_default_str();
-  app.add_option("--device", device, "cpu (gpu: no CUDA backend yet)")->capture_default_str();
+  app.add_option("--device", device, "cpu, gpu or gpu:<N> (CUDA)")->capture_default_str();
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError &e) {
     return app.exit(e);
   }
   try {
-    if (device != "cpu")
-      throw ToolError("--device " + device + ": no CUDA backend yet (use --device cpu)");
+    const rt::SessionOptions sessionOptions = tools::sessionOptions(device, threads);
+    const bool gpu = sessionOptions.device == rt::Device::Cuda;
+    tools::requireDevice(sessionOptions); // before the (slow) compile
     if (batchSize < 1 || threads < 0 || numWorkers < 0)
       throw ToolError("--batch-size must be >= 1, --threads and --num-workers >= 0");
     tools::checkModelName(model);
@@ -62,16 +63,16 @@ int main(int argc, char **argv) {
     std::string note;
     auto artifact = tools::compileTrainingCached(
         model, 42, TrainingOptions{},
-        tools::cacheDir((weightsDir.parent_path() / ".kiln-cache").string()), note);
-    rt::Session session(artifact, rt::SessionOptions{threads});
+        tools::cacheDir((weightsDir.parent_path() / ".kiln-cache").string()), note, gpu);
+    rt::Session session(artifact, sessionOptions);
     tools::importModelWeights(session, weights, pretrained);
     data::DataLoader loader(valSet, batchSize, false, false, 0, numWorkers, false);
     tools::EvalResult r = tools::evaluate(session, loader, 10);
     fmt::print("eval: {} on {}\n", pretrained, valSet->describe());
     fmt::print("top1: {:.4f}, top5: {:.4f}, loss: {:.4f}, images/s: {:.1f} ({} images, "
-               "batch {}, {} threads)\n",
+               "batch {}, {})\n",
                r.top1, r.top5, r.loss, r.imagesPerSecond, r.count, batchSize,
-               session.numThreads());
+               session.deviceDescription());
     return 0;
   } catch (const std::exception &e) {
     fmt::print(stderr, "eval: {}\n", tools::oneLine(e.what()));

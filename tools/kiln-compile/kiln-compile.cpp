@@ -4,6 +4,8 @@
 //   kiln-compile --model lenet5 --emit=fused          # IR after fusion + planning
 //   kiln-compile --model lenet5 --dump-ir-dir ir/     # IR after every pass
 //   kiln-compile --model resnet20 --train -o r.kiln   # + train_step and eval_step
+//   kiln-compile --model resnet20 --train --target=cpu,cuda   # + NVRTC cubins/PTX
+//   kiln-compile --model lenet5 --emit=cuda           # the CUDA C of the kernels
 //===----------------------------------------------------------------------===//
 #include "kiln/Driver/Compiler.h"
 #include "kiln/frontend/Models.h"
@@ -52,8 +54,19 @@ int main(int argc, char **argv) {
   app.add_option("--model,-m", model, "model name (" + joinNames(kiln::fe::modelNames()) + ")")
       ->required();
   app.add_option("--output,-o", output, "artifact path (default: <model>.kiln)");
-  app.add_option("--emit", emit, "print IR instead of writing an artifact: kiln | fused | llvm")
-      ->check(CLI::IsMember({"kiln", "fused", "llvm"}));
+  app.add_option("--emit", emit,
+                 "print IR instead of writing an artifact: kiln | fused | llvm | cuda")
+      ->check(CLI::IsMember({"kiln", "fused", "llvm", "cuda"}));
+  std::string targets = "cpu", cudaArchs = "sm_80,sm_90", cudaCacheDir;
+  app.add_option("--target", targets,
+                 "cpu, or cpu,cuda: also compile every kernel with NVRTC into the artifact")
+      ->capture_default_str();
+  app.add_option("--cuda-arch", cudaArchs,
+                 "with --target=cpu,cuda: cubin architectures, comma-separated (the first one's "
+                 "PTX is the JIT fallback)")
+      ->capture_default_str();
+  app.add_option("--cuda-cache-dir", cudaCacheDir,
+                 "NVRTC cache (default $KILN_CUDA_CACHE_DIR, else ~/.cache/kiln/cuda; none: off)");
   app.add_option("--dump-ir-dir", dumpDir, "write the IR after every pass into this directory");
   app.add_option("--seed", seed, "seed of the initial weights");
   app.add_flag("--no-fusion", noFusion, "one kernel per op (the unfused reference)");
@@ -78,6 +91,34 @@ int main(int argc, char **argv) {
 
   try {
     kiln::CompileOptions options;
+    auto split = [](const std::string &list) {
+      std::vector<std::string> out;
+      size_t start = 0;
+      while (start <= list.size()) {
+        size_t end = list.find(',', start);
+        if (end == std::string::npos)
+          end = list.size();
+        std::string item = list.substr(start, end - start);
+        if (!item.empty())
+          out.push_back(item);
+        start = end + 1;
+      }
+      return out;
+    };
+    bool cpu = false;
+    for (const std::string &t : split(targets)) {
+      if (t == "cuda")
+        options.cuda = true;
+      else if (t == "cpu")
+        cpu = true;
+      else
+        throw std::runtime_error("--target: unknown target '" + t + "' (expected cpu or cpu,cuda)");
+    }
+    if (!cpu)
+      throw std::runtime_error("--target=" + targets +
+                               ": the artifact always carries the CPU kernels; use --target=cpu,cuda");
+    options.cudaArchs = split(cudaArchs);
+    options.cudaCacheDir = cudaCacheDir;
     options.fusion = !noFusion;
     options.emit = emit;
     options.irDumpDir = dumpDir;
@@ -106,6 +147,8 @@ int main(int argc, char **argv) {
     if (!quiet) {
       fmt::print("wrote {} ({} bytes) in {:.2f} s\n", output, result.artifact.size(),
                  result.seconds);
+      if (!result.cudaReport.empty())
+        fmt::print("cuda: {}\n", result.cudaReport);
       for (const auto &entry : result.entries) {
         printKernelSummary(entry);
         if (listKernels)

@@ -3,10 +3,14 @@
 //   kiln-run model.kiln --list
 //   kiln-run model.kiln --batch 128 --threads 2 --repeat 20 --warmup 3
 //   kiln-run model.kiln --input images.npy --output logits.npy --print
+//   kiln-run model.kiln --device gpu --batch 128 --repeat 50   # CUDA target
+//   kiln-run model.kiln --check-gpu --entry train_step --batch 8
+//                       # every kernel on the GPU against the CPU kernel
 //
 // Inputs come from .npy files (one per entry input, in order) or are seeded
 // uniform [0, 1) values. Every error is one line on stderr and exit code 1.
 //===----------------------------------------------------------------------===//
+#include "kiln/runtime/Cuda.h"
 #include "kiln/runtime/Runtime.h"
 
 #include <CLI/CLI.hpp>
@@ -36,6 +40,8 @@ struct Options {
   std::vector<std::string> inputs;
   uint64_t seed = 0;
   int threads = 0;
+  std::string device = "cpu";
+  bool checkGpu = false;
   int repeat = 1;
   int warmup = 0;
   std::vector<std::string> outputs;
@@ -196,7 +202,28 @@ int runTool(const Options &o) {
     throw Error(fmt::format("--batch {} differs from the batch {} of the --input files", o.batch,
                             batch));
 
-  Session session(artifact, kiln::rt::SessionOptions{o.threads});
+  if (o.checkGpu) {
+    // Every launch of the entry on the GPU against the CPU kernel, on the same
+    // inputs; exit 1 if any differs by more than FP32 rounding can explain.
+    auto checks = kiln::rt::checkCudaKernels(artifact, o.entry, views);
+    int bad = 0;
+    fmt::print("{:>4} {:<22} {:<22} {:>10} {:>11} {:>11}  {}\n", "#", "kernel", "cuda symbol",
+               "elements", "max|diff|", "rel", "ops");
+    for (const auto &c : checks) {
+      bool ok = c.relError < 1e-5 && c.nonFiniteMismatches == 0;
+      bad += !ok;
+      fmt::print("{:>4} {:<22} {:<22} {:>10} {:>11.3e} {:>11.3e}  {}{}\n", c.launch, c.kernel,
+                 c.symbol, c.elements, c.maxAbsError, c.relError, c.ops,
+                 ok ? "" : fmt::format("  <-- MISMATCH ({} non-finite)", c.nonFiniteMismatches));
+    }
+    fmt::print("{} of {} kernels of '{}' match the CPU (relative error < 1e-5) at batch {}\n",
+               checks.size() - size_t(bad), checks.size(), o.entry, batch);
+    return bad ? 1 : 0;
+  }
+  kiln::rt::SessionOptions sessionOptions{o.threads};
+  if (o.device == "gpu" || o.device == "cuda")
+    sessionOptions.device = kiln::rt::Device::Cuda;
+  Session session(artifact, sessionOptions);
   for (int i = 0; i < o.warmup; ++i)
     session.run(o.entry, views);
   std::vector<double> times;
@@ -220,9 +247,14 @@ int runTool(const Options &o) {
   double median = times.size() % 2 ? times[times.size() / 2]
                                    : 0.5 * (times[times.size() / 2 - 1] + times[times.size() / 2]);
   double best = times.front();
-  fmt::print("time: median {}, min {} over {} run{} (batch {}, {} thread{})\n",
-             timeText(median), timeText(best), times.size(), times.size() == 1 ? "" : "s", batch,
-             session.numThreads(), session.numThreads() == 1 ? "" : "s");
+  if (session.device() == kiln::rt::Device::Cuda)
+    fmt::print("time: median {}, min {} over {} run{} (batch {}, {})\n", timeText(median),
+               timeText(best), times.size(), times.size() == 1 ? "" : "s", batch,
+               session.deviceDescription());
+  else
+    fmt::print("time: median {}, min {} over {} run{} (batch {}, {} thread{})\n",
+               timeText(median), timeText(best), times.size(), times.size() == 1 ? "" : "s",
+               batch, session.numThreads(), session.numThreads() == 1 ? "" : "s");
   double flops = double(artifact->flopsPerItem(o.entry)) * double(batch);
   std::string rate = fmt::format("throughput: {:.1f} images/s", double(batch) / median);
   if (flops > 0)
@@ -260,6 +292,13 @@ int main(int argc, char **argv) {
   app.add_option("--warmup", o.warmup, "untimed runs first")->capture_default_str();
   app.add_option("--output", o.outputs, "write output i to the i-th file (.npy)")->take_all();
   app.add_flag("--print", o.print, "print every output value");
+  app.add_option("--device", o.device, "cpu, or gpu (needs an artifact built with "
+                                       "kiln-compile --target=cpu,cuda)")
+      ->check(CLI::IsMember({"cpu", "gpu", "cuda"}))
+      ->capture_default_str();
+  app.add_flag("--check-gpu", o.checkGpu,
+               "run every kernel of the entry on the GPU and on the CPU with the same inputs "
+               "and print the differences (exit 1 on a mismatch)");
 
   try {
     app.parse(argc, argv);

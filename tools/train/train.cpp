@@ -35,8 +35,8 @@
 // batch index only).
 //
 // Results are bitwise identical for the same flags and the same --threads (the
-// kernels' reduction split depends on the thread count); --num-workers does
-// not matter.
+// kernels' reduction split depends on the thread count), or on the same GPU
+// model with --device gpu; --num-workers does not matter.
 //
 // The "acc" of a log line is the top-1 of that iteration's batch, measured by
 // running `infer` on it just before its train_step (inference-mode batch norm;
@@ -206,13 +206,9 @@ void Trainer::resumeFrom(const std::string &where) {
 }
 
 int Trainer::run() {
-  std::string dev = o_.device;
-  for (char &c : dev)
-    c = char(std::tolower(static_cast<unsigned char>(c)));
-  if (dev == "gpu" || dev.rfind("cuda", 0) == 0)
-    throw ToolError("--device " + o_.device + ": no CUDA backend yet (use --device cpu)");
-  if (dev != "cpu")
-    throw ToolError("--device " + o_.device + ": unknown device (cpu is the only one)");
+  const rt::SessionOptions sessionOptions = tools::sessionOptions(o_.device, o_.threads);
+  const bool gpu = sessionOptions.device == rt::Device::Cuda;
+  tools::requireDevice(sessionOptions); // before the (slow) compile
   tools::checkModelName(o_.model);
   if (o_.epochs < 1 || o_.batchSize < 1 || o_.logInterval < 1 || o_.numWorkers < 0 ||
       o_.threads < 0 || o_.warmupEpochs < 0)
@@ -255,9 +251,13 @@ int Trainer::run() {
   std::string note;
   auto artifact = tools::compileTrainingCached(
       o_.model, o_.seed, training,
-      tools::cacheDir((fs::path(outDir_).parent_path() / ".kiln-cache").string()), note);
-  session_ = std::make_unique<rt::Session>(artifact, rt::SessionOptions{o_.threads});
-  log_.line(fmt::format("train: {} ({}), {} threads", o_.model, note, session_->numThreads()));
+      tools::cacheDir((fs::path(outDir_).parent_path() / ".kiln-cache").string()), note, gpu);
+  try {
+    session_ = std::make_unique<rt::Session>(artifact, sessionOptions);
+  } catch (const rt::Error &e) {
+    throw ToolError(tools::oneLine(e.what()) + (gpu ? " (--device cpu runs on the CPU)" : ""));
+  }
+  log_.line(fmt::format("train: {} ({}), {}", o_.model, note, session_->deviceDescription()));
 
   state_.seed = int64_t(o_.seed);
   state_.batchSize = o_.batchSize;
@@ -409,7 +409,9 @@ int main(int argc, char **argv) {
   app.add_option("--resume", o.resume, "continue the run in this output dir (or its latest.kparams)");
   app.add_option("--seed", o.seed, "initial weights, shuffling and augmentation")
       ->capture_default_str();
-  app.add_option("--device", o.device, "cpu (gpu: no CUDA backend yet)")->capture_default_str();
+  app.add_option("--device", o.device, "cpu, gpu or gpu:<N> (CUDA; the artifact then also "
+                                       "carries the CUDA kernels)")
+      ->capture_default_str();
   app.add_option("--log-interval", o.logInterval, "iterations per log line")
       ->capture_default_str();
   app.add_option("--num-workers", o.numWorkers, "data loading threads")->capture_default_str();

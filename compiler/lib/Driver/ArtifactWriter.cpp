@@ -91,12 +91,20 @@ public:
                                    fbb.CreateString(contents.target.features),
                                    fbb.CreateVector(contents.cpu->sharedObject),
                                    sharedObjectCrc32(contents.cpu->sharedObject));
+    std::vector<flatbuffers::Offset<fb::CudaModule>> cudaModules;
+    if (contents.cudaBinaries)
+      for (const codegen::CudaBinary &bin : *contents.cudaBinaries)
+        cudaModules.push_back(fb::CreateCudaModule(
+            fbb, fbb.CreateString(bin.arch),
+            bin.ptx.empty() ? flatbuffers::Offset<flatbuffers::String>() : fbb.CreateString(bin.ptx),
+            bin.cubin.empty() ? flatbuffers::Offset<flatbuffers::Vector<uint8_t>>()
+                              : fbb.CreateVector(bin.cubin),
+            fbb.CreateString(contents.nvrtcVersion)));
     auto artifact = fb::CreateArtifact(
         fbb, KILN_ARTIFACT_SCHEMA_VERSION, fbb.CreateString(compilerVersion()),
         fbb.CreateString(contents.modelName), fbb.CreateString(contents.compileFlags),
         fbb.CreateVector(entries), fbb.CreateVector(kernels), fbb.CreateVector(paramTable),
-        fbb.CreateVector(paramData), cpu,
-        fbb.CreateVector(std::vector<flatbuffers::Offset<fb::CudaModule>>{}));
+        fbb.CreateVector(paramData), cpu, fbb.CreateVector(cudaModules));
     fbb.Finish(artifact, fb::ArtifactIdentifier());
     return std::vector<uint8_t>(fbb.GetBufferPointer(), fbb.GetBufferPointer() + fbb.GetSize());
   }
@@ -188,12 +196,28 @@ private:
     std::vector<flatbuffers::Offset<fb::Launch>> launches;
     for (KernelOp kernel : func.getOps<KernelOp>()) {
       std::string ops = describeKernel(kernel);
+      std::vector<flatbuffers::Offset<fb::TensorSig>> args;
+      for (Value operand : kernel.getOperands())
+        args.push_back(signature("", operand.getType()));
+      args.push_back(signature("", kernel.getResult().getType()));
+      codegen::CudaLaunch cuda;
+      if (contents.cudaSource) {
+        auto it = contents.cudaSource->kernels.find(kernel.getName().str());
+        if (it == contents.cudaSource->kernels.end())
+          throw CompileError("internal: no CUDA kernel for " + kernel.getName().str());
+        cuda = it->second;
+      }
       auto kernelOffset = fb::CreateKernel(
           fbb, fbb.CreateString(kernel.getName().str()), fbb.CreateString(ops),
           fusionKind(kernel), intAttr(kernel, "kiln.work_per_item"),
           intAttr(kernel, "kiln.work_fixed"), intAttr(kernel, "kiln.work_per_task"),
           intAttr(kernel, "kiln.scratch_bytes"), intAttr(kernel, "kiln.flops_per_item"),
-          kernel.getNumOperands());
+          kernel.getNumOperands(), fbb.CreateVector(args),
+          contents.cudaSource ? fbb.CreateString(cuda.symbol)
+                              : flatbuffers::Offset<flatbuffers::String>(),
+          uint32_t(cuda.blockThreads),
+          cuda.gridXFixed, cuda.gridXPerItem, cuda.gridXDivisor, uint32_t(cuda.gridY),
+          uint64_t(cuda.scratchBytes), cuda.maxBatch);
       kernels.push_back(kernelOffset);
       summary.kernels.push_back({kernel.getName().str(), ops, kernel.getKind().str(),
                                  intAttr(kernel, "kiln.flops_per_item")});

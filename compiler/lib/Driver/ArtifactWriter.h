@@ -3,6 +3,7 @@
 #define KILN_DRIVER_ARTIFACTWRITER_H
 
 #include "kiln/Codegen/CpuObjectEmitter.h"
+#include "kiln/Codegen/CudaEmitter.h"
 #include "kiln/Driver/Compiler.h"
 #include "mlir/IR/BuiltinOps.h"
 
@@ -28,6 +29,10 @@ struct ArtifactContents {
   std::vector<ParamRecord> params;         // every kiln.parameter name must be here
   codegen::CpuTarget target;
   const codegen::CpuObject *cpu = nullptr;
+  /// The CUDA target (both null without it).
+  const codegen::CudaSource *cudaSource = nullptr;
+  const std::vector<codegen::CudaBinary> *cudaBinaries = nullptr;
+  std::string nvrtcVersion;
 };
 
 /// Reads the schedule (kiln.kernel order, memory plan, lowering attributes) of

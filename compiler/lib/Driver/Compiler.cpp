@@ -9,6 +9,7 @@
 #include "ArtifactWriter.h"
 #include "BatchNormFolding.h"
 #include "kiln/Codegen/CpuObjectEmitter.h"
+#include "kiln/Codegen/CudaEmitter.h"
 #include "kiln/Dialect/KilnOps.h"
 #include "kiln/Transforms/Passes.h"
 #include "kiln/frontend/Graph.h"
@@ -140,6 +141,17 @@ CompileResult compileText(const std::string &mlirText, const ArtifactContents &c
     result.text = printModule(*module);
     return result;
   }
+  // The CUDA C is generated from the fused, planned kernels (before the CPU
+  // lowering, which leaves them in place anyway).
+  codegen::CudaSource cudaSource;
+  if (options.cuda || options.emit == "cuda") {
+    if (failed(codegen::generateCudaSource(*module, cudaSource)))
+      throw CompileError("CUDA code generation failed: " + diags.messages);
+    if (options.emit == "cuda") {
+      result.text = cudaSource.text;
+      return result;
+    }
+  }
   runPasses(*module, ctx, diags,
             {{"kiln-lower-to-llvm", [](OpPassManager &pm) { pm.addPass(createKilnLowerToLLVM()); }}},
             options, dumpIndex);
@@ -156,6 +168,31 @@ CompileResult compileText(const std::string &mlirText, const ArtifactContents &c
   contents.cpu = &cpu;
   contents.compileFlags = fmt::format("fusion={} target={} cpu={}", fusion ? "on" : "off",
                                       contents.target.triple, contents.target.cpu);
+  std::vector<codegen::CudaBinary> cudaBinaries;
+  if (options.cuda) {
+    codegen::CudaCompileOptions cudaOptions;
+    cudaOptions.archs = options.cudaArchs;
+    cudaOptions.cacheDir = options.cudaCacheDir.empty() ? codegen::defaultCudaCacheDir()
+                           : options.cudaCacheDir == "none" ? std::string()
+                                                            : options.cudaCacheDir;
+    codegen::CudaCompileReport report;
+    std::string error;
+    if (!codegen::compileCudaSource(cudaSource, cudaOptions, cudaBinaries, report, error))
+      throw CompileError("CUDA target: " + error);
+    contents.cudaSource = &cudaSource;
+    contents.cudaBinaries = &cudaBinaries;
+    contents.nvrtcVersion = report.nvrtcVersion;
+    std::string archs;
+    for (const std::string &a : options.cudaArchs)
+      archs += (archs.empty() ? "" : ",") + a;
+    contents.compileFlags += fmt::format(" cuda={} nvrtc={}", archs, report.nvrtcVersion);
+    result.cudaSource = cudaSource.text;
+    result.cudaDistinctKernels = cudaSource.numDistinct;
+    result.cudaReport = fmt::format(
+        "{} distinct CUDA kernels, NVRTC {}: {} architecture{} compiled, {} from cache, {:.2f} s",
+        cudaSource.numDistinct, report.nvrtcVersion, report.compiled,
+        report.compiled == 1 ? "" : "s", report.cacheHits, report.seconds);
+  }
   result.artifact = writeArtifact(*module, contents, result.entries);
   result.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

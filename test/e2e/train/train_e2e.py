@@ -56,8 +56,8 @@ def main():
             check(rc == 0, f"{what}: exit {rc}, stderr: {se.strip()}")
             return so
 
-        def bad(argv, tool, words, what):
-            rc, so, se = run(argv, env)
+        def bad(argv, tool, words, what, extra_env=None):
+            rc, so, se = run(argv, dict(env, **(extra_env or {})))
             lines = [l for l in se.splitlines() if l.strip()]
             check(rc != 0, f"{what}: exit code {rc}, expected non-zero")
             check(len(lines) == 1 and lines[0].startswith(tool + ": "),
@@ -115,7 +115,12 @@ def main():
                 f.write("x")
             bad(base + ["--output-dir", os.path.join(out("file"), "sub")], "train", ["file"],
                 "unwritable output dir")
-            bad(base + ["--device", "gpu"], "train", ["no CUDA backend yet"], "--device gpu")
+            bad(base + ["--device", "tpu"], "train", ["--device tpu", "expected cpu, gpu"],
+                "--device tpu")
+            # A GPU run without the NVIDIA driver fails before compiling anything.
+            bad(base + ["--device", "gpu"], "train",
+                ["cannot load the NVIDIA driver library /nonexistent/libcuda.so.1", "--device cpu"],
+                "--device gpu without a driver", {"KILN_CUDA_DRIVER": "/nonexistent/libcuda.so.1"})
             bad(base + ["--resume", out("nothing")], "train", ["nothing"], "resume from nothing")
         else:
             raise SystemExit("unknown case " + case)

@@ -2,6 +2,7 @@
 #include "kiln/tools/Common.h"
 
 #include "kiln/frontend/Models.h"
+#include "kiln/runtime/Cuda.h"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -51,11 +52,13 @@ std::string oneLine(const std::string &s) {
 std::shared_ptr<const rt::Artifact> compileTrainingCached(const std::string &model, uint64_t seed,
                                                           const TrainingOptions &t,
                                                           const std::string &dir,
-                                                          std::string &note) {
+                                                          std::string &note, bool cuda) {
   std::string keyText =
       fmt::format("{}|{}|{}|{:.17g}|{}|{:.17g}|{}|{:.17g}|{:.17g}|{:.17g}|{:.9g}|{}", model, seed,
                   t.optimizer, t.momentum, t.nesterov, t.weightDecay, t.noDecayBnBias, t.beta1,
                   t.beta2, t.epsilon, t.labelSmoothing, compilerVersion());
+  if (cuda)
+    keyText += "|cuda";
   std::string key = fmt::format("{}-{:016x}", model, fnv1a(keyText.data(), keyText.size()));
   std::string path = (fs::path(dir) / (key + ".kiln")).string();
   std::error_code ec;
@@ -70,8 +73,12 @@ std::shared_ptr<const rt::Artifact> compileTrainingCached(const std::string &mod
       // A damaged cache entry: recompile and overwrite it.
     }
   }
-  CompileResult r = compileTrainingModel(model, seed, t, CompileOptions{});
+  CompileOptions options;
+  options.cuda = cuda;
+  CompileResult r = compileTrainingModel(model, seed, t, options);
   note = fmt::format("compiled in {:.2f} s", r.seconds);
+  if (cuda)
+    note += " (" + r.cudaReport + ")";
   // The cache is an optimisation: failing to write it is not an error.
   fs::create_directories(dir, ec);
   if (!ec) {
@@ -88,6 +95,36 @@ std::shared_ptr<const rt::Artifact> compileTrainingCached(const std::string &mod
     }
   }
   return rt::Artifact::loadBuffer(std::move(r.artifact), model + " (training)");
+}
+
+rt::SessionOptions sessionOptions(const std::string &device, int threads) {
+  rt::SessionOptions options;
+  options.numThreads = threads;
+  std::string d;
+  for (char c : device)
+    d += char(std::tolower(static_cast<unsigned char>(c)));
+  if (d == "cpu")
+    return options;
+  std::string ordinal;
+  if (d == "gpu" || d == "cuda")
+    ordinal = "0";
+  else if (d.rfind("gpu:", 0) == 0 || d.rfind("cuda:", 0) == 0)
+    ordinal = d.substr(d.find(':') + 1);
+  bool digits = !ordinal.empty() && ordinal.size() < 4 &&
+                std::all_of(ordinal.begin(), ordinal.end(), ::isdigit);
+  if (!digits)
+    throw ToolError("--device " + device + ": expected cpu, gpu or gpu:<N> (cuda, cuda:<N>)");
+  options.device = rt::Device::Cuda;
+  options.deviceOrdinal = std::stoi(ordinal);
+  return options;
+}
+
+void requireDevice(const rt::SessionOptions &options) {
+  if (options.device != rt::Device::Cuda)
+    return;
+  rt::CudaDeviceInfo info = rt::probeCuda(options.deviceOrdinal);
+  if (!info.available)
+    throw ToolError(oneLine(info.error) + " (--device cpu runs on the CPU)");
 }
 
 bool isOptimizerState(const std::string &name) {

@@ -33,8 +33,17 @@ struct CompileOptions {
   bool fusion = true;
   /// Stop early and return IR text instead of an artifact:
   /// "kiln" (after canonicalisation), "fused" (after fusion and memory
-  /// planning), "llvm" (LLVM IR of the kernels after O3).
+  /// planning), "llvm" (LLVM IR of the kernels after O3), "cuda" (the CUDA C
+  /// of the kernels, as handed to NVRTC).
   std::string emit;
+  /// Also build the CUDA target: every kernel compiled by NVRTC into a cubin
+  /// per architecture in `cudaArchs` plus the PTX of the first one (the JIT
+  /// fallback), stored in the artifact beside the CPU module.
+  bool cuda = false;
+  std::vector<std::string> cudaArchs = {"sm_80", "sm_90"};
+  /// NVRTC results are cached here ("" = codegen::defaultCudaCacheDir(),
+  /// "none" = no cache).
+  std::string cudaCacheDir;
   /// If set, the IR after every pass goes to <dir>/<NN>-<pass>.mlir.
   std::string irDumpDir;
   /// The model name recorded in the artifact (compileGraph only).
@@ -61,6 +70,11 @@ struct CompileResult {
   std::string text;              // the IR asked for by options.emit
   std::vector<CompiledEntry> entries;
   double seconds = 0;
+  /// With options.cuda: the CUDA C translation unit, its number of distinct
+  /// kernels, and how NVRTC went ("2 compiled in 31.2 s" / "2 from cache").
+  std::string cudaSource;
+  size_t cudaDistinctKernels = 0;
+  std::string cudaReport;
 };
 
 /// The initial value of one kiln.parameter.

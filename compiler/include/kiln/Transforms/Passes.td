@@ -177,4 +177,21 @@ def KilnLowerToLLVM : Pass<"kiln-lower-to-llvm", "mlir::ModuleOp"> {
                            "mlir::math::MathDialect"];
 }
 
+def KilnPrintCuda : Pass<"kiln-print-cuda", "mlir::ModuleOp"> {
+  let summary = "Print the CUDA C of every kiln.kernel (the CUDA target's codegen)";
+  let description = [{
+    Generates the CUDA C translation unit of the module's fused kernels (run
+    after kiln-fuse; kiln-plan-memory is not needed) exactly as
+    `kiln-compile --target=cpu,cuda` hands it to NVRTC, and prints it to
+    stdout before the module. Each distinct kernel is preceded by a comment
+    `// <symbol>: <ops> [<strategy>]`; kernels identical up to their name share
+    one function. The module is not changed. For the lit tests of the CUDA
+    codegen (test/lit/Codegen/cuda-*.mlir).
+  }];
+  let options = [
+    Option<"withPrelude", "with-prelude", "bool", /*default=*/"false",
+           "also print the shared device helpers (the text then compiles as is)">
+  ];
+}
+
 #endif // KILN_TRANSFORMS_PASSES_TD

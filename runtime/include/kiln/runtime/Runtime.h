@@ -105,8 +105,20 @@ private:
   std::unique_ptr<ArtifactImpl> impl_;
 };
 
+/// Where a session runs its kernels.
+enum class Device { Cpu, Cuda };
+
 struct SessionOptions {
-  int numThreads = 0; // 0: all hardware threads
+  int numThreads = 0; // 0: all hardware threads (CPU sessions)
+  /// Cuda: the artifact's CUDA kernels (kiln-compile --target=cpu,cuda) on GPU
+  /// `deviceOrdinal`, loaded through libcuda.so.1 at run time; the session
+  /// constructor throws Error with the reason when that is impossible (no
+  /// driver, no device, no CUDA code for the device, no CUDA kernels).
+  Device device = Device::Cpu;
+  int deviceOrdinal = 0;
+  /// GPU: capture each (entry, batch) into a CUDA graph after its first run
+  /// and replay it (set KILN_CUDA_GRAPHS=0 in the environment to disable).
+  bool cudaGraphs = true;
 };
 
 /// Parameters, arenas and worker threads for running an artifact's entries.
@@ -126,8 +138,14 @@ public:
 
   int numThreads() const;
   const Artifact &artifact() const;
+  Device device() const;
+  /// "CPU, 2 threads" or "NVIDIA H100 80GB HBM3 (sm_90, 132 SMs), cubin sm_90, driver 13.0".
+  std::string deviceDescription() const;
 
-  /// Parameter access (by name, in the artifact's parameter order).
+  /// Parameter access (by name, in the artifact's parameter order). On a GPU
+  /// session the pointer is a host copy, refreshed from the device by this
+  /// call; writes through the non-const one reach the device at the next
+  /// run(). Do not keep it across run() calls.
   std::vector<ParamInfo> params() const;
   float *paramData(const std::string &name);
   const float *paramData(const std::string &name) const;

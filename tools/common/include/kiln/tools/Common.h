@@ -35,11 +35,20 @@ uint64_t fnv1a(const void *data, size_t size, uint64_t h = 1469598103934665603ul
 std::string cacheDir(const std::string &fallback);
 
 /// compileTrainingModel through the cache (see above). `note` receives
-/// "compiled in X s" or "loaded from cache".
+/// "compiled in X s" or "loaded from cache". With `cuda` the artifact also
+/// carries the CUDA kernels (kiln-compile --target=cpu,cuda; a separate
+/// cache entry; NVRTC's own cache is $KILN_CUDA_CACHE_DIR or ~/.cache/kiln/cuda).
 std::shared_ptr<const rt::Artifact> compileTrainingCached(const std::string &model, uint64_t seed,
                                                           const TrainingOptions &training,
                                                           const std::string &cacheDir,
-                                                          std::string &note);
+                                                          std::string &note, bool cuda = false);
+
+/// Session options for a --device value: cpu, gpu (= cuda), gpu:N / cuda:N
+/// (GPU number N). Throws ToolError otherwise.
+rt::SessionOptions sessionOptions(const std::string &device, int threads);
+/// For a GPU: throws ToolError saying why the GPU is unusable (no driver, no
+/// such device), checked without compiling anything. Nothing for the CPU.
+void requireDevice(const rt::SessionOptions &options);
 
 /// True for optimizer-state parameters (<p>.momentum_buffer, .exp_avg, .exp_avg_sq).
 bool isOptimizerState(const std::string &name);

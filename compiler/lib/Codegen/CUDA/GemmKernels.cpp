@@ -1,0 +1,388 @@
+//===- GemmKernels.cpp - linear, matmul, conv2d and its gradients ---------===//
+//
+// Every one of them is a tiled GEMM C[M,N] = A[M,K] x B[K,N] through the
+// prelude's kiln_gemm_mainloop (shared-memory tiles, BK = 16, a 4x4 register
+// tile per thread, 256 threads), with the operands read through generated
+// lambdas (implicit GEMM: no im2col buffer) and the fused epilogue applied in
+// the store lambda while the value is in a register:
+//
+//   op                  M        N             K                 A(m,k)   B(k,n)
+//   linear              rows     out features  in features       x        W^T
+//   matmul              rows     N             K                 lhs      rhs
+//   matmul over batch   M        N             batch   (split-K) lhs      rhs
+//   conv2d              Cout/g   batch*OH*OW   Cin/g*KH*KW       W        im2col(x)
+//   conv2d_grad_input   Cin/g    batch*H*W     Cout/g*KH*KW      W^T      col(dy)
+//   conv2d_grad_weight  Cout/g   Cin/g*KH*KW   batch*OH*OW (split-K) dy   im2col(x)^T
+//
+// Split-K (a contraction over the batch) gives each tile several blocks; the
+// last block of a tile adds the partial tiles in a fixed order (see the
+// prelude), so the result is deterministic.
+//===----------------------------------------------------------------------===//
+#include "CudaCode.h"
+
+#include <algorithm>
+
+using namespace mlir;
+
+namespace kiln::codegen::cuda {
+namespace {
+
+struct Tile {
+  int64_t BM, BN, BK = 16, TM = 4, TN = 4;
+  int64_t threads() const { return (BM / TM) * (BN / TN); }
+};
+
+/// Tile shape by the static M (-1: dynamic): a narrow M gets a wide N.
+Tile tileFor(int64_t m) {
+  if (m > 0 && m <= 16)
+    return {16, 256};
+  if (m > 0 && m <= 32)
+    return {32, 128};
+  return {64, 64};
+}
+
+int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+/// Split count for a contraction over the batch with `tiles` output tiles
+/// (one scratch counter per tile).
+int64_t splitsFor(int64_t tiles, int64_t maxSplits) {
+  if (tiles > kScratchCounters)
+    return 1;
+  return std::clamp<int64_t>(ceilDiv(kTargetBlocks, tiles), 1, maxSplits);
+}
+
+std::string tileArgs(const Tile &t, bool aKFast, bool bKFast) {
+  return fmt::format("{}, {}, {}, {}, {}, {}, {}", t.BM, t.BN, t.BK, t.TM, t.TN,
+                     aKFast ? "true" : "false", bKFast ? "true" : "false");
+}
+
+/// acc + main loop + store (plain or split-K) after loadA/loadB/store exist.
+void emitMainloop(Code &c, const Tile &t, bool aKFast, bool bKFast, const std::string &kBegin,
+                  const std::string &kEnd, int64_t splits) {
+  c.line(fmt::format("float acc[{}][{}] = {{}};", t.TM, t.TN));
+  c.line(fmt::format("kiln_gemm_mainloop<{}>(M, N, m0, n0, {}, {}, loadA, loadB, acc);",
+                     tileArgs(t, aKFast, bKFast), kBegin, kEnd));
+  if (splits <= 1)
+    c.line(fmt::format("kiln_gemm_store<{}, {}, {}, {}>(M, N, m0, n0, acc, store);", t.BM, t.BN,
+                       t.TM, t.TN));
+  else
+    c.line(fmt::format("kiln_gemm_splitk_store<{}, {}, {}, {}>(M, N, m0, n0, acc, partials, "
+                       "counter, {}, split, store);",
+                       t.BM, t.BN, t.TM, t.TN, splits));
+}
+
+/// The split-K prologue: this block's K range and its slot in the scratch.
+void emitSplitPrologue(Code &c, const Tile &t, int64_t splits, int64_t tiles,
+                       KernelGen &g) {
+  c.line("const int split = blockIdx.y;");
+  c.line(fmt::format("const int kPer = ((K + {0} - 1) / {0} + {1} - 1) / {1} * {1};", splits,
+                     t.BK));
+  c.line("const int kBegin = min(K, split * kPer), kEnd = min(K, kBegin + kPer);");
+  if (splits > 1) {
+    c.line("unsigned *counter = reinterpret_cast<unsigned *>(scratch) + tile;");
+    c.line(fmt::format("float *partials = scratch + {} + tile * {};", kScratchCounters,
+                       splits * t.BM * t.BN));
+    g.launch.scratchBytes = (kScratchCounters + tiles * splits * t.BM * t.BN) * 4;
+  }
+  g.launch.gridY = splits;
+}
+
+/// Epilogue groups for an NCHW-like output whose last two dims the anchor
+/// computes from one pixel index.
+std::vector<std::string> nchwCoords(Code &c, Epilogue &epi,
+                                    std::vector<std::vector<int64_t>> &groups,
+                                    const std::string &img, const std::string &chan,
+                                    const std::string &pixel, int64_t width) {
+  llvm::SmallVector<bool> mergeable = {false, false, true};
+  groups = epi.collapse(mergeable);
+  if (groups.size() == 3)
+    return {img, chan, pixel};
+  c.line(fmt::format("const int py = {0} / {1}, px = {0} % {1};", pixel, width));
+  return {img, chan, "py", "px"};
+}
+
+} // namespace
+
+// ---------------------------------------------------------------------------
+// linear / matmul
+// ---------------------------------------------------------------------------
+
+LogicalResult emitGemm(KernelGen &g, Epilogue &epi) {
+  Code &c = g.code;
+  Operation *op = g.anchor;
+  Value lhsV = op->getOperand(0), rhsV = op->getOperand(1);
+  Dims lhs = dimsOf(lhsV), rhs = dimsOf(rhsV);
+  const bool linear = isa<LinearOp>(op);
+  Value biasV = linear ? cast<LinearOp>(op).getBias() : Value();
+  const int64_t m = lhs[0], k = linear ? rhs[1] : rhs[0], n = linear ? rhs[0] : rhs[1];
+  if (n < 0)
+    return op->emitError("kiln CUDA codegen: GEMM with a dynamic N");
+  const std::string a = g.arg(lhsV), b = g.arg(rhsV);
+  const bool overBatch = k < 0;
+  if (overBatch && (m < 0 || linear))
+    return op->emitError("kiln CUDA codegen: only matmul [M,?] x [?,N] may contract over the batch");
+  Tile t = tileFor(m);
+  g.blockThreads = t.threads();
+  const int64_t tilesN = ceilDiv(n, t.BN);
+  c.line(fmt::format("const int M = {}, N = {}, K = {};", extent(m), n, extent(k)));
+  auto emitLoadsAndStore = [&] {
+    c.line(fmt::format("auto loadA = [&](int m, int k) -> float {{ return {}[m * K + k]; }};", a));
+    if (linear) // weight [N, K]: B(k, n) = W[n][k]
+      c.line(fmt::format("auto loadB = [&](int k, int n) -> float {{ return {}[n * K + k]; }};", b));
+    else
+      c.line(fmt::format("auto loadB = [&](int k, int n) -> float {{ return {}[k * N + n]; }};", b));
+    c.open("auto store = [&](int m, int n, float v)");
+    if (biasV)
+      c.line(fmt::format("v = v + {}[n];", g.arg(biasV)));
+    std::string r = epi.empty() ? "v" : epi.emit(c, {{0}, {1}}, {"m", "n"}, "v");
+    c.line(fmt::format("out[m * N + n] = {};", r));
+    c.close(";");
+  };
+  if (!overBatch) {
+    if (m < 0) {
+      g.launch.gridXPerItem = 1;
+      g.launch.gridXDivisor = t.BM;
+    } else {
+      g.launch.gridXFixed = ceilDiv(m, t.BM);
+    }
+    g.launch.gridY = tilesN;
+    g.launch.strategy = fmt::format("gemm {}x{}x{}", t.BM, t.BN, t.BK);
+    c.line(fmt::format("const int m0 = blockIdx.x * {}, n0 = blockIdx.y * {};", t.BM, t.BN));
+    emitLoadsAndStore();
+    emitMainloop(c, t, true, linear, "0", "K", 1);
+    return failure(epi.failed());
+  }
+  // [M, batch] x [batch, N]: tiles x splits of the batch.
+  const int64_t tiles = ceilDiv(m, t.BM) * tilesN;
+  const int64_t splits = splitsFor(tiles, 16);
+  g.launch.gridXFixed = tiles;
+  g.launch.strategy = fmt::format("gemm {}x{}x{} splitk={}", t.BM, t.BN, t.BK, splits);
+  c.line("const int tile = blockIdx.x;");
+  c.line(fmt::format("const int m0 = (tile / {0}) * {1}, n0 = (tile % {0}) * {2};", tilesN, t.BM,
+                     t.BN));
+  emitSplitPrologue(c, t, splits, tiles, g);
+  emitLoadsAndStore();
+  emitMainloop(c, t, true, false, "kBegin", "kEnd", splits);
+  return failure(epi.failed());
+}
+
+// ---------------------------------------------------------------------------
+// conv2d family
+// ---------------------------------------------------------------------------
+
+namespace {
+struct Geometry {
+  int64_t cin, h, w, cout, oh, ow, kh, kw, sh, sw, ph, pw, dh, dw, groups;
+  int64_t cinG() const { return cin / groups; }
+  int64_t coutG() const { return cout / groups; }
+  int64_t taps() const { return kh * kw; }
+};
+
+Geometry geometry(ArrayRef<int64_t> x, ArrayRef<int64_t> wt, ArrayRef<int64_t> y,
+                  ArrayRef<int64_t> strides, ArrayRef<int64_t> pads, ArrayRef<int64_t> dil,
+                  int64_t groups) {
+  return {x[1],       x[2],       x[3],    wt[0],   y[2],   y[3],   wt[2], wt[3],
+          strides[0], strides[1], pads[0], pads[1], dil[0], dil[1], groups};
+}
+
+/// `const int iy = ..., ix = ...;` and the bounds test of an im2col read.
+void emitIm2colIndex(Code &c, const Geometry &g, const char *oy, const char *ox) {
+  c.line(fmt::format("const int iy = {} * {} + ky * {} - {}, ix = {} * {} + kx * {} - {};", oy,
+                     g.sh, g.dh, g.ph, ox, g.sw, g.dw, g.pw));
+  c.line(fmt::format("if (iy < 0 || iy >= {} || ix < 0 || ix >= {}) return 0.0f;", g.h, g.w));
+}
+
+std::string grpOffset(const Geometry &g, int64_t per) {
+  return g.groups == 1 ? "" : fmt::format("grp * {} + ", per);
+}
+} // namespace
+
+LogicalResult emitConv(KernelGen &gen, Epilogue &epi) {
+  Code &c = gen.code;
+  auto conv = cast<Conv2dOp>(gen.anchor);
+  Dims xd = dimsOf(conv.getInput()), wd = dimsOf(conv.getWeight()), yd = dimsOf(conv.getResult());
+  const Geometry g = geometry(xd, wd, yd, conv.getStrides(), conv.getPadding(),
+                              conv.getDilation(), conv.getGroups());
+  const int64_t ohw = g.oh * g.ow, k = g.cinG() * g.taps();
+  Tile t = tileFor(g.coutG());
+  gen.blockThreads = t.threads();
+  const int64_t tilesM = ceilDiv(g.coutG(), t.BM);
+  gen.launch.gridY = g.groups * tilesM;
+  if (xd[0] < 0) {
+    gen.launch.gridXPerItem = ohw;
+  } else {
+    gen.launch.gridXFixed = xd[0] * ohw;
+  }
+  gen.launch.gridXDivisor = t.BN;
+  gen.launch.strategy = fmt::format("conv implicit-gemm {}x{}x{}", t.BM, t.BN, t.BK);
+  const std::string x = gen.arg(conv.getInput()), w = gen.arg(conv.getWeight());
+
+  c.line(fmt::format("const int grp = blockIdx.y / {0}, m0 = (blockIdx.y % {0}) * {1};", tilesM,
+                     t.BM));
+  c.line(fmt::format("const int n0 = blockIdx.x * {};", t.BN));
+  c.line(fmt::format("const int M = {}, N = {} * {}, K = {};", g.coutG(), extent(xd[0]), ohw, k));
+  c.line(fmt::format("const float *wg = {} + grp * {};", w, g.coutG() * k));
+  c.line("auto loadA = [&](int m, int k) -> float { return wg[m * K + k]; };");
+  c.open("auto loadB = [&](int k, int n) -> float");
+  c.line(fmt::format("const int img = n / {0}, p = n % {0};", ohw));
+  c.line(fmt::format("const int oy = p / {0}, ox = p % {0};", g.ow));
+  c.line(fmt::format("const int ci = k / {0}, tap = k % {0};", g.taps()));
+  c.line(fmt::format("const int ky = tap / {0}, kx = tap % {0};", g.kw));
+  emitIm2colIndex(c, g, "oy", "ox");
+  c.line(fmt::format("return {}[((img * {} + {}ci) * {} + iy) * {} + ix];", x, g.cin,
+                     grpOffset(g, g.cinG()), g.h, g.w));
+  c.close(";");
+  c.open("auto store = [&](int m, int n, float v)");
+  c.line(fmt::format("const int img = n / {0}, p = n % {0};", ohw));
+  c.line(fmt::format("const int co = {}m;", grpOffset(g, g.coutG())));
+  if (Value bias = conv.getBias())
+    c.line(fmt::format("v = v + {}[co];", gen.arg(bias)));
+  std::string r = "v";
+  if (!epi.empty()) {
+    std::vector<std::vector<int64_t>> groups;
+    auto coords = nchwCoords(c, epi, groups, "img", "co", "p", g.ow);
+    r = epi.emit(c, groups, coords, "v");
+  }
+  c.line(fmt::format("out[(img * {} + co) * {} + p] = {};", g.cout, ohw, r));
+  c.close(";");
+  emitMainloop(c, t, true, false, "0", "K", 1);
+  return failure(epi.failed());
+}
+
+LogicalResult emitConvGradInput(KernelGen &gen, Epilogue &epi) {
+  Code &c = gen.code;
+  auto op = cast<Conv2dGradInputOp>(gen.anchor);
+  Value dyV = op->getOperand(0), wV = op->getOperand(1);
+  Dims dxd = dimsOf(op->getResult(0)), wd = dimsOf(wV), dyd = dimsOf(dyV);
+  const Geometry g = geometry(dxd, wd, dyd, op.getStrides(), op.getPadding(), op.getDilation(),
+                              op.getGroups());
+  const int64_t hw = g.h * g.w, k = g.coutG() * g.taps();
+  Tile t = tileFor(g.cinG());
+  gen.blockThreads = t.threads();
+  const int64_t tilesM = ceilDiv(g.cinG(), t.BM);
+  gen.launch.gridY = g.groups * tilesM;
+  if (dxd[0] < 0)
+    gen.launch.gridXPerItem = hw;
+  else
+    gen.launch.gridXFixed = dxd[0] * hw;
+  gen.launch.gridXDivisor = t.BN;
+  gen.launch.strategy = fmt::format("conv-grad-input implicit-gemm {}x{}x{}", t.BM, t.BN, t.BK);
+  const std::string dy = gen.arg(dyV), w = gen.arg(wV);
+
+  c.line(fmt::format("const int grp = blockIdx.y / {0}, m0 = (blockIdx.y % {0}) * {1};", tilesM,
+                     t.BM));
+  c.line(fmt::format("const int n0 = blockIdx.x * {};", t.BN));
+  c.line(fmt::format("const int M = {}, N = {} * {}, K = {};", g.cinG(), extent(dxd[0]), hw, k));
+  // A(ci, (co, tap)) = W[grp*coutG + co][ci][tap]
+  c.open("auto loadA = [&](int m, int k) -> float");
+  c.line(fmt::format("const int co = k / {0}, tap = k % {0};", g.taps()));
+  c.line(fmt::format("return {}[(({}co) * {} + m) * {} + tap];", w, grpOffset(g, g.coutG()),
+                     g.cinG(), g.taps()));
+  c.close(";");
+  // B((co, ky, kx), (img, iy, ix)) = dy[img, co, oy, ox] where the window
+  // (oy, ox) reads (iy, ix) through tap (ky, kx); 0 where none does.
+  c.open("auto loadB = [&](int k, int n) -> float");
+  c.line(fmt::format("const int img = n / {0}, p = n % {0};", hw));
+  c.line(fmt::format("const int iy = p / {0}, ix = p % {0};", g.w));
+  c.line(fmt::format("const int co = k / {0}, tap = k % {0};", g.taps()));
+  c.line(fmt::format("const int ky = tap / {0}, kx = tap % {0};", g.kw));
+  c.line(fmt::format("const int ty = iy + {} - ky * {}, tx = ix + {} - kx * {};", g.ph, g.dh, g.pw,
+                     g.dw));
+  c.line("if (ty < 0 || tx < 0) return 0.0f;");
+  if (g.sh > 1)
+    c.line(fmt::format("if (ty % {} != 0) return 0.0f;", g.sh));
+  if (g.sw > 1)
+    c.line(fmt::format("if (tx % {} != 0) return 0.0f;", g.sw));
+  c.line(fmt::format("const int oy = ty / {}, ox = tx / {};", g.sh, g.sw));
+  c.line(fmt::format("if (oy >= {} || ox >= {}) return 0.0f;", g.oh, g.ow));
+  c.line(fmt::format("return {}[((img * {} + {}co) * {} + oy) * {} + ox];", dy, g.cout,
+                     grpOffset(g, g.coutG()), g.oh, g.ow));
+  c.close(";");
+  c.open("auto store = [&](int m, int n, float v)");
+  c.line(fmt::format("const int img = n / {0}, p = n % {0};", hw));
+  c.line(fmt::format("const int ci = {}m;", grpOffset(g, g.cinG())));
+  std::string r = "v";
+  if (!epi.empty()) {
+    std::vector<std::vector<int64_t>> groups;
+    auto coords = nchwCoords(c, epi, groups, "img", "ci", "p", g.w);
+    r = epi.emit(c, groups, coords, "v");
+  }
+  c.line(fmt::format("out[(img * {} + ci) * {} + p] = {};", g.cin, hw, r));
+  c.close(";");
+  emitMainloop(c, t, true, false, "0", "K", 1);
+  return failure(epi.failed());
+}
+
+LogicalResult emitConvGradWeight(KernelGen &gen, Epilogue &epi) {
+  Code &c = gen.code;
+  auto op = cast<Conv2dGradWeightOp>(gen.anchor);
+  Value xV = op->getOperand(0), dyV = op->getOperand(1);
+  Dims xd = dimsOf(xV), dyd = dimsOf(dyV), dwd = dimsOf(op->getResult(0));
+  const Geometry g = geometry(xd, dwd, dyd, op.getStrides(), op.getPadding(), op.getDilation(),
+                              op.getGroups());
+  const int64_t ohw = g.oh * g.ow, n = g.cinG() * g.taps();
+  Tile t = tileFor(g.coutG());
+  gen.blockThreads = t.threads();
+  const int64_t tilesM = ceilDiv(g.coutG(), t.BM), tilesN = ceilDiv(n, t.BN);
+  const int64_t tiles = g.groups * tilesM * tilesN;
+  const bool dynamicK = xd[0] < 0;
+  const int64_t staticK = dynamicK ? 0 : xd[0] * ohw;
+  const int64_t splits = dynamicK || staticK >= 4096 ? splitsFor(tiles, 64) : 1;
+  gen.launch.gridXFixed = tiles;
+  gen.launch.strategy = fmt::format("conv-grad-weight implicit-gemm {}x{}x{} splitk={}", t.BM,
+                                    t.BN, t.BK, splits);
+  const std::string x = gen.arg(xV), dy = gen.arg(dyV);
+
+  c.line("const int tile = blockIdx.x;");
+  c.line(fmt::format("const int grp = tile / {0}, tm = (tile % {0}) / {1}, tn = tile % {1};",
+                     tilesM * tilesN, tilesN));
+  c.line(fmt::format("const int m0 = tm * {}, n0 = tn * {};", t.BM, t.BN));
+  c.line(fmt::format("const int M = {}, N = {}, K = {} * {};", g.coutG(), n, extent(xd[0]), ohw));
+  emitSplitPrologue(c, t, splits, tiles, gen);
+  // A(co, (img, p)) = dy[img, grp*coutG + co, p]
+  c.open("auto loadA = [&](int m, int k) -> float");
+  c.line(fmt::format("const int img = k / {0}, p = k % {0};", ohw));
+  c.line(fmt::format("return {}[(img * {} + {}m) * {} + p];", dy, g.cout,
+                     grpOffset(g, g.coutG()), ohw));
+  c.close(";");
+  // B((img, oy, ox), (ci, ky, kx)) = x[img, grp*cinG + ci, iy, ix]
+  c.open("auto loadB = [&](int k, int n) -> float");
+  c.line(fmt::format("const int img = k / {0}, p = k % {0};", ohw));
+  c.line(fmt::format("const int oy = p / {0}, ox = p % {0};", g.ow));
+  c.line(fmt::format("const int ci = n / {0}, tap = n % {0};", g.taps()));
+  c.line(fmt::format("const int ky = tap / {0}, kx = tap % {0};", g.kw));
+  emitIm2colIndex(c, g, "oy", "ox");
+  c.line(fmt::format("return {}[((img * {} + {}ci) * {} + iy) * {} + ix];", x, g.cin,
+                     grpOffset(g, g.cinG()), g.h, g.w));
+  c.close(";");
+  c.open("auto store = [&](int m, int n, float v)");
+  c.line(fmt::format("const int co = {}m;", grpOffset(g, g.coutG())));
+  std::string r = "v";
+  if (!epi.empty()) {
+    // dW [cout, cinG, kh, kw]: (co, the rest as one index) when the inputs allow.
+    llvm::SmallVector<bool> mergeable = {false, true, true};
+    auto groups = epi.collapse(mergeable);
+    std::vector<std::string> coords;
+    if (groups.size() == 2) {
+      coords = {"co", "n"};
+    } else {
+      c.line(fmt::format("const int ci = n / {0}, tap = n % {0};", g.taps()));
+      c.line(fmt::format("const int ky = tap / {0}, kx = tap % {0};", g.kw));
+      // A merged group's coordinate is its row-major index over its dims.
+      const std::string names[4] = {"co", "ci", "ky", "kx"};
+      for (const auto &group : groups) {
+        std::string expr;
+        for (int64_t d : group)
+          expr = expr.empty() ? names[d] : fmt::format("({} * {} + {})", expr, dwd[d], names[d]);
+        coords.push_back(expr);
+      }
+    }
+    r = epi.emit(c, groups, coords, "v");
+  }
+  c.line(fmt::format("out[co * {} + n] = {};", n, r));
+  c.close(";");
+  emitMainloop(c, t, true, true, "kBegin", "kEnd", splits);
+  return failure(epi.failed());
+}
+
+} // namespace kiln::codegen::cuda
