@@ -39,7 +39,8 @@ if python3 "$ROOT/bench/cuda/torch_cuda_bench.py" --check; then
     for e in infer train; do
       for b in 128 1; do
         python3 "$ROOT/bench/cuda/torch_cuda_bench.py" --model "$m" --mode "$e" --batch "$b" \
-          --warmup 10 --repeat "$([ "$b" = 1 ] && echo 200 || echo 50)" | cut -c1-200
+          --warmup 10 --repeat "$([ "$b" = 1 ] && echo 200 || echo 50)" |
+          python3 -c 'import json,sys; d=json.loads(sys.stdin.read()); print("torch %s %s batch %d: median %.3f ms, %.1f images/s" % (d["model"], d["mode"], d["batch"], d["median_ms"], 1000.0*d["batch"]/d["median_ms"]))'
       done
     done
   done
