@@ -54,7 +54,10 @@ void expectEveryKernelCompiled(const std::string &model) {
     EXPECT_GE(k->cuda_grid_x_divisor(), 1);
     EXPECT_GE(k->cuda_grid_y(), 1u);
     EXPECT_GT(k->cuda_grid_x_fixed() + k->cuda_grid_x_per_item(), 0) << k->name()->str();
-    EXPECT_GT(k->cuda_max_batch(), 1000) << k->name()->str();
+    // 0: no tensor of the kernel has a batch dimension (e.g. optimizer updates),
+    // so no batch overflows its indexing.
+    EXPECT_TRUE(k->cuda_max_batch() == 0 || k->cuda_max_batch() > 1000)
+        << k->name()->str() << ": cuda_max_batch " << k->cuda_max_batch();
     ASSERT_NE(k->args(), nullptr);
     EXPECT_EQ(k->args()->size(), k->num_inputs() + 1);
   }
@@ -95,7 +98,8 @@ TEST(CudaCodegen, NvrtcErrorShowsSourceLineAndKernel) {
   ASSERT_FALSE(codegen::compileCudaSource(s, options, out, report, error));
   EXPECT_NE(error.find("NVRTC failed for sm_90"), std::string::npos) << error;
   EXPECT_NE(error.find("identifier \"undefined_thing\" is undefined"), std::string::npos) << error;
-  EXPECT_NE(error.find("(in broken_k0): out[threadIdx.x] = undefined_thing + 1.0f;"),
+  // The quoted source line keeps its indentation after the kernel name.
+  EXPECT_NE(error.find("(in broken_k0):   out[threadIdx.x] = undefined_thing + 1.0f;"),
             std::string::npos)
       << error;
 }
