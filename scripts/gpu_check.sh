@@ -79,6 +79,8 @@ done
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "MISSING: ${missing[*]}"
   echo "install them with: bash scripts/install_deps.sh (Debian packages)"
+  echo "or, where the toolchain cannot be installed: build a bundle on a machine that has it"
+  echo "(bash scripts/gpu_bundle.sh) and run it here (bash scripts/gpu_run_bundle.sh gpu_bundle)"
   record "environment" "FAILED (missing: ${missing[*]})"
   finish
 fi

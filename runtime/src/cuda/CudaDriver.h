@@ -27,12 +27,26 @@ struct CUfunc_st;
 struct CUstream_st;
 struct CUgraph_st;
 struct CUgraphExec_st;
+struct CUgraphNode_st;
 using CUcontext = CUctx_st *;
 using CUmodule = CUmod_st *;
 using CUfunction = CUfunc_st *;
 using CUstream = CUstream_st *;
 using CUgraph = CUgraph_st *;
 using CUgraphExec = CUgraphExec_st *;
+using CUgraphNode = CUgraphNode_st *;
+
+/// CUDA_KERNEL_NODE_PARAMS (_v2) of cuda.h, field for field.
+struct KernelNodeParams {
+  CUfunction func;
+  unsigned gridDimX, gridDimY, gridDimZ;
+  unsigned blockDimX, blockDimY, blockDimZ;
+  unsigned sharedMemBytes;
+  void **kernelParams;
+  void **extra;
+  void *kern; // CUkernel; unused when func is set
+  CUcontext ctx;
+};
 
 // Enumerator values from cuda.h (CUDA 12/13; stable across versions).
 constexpr CUresult CUDA_SUCCESS = 0;
@@ -77,6 +91,10 @@ constexpr int CU_STREAM_CAPTURE_MODE_THREAD_LOCAL = 1;
              CUstream, void **, void **))                                                    \
   X(cuStreamBeginCapture, "cuStreamBeginCapture_v2", CUresult(CUstream, int))                \
   X(cuStreamEndCapture, "cuStreamEndCapture", CUresult(CUstream, CUgraph *))                 \
+  X(cuGraphCreate, "cuGraphCreate", CUresult(CUgraph *, unsigned))                           \
+  X(cuGraphAddKernelNode, "cuGraphAddKernelNode_v2",                                         \
+    CUresult(CUgraphNode *, CUgraph, const CUgraphNode *, size_t,                            \
+             const ::kiln::rt::cu::KernelNodeParams *))                                      \
   X(cuGraphInstantiateWithFlags, "cuGraphInstantiateWithFlags",                              \
     CUresult(CUgraphExec *, CUgraph, unsigned long long))                                    \
   X(cuGraphLaunch, "cuGraphLaunch", CUresult(CUgraphExec, CUstream))                         \

@@ -1,10 +1,12 @@
 //===- CudaExecutor.cpp - device memory, module, stream, graphs -----------===//
 #include "CudaExecutor.h"
+#include "LaunchDag.h"
 
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <climits>
+#include <cstdlib>
 #include <cstring>
 
 namespace kiln::rt::cuda {
@@ -75,6 +77,7 @@ Executor::Executor(const ArtifactImpl &a, int ordinal, bool useGraphs, const flo
       a.fail(fmt::format("kernel '{}' asks for {} bytes of CUDA scratch", name,
                          k->cuda_scratch_bytes()));
     maxScratch = std::max<uint64_t>(maxScratch, k->cuda_scratch_bytes());
+    usesScratch_.push_back(k->cuda_scratch_bytes() > 0);
     if (const auto *args = k->args()) {
       if (args->size() != k->num_inputs() + 1)
         a.fail(fmt::format("kernel '{}' lists {} argument shapes for {} buffers", name,
@@ -90,8 +93,11 @@ Executor::Executor(const ArtifactImpl &a, int ordinal, bool useGraphs, const flo
         l.args.push_back(std::move(shape));
       }
     }
+    argShapes_.push_back(l.args);
     kernels_.push_back(std::move(l));
   }
+  if (const char *dag = std::getenv("KILN_CUDA_GRAPH_DAG"); dag && std::string(dag) == "0")
+    useDag_ = false;
 
   try {
     int count = 0;
@@ -283,15 +289,21 @@ void Executor::downloadParams(float *hostBase) {
                 a_.params[i].numel * sizeof(float));
 }
 
-void Executor::launch(uint32_t kernel, int64_t batch, std::vector<CUdeviceptr> &buffers) {
+int64_t Executor::gridX(uint32_t kernel, int64_t batch) const {
   const KernelLaunch &k = kernels_[kernel];
   int64_t work = k.gridXFixed + k.gridXPerItem * batch; // batch <= maxBatch: no overflow
-  int64_t gridX = (work + k.gridXDivisor - 1) / k.gridXDivisor;
+  int64_t blocks = (work + k.gridXDivisor - 1) / k.gridXDivisor;
+  if (blocks > INT_MAX)
+    throw Error(fmt::format("kiln: CUDA: kernel '{}' needs {} blocks at batch {}",
+                            a_.kernels[kernel].name, blocks, batch));
+  return std::max<int64_t>(blocks, 0);
+}
+
+void Executor::launch(uint32_t kernel, int64_t batch, std::vector<CUdeviceptr> &buffers) {
+  const KernelLaunch &k = kernels_[kernel];
+  const int64_t gridX = this->gridX(kernel, batch);
   if (gridX <= 0)
     return;
-  if (gridX > INT_MAX)
-    throw Error(fmt::format("kiln: CUDA: kernel '{}' needs {} blocks at batch {}",
-                            a_.kernels[kernel].name, gridX, batch));
   CUdeviceptr scratch = scratch_.ptr;
   long long b = batch;
   void *params[64];
@@ -313,34 +325,97 @@ void Executor::launch(uint32_t kernel, int64_t batch, std::vector<CUdeviceptr> &
                             d_.errorText(r)));
 }
 
+CUdeviceptr Executor::resolve(const BindingPlan &b, EntryState &s, int64_t batch) const {
+  switch (b.kind) {
+  case fb::BufferKind::Arena:
+    return s.arena.ptr + b.offsetFixed + b.offsetPerItem * uint64_t(batch);
+  case fb::BufferKind::Param:
+    return params_.ptr + paramOffsets_[b.index];
+  case fb::BufferKind::Input:
+    return s.inputs[b.index].ptr;
+  case fb::BufferKind::Output:
+    return s.outputs[b.index].ptr;
+  }
+  return 0; // unreachable: kinds are range-checked at load
+}
+
 void Executor::enqueue(const EntryPlan &e, EntryState &s, int64_t batch) {
-  auto resolve = [&](const BindingPlan &b) -> CUdeviceptr {
-    switch (b.kind) {
-    case fb::BufferKind::Arena:
-      return s.arena.ptr + b.offsetFixed + b.offsetPerItem * uint64_t(batch);
-    case fb::BufferKind::Param:
-      return params_.ptr + paramOffsets_[b.index];
-    case fb::BufferKind::Input:
-      return s.inputs[b.index].ptr;
-    case fb::BufferKind::Output:
-      return s.outputs[b.index].ptr;
-    }
-    return 0; // unreachable: kinds are range-checked at load
-  };
   std::vector<CUdeviceptr> buffers;
   for (const LaunchPlan &l : e.launches) {
     buffers.clear();
     for (uint32_t j = 0; j < l.numBindings; ++j)
-      buffers.push_back(resolve(e.bindings[l.firstBinding + j]));
+      buffers.push_back(resolve(e.bindings[l.firstBinding + j], s, batch));
     launch(l.kernel, batch, buffers);
   }
+  enqueueCopies(e, s, batch);
+}
+
+void Executor::enqueueCopies(const EntryPlan &e, EntryState &s, int64_t batch) {
   for (const CopyPlan &c : e.copies) {
-    CUdeviceptr dst = s.outputs[c.to].ptr, src = resolve(c.from);
+    CUdeviceptr dst = s.outputs[c.to].ptr, src = resolve(c.from, s, batch);
     uint64_t bytes =
         uint64_t(e.outputElems[c.to]) * (e.outputDynamic[c.to] ? uint64_t(batch) : 1) * 4;
     if (bytes && src != dst)
       check(d_.cuMemcpyDtoDAsync(dst, src, bytes, stream_), "copying an output");
   }
+}
+
+bool Executor::buildDagGraph(const EntryPlan &e, EntryState &s, int64_t batch, Graph &g) {
+  if (!useDag_ || e.launches.empty())
+    return false;
+  std::vector<std::vector<uint32_t>> deps = launchDependencies(e, batch, argShapes_, usesScratch_);
+  if (deps.size() != e.launches.size())
+    return false; // no argument shapes in this artifact
+  for (const LaunchPlan &l : e.launches)
+    if (gridX(l.kernel, batch) <= 0)
+      return false; // an empty launch would need its edges forwarded: keep it simple
+  if (d_.cuGraphCreate(&g.graph, 0) != CUDA_SUCCESS) {
+    g.graph = nullptr;
+    return false;
+  }
+  std::vector<CUgraphNode> nodes(e.launches.size(), nullptr);
+  std::vector<CUgraphNode> depNodes;
+  std::vector<CUdeviceptr> buffers;
+  std::vector<void *> argv;
+  for (size_t i = 0; i < e.launches.size(); ++i) {
+    const LaunchPlan &l = e.launches[i];
+    const KernelLaunch &k = kernels_[l.kernel];
+    buffers.clear();
+    for (uint32_t j = 0; j < l.numBindings; ++j)
+      buffers.push_back(resolve(e.bindings[l.firstBinding + j], s, batch));
+    CUdeviceptr scratch = scratch_.ptr;
+    long long b = batch;
+    argv.clear();
+    for (CUdeviceptr &p : buffers)
+      argv.push_back(&p);
+    argv.push_back(&scratch);
+    argv.push_back(&b);
+    KernelNodeParams params{};
+    params.func = k.fn;
+    params.gridDimX = unsigned(gridX(l.kernel, batch));
+    params.gridDimY = k.gridY;
+    params.gridDimZ = 1;
+    params.blockDimX = k.blockThreads;
+    params.blockDimY = 1;
+    params.blockDimZ = 1;
+    params.kernelParams = argv.data(); // copied by the driver
+    depNodes.clear();
+    for (uint32_t d : deps[i])
+      depNodes.push_back(nodes[d]);
+    if (d_.cuGraphAddKernelNode(&nodes[i], g.graph, depNodes.empty() ? nullptr : depNodes.data(),
+                                depNodes.size(), &params) != CUDA_SUCCESS) {
+      d_.cuGraphDestroy(g.graph);
+      g.graph = nullptr;
+      return false;
+    }
+  }
+  if (d_.cuGraphInstantiateWithFlags(&g.exec, g.graph, 0) != CUDA_SUCCESS) {
+    d_.cuGraphDestroy(g.graph);
+    g = Graph{};
+    return false;
+  }
+  g.copiesOutside = true;
+  return true;
 }
 
 void Executor::run(const EntryPlan &e, int64_t batch, const std::vector<TensorView> &inputs,
@@ -371,12 +446,24 @@ void Executor::run(const EntryPlan &e, int64_t batch, const std::vector<TensorVi
             "copying an input to the device");
 
   auto graph = s.graphs.find(batch);
+  Graph dag;
   if (graph != s.graphs.end()) {
     check(d_.cuGraphLaunch(graph->second.exec, stream_), "cuGraphLaunch");
     ++graphLaunches_;
+    if (graph->second.copiesOutside)
+      enqueueCopies(e, s, batch);
+  } else if (useGraphs_ && s.ranOnce.count(batch) && !s.noGraph.count(batch) &&
+             buildDagGraph(e, s, batch, dag)) {
+    // Second run at this batch: the dependency graph of the launches.
+    s.graphs[batch] = dag;
+    ++graphCaptures_;
+    ++dagGraphs_;
+    check(d_.cuGraphLaunch(dag.exec, stream_), "cuGraphLaunch");
+    ++graphLaunches_;
+    enqueueCopies(e, s, batch);
   } else if (useGraphs_ && s.ranOnce.count(batch) && !s.noGraph.count(batch)) {
-    // Second run at this batch: capture the launches into a graph. Anything
-    // that goes wrong with the capture itself falls back to eager launches.
+    // Or the launches captured from the stream, in order. Anything that goes
+    // wrong with the capture itself falls back to eager launches.
     Graph g;
     if (d_.cuStreamBeginCapture(stream_, CU_STREAM_CAPTURE_MODE_THREAD_LOCAL) == CUDA_SUCCESS) {
       std::string launchError;

@@ -9,9 +9,13 @@
 //   - per entry one device arena laid out by the artifact's memory plan
 //     (offset_fixed + offset_per_item * batch), and staging buffers for the
 //     entry's inputs and outputs; all grown to the largest batch seen;
-//   - one stream; after an (entry, batch) has run once, its launches and
-//     output copies are captured into a CUDA graph and replayed from then on.
-//     Host<->device copies (inputs, outputs) stay outside the graph.
+//   - one stream; after an (entry, batch) has run once, its launches become a
+//     CUDA graph that is replayed from then on: built node by node with the
+//     launches' data dependencies as edges (LaunchDag.h), so independent
+//     kernels overlap; where that is not possible (an artifact without
+//     argument shapes, KILN_CUDA_GRAPH_DAG=0) the launches are captured from
+//     the stream in order. Host<->device copies (inputs, outputs) stay
+//     outside the graph.
 //===----------------------------------------------------------------------===//
 #ifndef KILN_RUNTIME_CUDA_CUDAEXECUTOR_H
 #define KILN_RUNTIME_CUDA_CUDAEXECUTOR_H
@@ -69,6 +73,7 @@ public:
   /// Graph replays and captures so far (tests).
   int graphLaunches() const { return graphLaunches_; }
   int graphCaptures() const { return graphCaptures_; }
+  int dagGraphs() const { return dagGraphs_; }
 
 private:
   struct Buffer {
@@ -78,6 +83,7 @@ private:
   struct Graph {
     cu::CUgraph graph = nullptr;
     cu::CUgraphExec exec = nullptr;
+    bool copiesOutside = false; // output copies run after the graph
   };
   struct EntryState {
     Buffer arena;
@@ -97,22 +103,32 @@ private:
   uint64_t paramBytes(size_t index) const;
   /// Launches and output copies of one run (eager or under capture).
   void enqueue(const EntryPlan &entry, EntryState &s, int64_t batch);
+  void enqueueCopies(const EntryPlan &entry, EntryState &s, int64_t batch);
+  cu::CUdeviceptr resolve(const BindingPlan &b, EntryState &s, int64_t batch) const;
+  /// The graph of the entry's launches with their data dependencies as edges;
+  /// false (nothing allocated) when that is not possible.
+  bool buildDagGraph(const EntryPlan &entry, EntryState &s, int64_t batch, Graph &g);
+  /// Grid x of a launch at `batch` (0: nothing to do).
+  int64_t gridX(uint32_t kernel, int64_t batch) const;
   void launch(uint32_t kernel, int64_t batch, std::vector<cu::CUdeviceptr> &buffers);
 
   const ArtifactImpl &a_;
   const cu::Driver &d_;
   bool useGraphs_;
+  bool useDag_ = true;
   cu::CUdevice device_ = 0;
   cu::CUcontext ctx_ = nullptr;
   cu::CUstream stream_ = nullptr;
   cu::CUmodule module_ = nullptr;
   std::string description_;
   std::vector<KernelLaunch> kernels_;
+  std::vector<std::vector<std::vector<int64_t>>> argShapes_; // per kernel (LaunchDag)
+  std::vector<bool> usesScratch_;                            // per kernel
   Buffer params_;
   std::vector<uint64_t> paramOffsets_; // bytes into params_
   Buffer scratch_;
   std::vector<EntryState> entries_;
-  int graphLaunches_ = 0, graphCaptures_ = 0;
+  int graphLaunches_ = 0, graphCaptures_ = 0, dagGraphs_ = 0;
 };
 
 /// Numel of `shape` with -1 replaced by `batch`.

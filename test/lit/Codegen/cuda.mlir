@@ -7,8 +7,10 @@
 // RUN: kiln-opt -split-input-file -kiln-fuse -kiln-print-cuda %s -o /dev/null | FileCheck %s
 
 // conv2d + batch_norm + residual add + relu: one implicit-GEMM kernel (M =
-// Cout = 32 -> 32x128 tiles; N = batch*8*8; K = 16*3*3), the epilogue applied
-// in the store lambda on the (image, channel, pixel) coordinates.
+// Cout = 32 -> 32x128 tiles; N = batch*8*8; K = 16*3*3). The block first
+// tabulates, per k = (ci, ky, kx), the input offset and the tap displacement,
+// so that gathering an im2col element is two adds and a bounds test; the
+// epilogue is applied in the store lambda on (image, channel, pixel).
 func.func @conv_bn_add_relu(%x: tensor<?x16x8x8xf32>, %res: tensor<?x32x8x8xf32>) -> tensor<?x32x8x8xf32> {
   %w = kiln.parameter "w" : tensor<32x16x3x3xf32>
   %g = kiln.parameter "bn.weight" : tensor<32xf32>
@@ -24,11 +26,17 @@ func.func @conv_bn_add_relu(%x: tensor<?x16x8x8xf32>, %res: tensor<?x32x8x8xf32>
 // CHECK-LABEL: // conv_bn_add_relu_k0: conv2d+batch_norm+add+relu [conv implicit-gemm 32x128x16]
 // CHECK-NEXT:  extern "C" __global__ void __launch_bounds__(256) conv_bn_add_relu_k0(const float *__restrict__ in0, const float *__restrict__ in1, const float *__restrict__ in2, const float *__restrict__ in3, const float *__restrict__ in4, const float *__restrict__ in5, const float *__restrict__ in6, float *__restrict__ out, float *__restrict__ scratch, long long batch) {
 // CHECK:         const int M = 32, N = B * 64, K = 144;
-// CHECK:         auto loadA = [&](int m, int k) -> float { return wg[m * K + k]; };
-// CHECK:         auto loadB = [&](int k, int n) -> float {
-// CHECK:           const int iy = oy * 1 + ky * 1 - 1, ix = ox * 1 + kx * 1 - 1;
-// CHECK-NEXT:      if (iy < 0 || iy >= 8 || ix < 0 || ix >= 8) return 0.0f;
-// CHECK-NEXT:      return in0[((img * 16 + ci) * 8 + iy) * 8 + ix];
+// CHECK:         __shared__ int koff[144];
+// CHECK:         for (int j = threadIdx.x; j < 144; j += blockDim.x) {
+// CHECK:           koff[j] = c * 64 + ky * 8 + kx * 1;
+// CHECK:         __syncthreads();
+// CHECK-NEXT:    auto loadA = [&](int m, int k) -> float { return wg[m * K + k]; };
+// CHECK-NEXT:    auto loadB = [&](int k, int n) -> float {
+// CHECK-NEXT:      const int img = n / 64, p = n % 64;
+// CHECK-NEXT:      const int y0 = (p / 8) * 1 - 1, x0 = (p % 8) * 1 - 1;
+// CHECK-NEXT:      const int iy = y0 + kdy[k], ix = x0 + kdx[k];
+// CHECK-NEXT:      if ((unsigned)iy >= 8u || (unsigned)ix >= 8u) return 0.0f;
+// CHECK-NEXT:      return in0[(img * 16 + 0) * 64 + y0 * 8 + x0 + koff[k]];
 // CHECK:         auto store = [&](int m, int n, float v) {
 // CHECK:           const float [[E0:e[0-9]+]] = ((v - [[MEAN:x[0-9]+]]) * ([[GAMMA:x[0-9]+]] / sqrtf([[VAR:x[0-9]+]] + 9.99999975e-06f)) + [[BETA:x[0-9]+]]);
 // CHECK:           const float [[RES:x[0-9]+]] = in6[(img*2048 + co*64 + p)];
@@ -147,14 +155,18 @@ func.func @backward(%x: tensor<?x4x8x8xf32>, %dy: tensor<?x4x4x4xf32>, %z: tenso
 // CHECK-NEXT:    out[i0] = [[E]];
 // CHECK-LABEL: // backward_k1: conv2d_grad_input [conv-grad-input implicit-gemm 16x256x16]
 // CHECK:         const int M = 4, N = B * 64, K = 72;
-// CHECK:         return in1[((co) * 4 + m) * 9 + tap];
-// CHECK:         const int ty = iy + 1 - ky * 1, tx = ix + 1 - kx * 1;
+// CHECK:           woff[j] = c * 36 + tap;
+// CHECK-NEXT:      doff[j] = c * 16;
+// CHECK-NEXT:      kdy[j] = 1 - ky * 1;
+// CHECK-NEXT:      kdx[j] = 1 - kx * 1;
+// CHECK:         auto loadA = [&](int m, int k) -> float { return wg[woff[k] + m * 9]; };
+// CHECK:         const int ty = iy + kdy[k], tx = ix + kdx[k];
 // CHECK-NEXT:    if (ty < 0 || tx < 0) return 0.0f;
 // CHECK-NEXT:    if (ty % 2 != 0) return 0.0f;
 // CHECK-NEXT:    if (tx % 2 != 0) return 0.0f;
 // CHECK-NEXT:    const int oy = ty / 2, ox = tx / 2;
 // CHECK-NEXT:    if (oy >= 4 || ox >= 4) return 0.0f;
-// CHECK-NEXT:    return in0[((img * 8 + co) * 4 + oy) * 4 + ox];
+// CHECK-NEXT:    return in0[(img * 8 + 0) * 16 + doff[k] + oy * 4 + ox];
 // CHECK:         kiln_gemm_mainloop<16, 256, 16, 4, 4, true, false>(M, N, m0, n0, 0, K, loadA, loadB, acc);
 // CHECK-LABEL: // backward_k2: conv2d_grad_weight [conv-grad-weight implicit-gemm 16x256x16 splitk=64]
 // CHECK:         const int M = 8, N = 36, K = B * 16;
@@ -163,6 +175,9 @@ func.func @backward(%x: tensor<?x4x8x8xf32>, %dy: tensor<?x4x4x4xf32>, %z: tenso
 // CHECK-NEXT:    const int kBegin = min(K, split * kPer), kEnd = min(K, kBegin + kPer);
 // CHECK-NEXT:    unsigned *counter = reinterpret_cast<unsigned *>(scratch) + tile;
 // CHECK-NEXT:    float *partials = scratch + 4096 + tile * 262144;
+// CHECK:           noff[j] = c * 64 + ky * 8 + kx * 1;
+// CHECK:           const int y0 = (p / 4) * 2 - 1, x0 = (p % 4) * 2 - 1;
+// CHECK-NEXT:      const int iy = y0 + ndy[n], ix = x0 + ndx[n];
 // CHECK:         kiln_gemm_mainloop<16, 256, 16, 4, 4, true, true>(M, N, m0, n0, kBegin, kEnd, loadA, loadB, acc);
 // CHECK-NEXT:    kiln_gemm_splitk_store<16, 256, 4, 4>(M, N, m0, n0, acc, partials, counter, 64, split, store);
 

@@ -1,7 +1,7 @@
-//===- FakeDriver.cpp - a libcuda.so.1 that runs kernels in the emulator --===//
+//===- FakeDriver.cpp - a CUDA driver library that runs kernels in the emulator ===//
 //
-// Test support. Built as libcuda.so.1 in its own directory; the runtime
-// loads it when KILN_CUDA_DRIVER points at it. It implements exactly the
+// Test support. Built as libkiln_fake_cuda.so (not libcuda.so.1: see
+// CMakeLists.txt); the runtime loads it when KILN_CUDA_DRIVER points at it. It implements exactly the
 // driver API subset the runtime declares (runtime/src/cuda/CudaDriver.h):
 //   - device: one GPU, compute capability $KILN_EMU_CC (default 90);
 //   - memory: every allocation in its own mapping, 256-byte aligned, ending
@@ -12,7 +12,9 @@
 //     from the same CUDA source with kiln::emu::buildModule;
 //   - streams run synchronously; stream capture records launches (with their
 //     parameter values, as the real driver does) and copies into a graph that
-//     cuGraphLaunch replays.
+//     cuGraphLaunch replays; a graph built node by node (cuGraphAddKernelNode)
+//     runs its kernels in a random order that its edges allow, different at
+//     every launch, so that a missing dependency changes the results.
 // kiln_fake_cuda_stats() reports launch counts to the tests.
 //===----------------------------------------------------------------------===//
 #include "Emulator.h"
@@ -24,6 +26,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <random>
 #include <string>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -56,14 +59,16 @@ struct FakeModule {
 };
 using Op = std::function<CUresult()>;
 struct Graph {
-  std::vector<Op> ops;
+  std::vector<Op> ops;                     // captured from a stream, in order
+  std::vector<std::vector<size_t>> deps;   // per op, for graphs built node by node
+  bool explicitNodes = false;
 };
 struct Stream {
   Graph *capture = nullptr;
 };
 
 int gContext = 0; // its address is the context handle
-int gLaunches = 0, gGraphLaunches = 0;
+int gLaunches = 0, gGraphLaunches = 0, gDagLaunches = 0;
 
 void complain(const std::string &what) { std::fprintf(stderr, "fake libcuda: %s\n", what.c_str()); }
 
@@ -99,10 +104,12 @@ CUresult copy(uintptr_t dst, uintptr_t src, size_t bytes, bool dstDevice, bool s
 
 extern "C" {
 
-__attribute__((visibility("default"))) void kiln_fake_cuda_stats(int *launches,
-                                                                  int *graphLaunches) {
+/// Kernel launches, graph launches, and launches of graphs built node by node.
+__attribute__((visibility("default"))) void kiln_fake_cuda_stats(int *launches, int *graphLaunches,
+                                                                  int *dagLaunches) {
   *launches = gLaunches;
   *graphLaunches = gGraphLaunches;
+  *dagLaunches = gDagLaunches;
 }
 
 CUresult cuInit(unsigned flags) { return flags == 0 ? kSuccess : kInvalidValue; }
@@ -261,8 +268,13 @@ CUresult cuStreamSynchronize(void *stream) {
   return s && s->capture ? kCaptureUnsupported : kSuccess;
 }
 
-CUresult cuLaunchKernel(void *f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by,
-                        unsigned bz, unsigned shared, void *stream, void **params, void **extra) {
+} // extern "C"
+
+namespace {
+/// Checks a launch and makes it an operation, with its parameter values
+/// copied now (as the driver does).
+CUresult makeLaunch(void *f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by,
+                    unsigned bz, unsigned shared, void **params, void **extra, Op &op) {
   auto *fn = static_cast<Function *>(f);
   if (!fn || extra || shared != 0 || bx * by * bz == 0 || bx * by * bz > 1024 || gy > 65535 ||
       gz > 65535 || gx == 0 || gy == 0 || gz == 0)
@@ -281,7 +293,7 @@ CUresult cuLaunchKernel(void *f, unsigned gx, unsigned gy, unsigned gz, unsigned
       return kInvalidValue;
     }
   }
-  return enqueue(stream, [fn, values, gx, gy, gz, bx, by, bz]() mutable {
+  op = [fn, values, gx, gy, gz, bx, by, bz]() mutable {
     std::vector<void *> argv;
     for (uint64_t &v : values)
       argv.push_back(&v);
@@ -293,7 +305,62 @@ CUresult cuLaunchKernel(void *f, unsigned gx, unsigned gy, unsigned gz, unsigned
       return kLaunchFailed;
     }
     return kSuccess;
-  });
+  };
+  return kSuccess;
+}
+} // namespace
+
+extern "C" {
+
+CUresult cuLaunchKernel(void *f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by,
+                        unsigned bz, unsigned shared, void *stream, void **params, void **extra) {
+  Op op;
+  if (CUresult r = makeLaunch(f, gx, gy, gz, bx, by, bz, shared, params, extra, op); r != kSuccess)
+    return r;
+  return enqueue(stream, std::move(op));
+}
+
+struct KernelNodeParams {
+  void *func;
+  unsigned gridDimX, gridDimY, gridDimZ, blockDimX, blockDimY, blockDimZ, sharedMemBytes;
+  void **kernelParams;
+  void **extra;
+  void *kern;
+  void *ctx;
+};
+
+CUresult cuGraphCreate(void **graph, unsigned flags) {
+  if (flags != 0)
+    return kInvalidValue;
+  auto *g = new Graph;
+  g->explicitNodes = true;
+  *graph = g;
+  return kSuccess;
+}
+
+// Node handles are 1-based op indices.
+CUresult cuGraphAddKernelNode_v2(void **node, void *graph, void *const *deps, size_t numDeps,
+                                 const KernelNodeParams *p) {
+  auto *g = static_cast<Graph *>(graph);
+  if (!g || !g->explicitNodes || !p || !p->func)
+    return kInvalidValue;
+  Op op;
+  if (CUresult r = makeLaunch(p->func, p->gridDimX, p->gridDimY, p->gridDimZ, p->blockDimX,
+                              p->blockDimY, p->blockDimZ, p->sharedMemBytes, p->kernelParams,
+                              p->extra, op);
+      r != kSuccess)
+    return r;
+  std::vector<size_t> d;
+  for (size_t i = 0; i < numDeps; ++i) {
+    size_t index = reinterpret_cast<uintptr_t>(deps[i]);
+    if (index == 0 || index > g->ops.size())
+      return kInvalidValue;
+    d.push_back(index - 1);
+  }
+  g->ops.push_back(std::move(op));
+  g->deps.push_back(std::move(d));
+  *node = reinterpret_cast<void *>(uintptr_t(g->ops.size()));
+  return kSuccess;
 }
 
 CUresult cuStreamBeginCapture_v2(void *stream, int) {
@@ -319,10 +386,40 @@ CUresult cuGraphLaunch(void *exec, void *stream) {
   auto *s = static_cast<Stream *>(stream);
   if (s && s->capture)
     return kCaptureUnsupported;
+  auto *g = static_cast<Graph *>(exec);
   ++gGraphLaunches;
-  for (Op &op : static_cast<Graph *>(exec)->ops)
-    if (CUresult r = op(); r != kSuccess)
+  if (!g->explicitNodes) {
+    for (Op &op : g->ops)
+      if (CUresult r = op(); r != kSuccess)
+        return r;
+    return kSuccess;
+  }
+  ++gDagLaunches;
+  // A random order the edges allow (Kahn's algorithm with random picks).
+  std::mt19937 rng(unsigned(gGraphLaunches) * 7919u);
+  const size_t n = g->ops.size();
+  std::vector<size_t> waiting(n);
+  std::vector<std::vector<size_t>> users(n);
+  for (size_t i = 0; i < n; ++i) {
+    waiting[i] = g->deps[i].size();
+    for (size_t d : g->deps[i])
+      users[d].push_back(i);
+  }
+  std::vector<size_t> ready;
+  for (size_t i = 0; i < n; ++i)
+    if (waiting[i] == 0)
+      ready.push_back(i);
+  while (!ready.empty()) {
+    size_t pick = std::uniform_int_distribution<size_t>(0, ready.size() - 1)(rng);
+    size_t i = ready[pick];
+    ready[pick] = ready.back();
+    ready.pop_back();
+    if (CUresult r = g->ops[i](); r != kSuccess)
       return r;
+    for (size_t u : users[i])
+      if (--waiting[u] == 0)
+        ready.push_back(u);
+  }
   return kSuccess;
 }
 CUresult cuGraphExecDestroy(void *exec) {

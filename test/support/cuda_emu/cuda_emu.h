@@ -34,6 +34,7 @@ extern float (*kiln_emu_shfl_xor)(float value, int laneMask);
 // Blocks run one after another, so one static per declaration is exactly a
 // block's shared memory.
 #define __shared__ static
+#define __align__(n) __attribute__((aligned(n)))
 
 inline void __syncthreads() { kiln_emu_syncthreads(); }
 inline float __shfl_xor_sync(unsigned, float v, int laneMask) {

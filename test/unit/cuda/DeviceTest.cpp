@@ -2,7 +2,7 @@
 //
 // Built twice:
 //   cuda_emu_tests  (KILN_TEST_WITH_EMULATOR) the runtime loads the fake
-//                   libcuda.so.1 of test/support/cuda_emu, which runs the
+//                   driver library of test/support/cuda_emu, which runs the
 //                   generated kernels in the CPU emulator: small batches, few
 //                   steps, on every CI run;
 //   cuda_gpu_tests  (label gpu) the real driver and GPU; skipped when there
@@ -182,11 +182,14 @@ TEST(CudaSession, Lenet5InferAndEvalMatchCpuAcrossGraphReplaysAndBatches) {
     // batch-3 graph), and later replays must not have been eager.
     void *lib = dlopen(std::getenv("KILN_CUDA_DRIVER"), RTLD_NOW | RTLD_NOLOAD);
     ASSERT_NE(lib, nullptr);
-    auto stats = reinterpret_cast<void (*)(int *, int *)>(dlsym(lib, "kiln_fake_cuda_stats"));
+    auto stats =
+        reinterpret_cast<void (*)(int *, int *, int *)>(dlsym(lib, "kiln_fake_cuda_stats"));
     ASSERT_NE(stats, nullptr);
-    int launches = 0, graphLaunches = 0;
-    stats(&launches, &graphLaunches);
-    EXPECT_GE(graphLaunches, 4) << "captured entries are replayed as graphs";
+    int launches = 0, graphLaunches = 0, dagLaunches = 0;
+    stats(&launches, &graphLaunches, &dagLaunches);
+    EXPECT_GE(graphLaunches, 4) << "entries are replayed as graphs";
+    EXPECT_EQ(dagLaunches, graphLaunches) << "built from the launches' dependencies, in random "
+                                             "orders the edges allow";
     dlclose(lib);
   }
 }

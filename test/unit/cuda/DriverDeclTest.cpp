@@ -12,32 +12,31 @@
 
 #include <gtest/gtest.h>
 
+#include <cstddef>
 #include <cstring>
 #include <type_traits>
 
 namespace {
 
-// Normalises a cuda.h or runtime type: enums -> the signed integer of their
-// size (GCC gives an enum without negative values an unsigned underlying
-// type; the runtime passes them as int, the same in the calling convention),
-// pointers to classes (opaque handles) -> void *.
+// Normalises a cuda.h or runtime type to what the calling convention sees:
+// enums -> the signed integer of their size (GCC gives an enum without
+// negative values an unsigned underlying type; the runtime passes them as
+// int), classes (opaque handles, parameter structs, behind pointers) -> void,
+// cv-qualifiers dropped, pointers normalised level by level.
 template <class T, class = void> struct Norm {
   using type = T;
 };
 template <class T> struct Norm<T, std::enable_if_t<std::is_enum_v<T>>> {
   using type = std::make_signed_t<std::underlying_type_t<T>>;
 };
-template <class T> struct Norm<T *, std::enable_if_t<std::is_class_v<T>>> {
-  using type = void *;
+template <class T> struct Norm<T, std::enable_if_t<std::is_class_v<T>>> {
+  using type = void;
 };
-template <class T> struct Norm<T *, std::enable_if_t<std::is_enum_v<T>>> {
-  using type = typename Norm<T>::type *;
+template <class T> struct Norm<T *, void> {
+  using type = typename Norm<std::remove_cv_t<T>>::type *;
 };
-template <class T> struct Norm<T **, std::enable_if_t<std::is_class_v<T>>> {
-  using type = void **;
-};
-template <class R, class... A> struct Norm<R (*)(A...)> {
-  using type = typename Norm<R>::type (*)(typename Norm<A>::type...);
+template <class R, class... A> struct Norm<R (*)(A...), void> {
+  using type = typename Norm<R>::type (*)(typename Norm<std::remove_cv_t<A>>::type...);
 };
 template <class T> using NormT = typename Norm<T>::type;
 
@@ -68,6 +67,25 @@ static_assert(kiln::rt::cu::CUDA_SUCCESS == ::CUDA_SUCCESS);
 static_assert(kiln::rt::cu::CUDA_ERROR_STUB_LIBRARY == ::CUDA_ERROR_STUB_LIBRARY);
 static_assert(kiln::rt::cu::CUDA_ERROR_NO_DEVICE == ::CUDA_ERROR_NO_DEVICE);
 static_assert(sizeof(CUdeviceptr) == sizeof(kiln::rt::cu::CUdeviceptr));
+
+// The kernel node parameters, field by field.
+using RtParams = kiln::rt::cu::KernelNodeParams;
+static_assert(sizeof(RtParams) == sizeof(CUDA_KERNEL_NODE_PARAMS));
+#define KILN_SAME_OFFSET(field)                                                              \
+  static_assert(offsetof(RtParams, field) == offsetof(CUDA_KERNEL_NODE_PARAMS, field),       \
+                "KernelNodeParams::" #field " is not where cuda.h has it");
+KILN_SAME_OFFSET(func)
+KILN_SAME_OFFSET(gridDimX)
+KILN_SAME_OFFSET(gridDimY)
+KILN_SAME_OFFSET(gridDimZ)
+KILN_SAME_OFFSET(blockDimX)
+KILN_SAME_OFFSET(blockDimY)
+KILN_SAME_OFFSET(blockDimZ)
+KILN_SAME_OFFSET(sharedMemBytes)
+KILN_SAME_OFFSET(kernelParams)
+KILN_SAME_OFFSET(extra)
+KILN_SAME_OFFSET(kern)
+KILN_SAME_OFFSET(ctx)
 static_assert(sizeof(CUresult) == sizeof(kiln::rt::cu::CUresult));
 
 } // namespace

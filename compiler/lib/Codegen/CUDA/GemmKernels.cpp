@@ -185,15 +185,26 @@ Geometry geometry(ArrayRef<int64_t> x, ArrayRef<int64_t> wt, ArrayRef<int64_t> y
           strides[0], strides[1], pads[0], pads[1], dil[0], dil[1], groups};
 }
 
-/// `const int iy = ..., ix = ...;` and the bounds test of an im2col read.
-void emitIm2colIndex(Code &c, const Geometry &g, const char *oy, const char *ox) {
-  c.line(fmt::format("const int iy = {} * {} + ky * {} - {}, ix = {} * {} + kx * {} - {};", oy,
-                     g.sh, g.dh, g.ph, ox, g.sw, g.dw, g.pw));
-  c.line(fmt::format("if (iy < 0 || iy >= {} || ix < 0 || ix >= {}) return 0.0f;", g.h, g.w));
-}
-
 std::string grpOffset(const Geometry &g, int64_t per) {
   return g.groups == 1 ? "" : fmt::format("grp * {} + ", per);
+}
+
+/// Tables over the (channel, tap) index j in [0, count), built by the block in
+/// shared memory before the main loop, so that the per-element gather needs
+/// two adds and a bounds test instead of four divisions: for every table
+/// `name = expr`, name[j] = expr with `c` the channel and `ky`, `kx` the tap.
+void emitTapTables(Code &c, const Geometry &g, int64_t count,
+                   const std::vector<std::pair<std::string, std::string>> &tables) {
+  for (const auto &[name, expr] : tables)
+    c.line(fmt::format("__shared__ int {}[{}];", name, count));
+  c.open(fmt::format("for (int j = threadIdx.x; j < {}; j += blockDim.x)", count));
+  c.line(fmt::format("const int c = j / {0}, tap = j % {0};", g.taps()));
+  c.line(fmt::format("const int ky = tap / {0}, kx = tap % {0};", g.kw));
+  c.line("(void)c; (void)ky; (void)kx;");
+  for (const auto &[name, expr] : tables)
+    c.line(fmt::format("{}[j] = {};", name, expr));
+  c.close();
+  c.line("__syncthreads();");
 }
 } // namespace
 
@@ -222,15 +233,21 @@ LogicalResult emitConv(KernelGen &gen, Epilogue &epi) {
   c.line(fmt::format("const int n0 = blockIdx.x * {};", t.BN));
   c.line(fmt::format("const int M = {}, N = {} * {}, K = {};", g.coutG(), extent(xd[0]), ohw, k));
   c.line(fmt::format("const float *wg = {} + grp * {};", w, g.coutG() * k));
+  // k = (ci, ky, kx): offset of the input element relative to the window's
+  // corner, and the tap's displacement for the bounds test.
+  emitTapTables(c, g, k,
+                {{"koff", fmt::format("c * {} + ky * {} + kx * {}", g.h * g.w, g.dh * g.w, g.dw)},
+                 {"kdy", fmt::format("ky * {}", g.dh)},
+                 {"kdx", fmt::format("kx * {}", g.dw)}});
   c.line("auto loadA = [&](int m, int k) -> float { return wg[m * K + k]; };");
   c.open("auto loadB = [&](int k, int n) -> float");
   c.line(fmt::format("const int img = n / {0}, p = n % {0};", ohw));
-  c.line(fmt::format("const int oy = p / {0}, ox = p % {0};", g.ow));
-  c.line(fmt::format("const int ci = k / {0}, tap = k % {0};", g.taps()));
-  c.line(fmt::format("const int ky = tap / {0}, kx = tap % {0};", g.kw));
-  emitIm2colIndex(c, g, "oy", "ox");
-  c.line(fmt::format("return {}[((img * {} + {}ci) * {} + iy) * {} + ix];", x, g.cin,
-                     grpOffset(g, g.cinG()), g.h, g.w));
+  c.line(fmt::format("const int y0 = (p / {0}) * {1} - {2}, x0 = (p % {0}) * {3} - {4};", g.ow,
+                     g.sh, g.ph, g.sw, g.pw));
+  c.line("const int iy = y0 + kdy[k], ix = x0 + kdx[k];");
+  c.line(fmt::format("if ((unsigned)iy >= {}u || (unsigned)ix >= {}u) return 0.0f;", g.h, g.w));
+  c.line(fmt::format("return {}[(img * {} + {}) * {} + y0 * {} + x0 + koff[k]];", x, g.cin,
+                     g.groups == 1 ? "0" : fmt::format("grp * {}", g.cinG()), g.h * g.w, g.w));
   c.close(";");
   c.open("auto store = [&](int m, int n, float v)");
   c.line(fmt::format("const int img = n / {0}, p = n % {0};", ohw));
@@ -273,21 +290,23 @@ LogicalResult emitConvGradInput(KernelGen &gen, Epilogue &epi) {
                      t.BM));
   c.line(fmt::format("const int n0 = blockIdx.x * {};", t.BN));
   c.line(fmt::format("const int M = {}, N = {} * {}, K = {};", g.cinG(), extent(dxd[0]), hw, k));
+  // k = (co, ky, kx): the weight's offset for ci = 0, dy's channel offset,
+  // and the displacement from (iy, ix) to the window position it came from.
+  emitTapTables(c, g, k,
+                {{"woff", fmt::format("c * {} + tap", g.cinG() * g.taps())},
+                 {"doff", fmt::format("c * {}", g.oh * g.ow)},
+                 {"kdy", fmt::format("{} - ky * {}", g.ph, g.dh)},
+                 {"kdx", fmt::format("{} - kx * {}", g.pw, g.dw)}});
   // A(ci, (co, tap)) = W[grp*coutG + co][ci][tap]
-  c.open("auto loadA = [&](int m, int k) -> float");
-  c.line(fmt::format("const int co = k / {0}, tap = k % {0};", g.taps()));
-  c.line(fmt::format("return {}[(({}co) * {} + m) * {} + tap];", w, grpOffset(g, g.coutG()),
-                     g.cinG(), g.taps()));
-  c.close(";");
+  c.line(fmt::format("const float *wg = {} + grp * {};", w, g.coutG() * g.cinG() * g.taps()));
+  c.line(fmt::format("auto loadA = [&](int m, int k) -> float {{ return wg[woff[k] + m * {}]; }};",
+                     g.taps()));
   // B((co, ky, kx), (img, iy, ix)) = dy[img, co, oy, ox] where the window
   // (oy, ox) reads (iy, ix) through tap (ky, kx); 0 where none does.
   c.open("auto loadB = [&](int k, int n) -> float");
   c.line(fmt::format("const int img = n / {0}, p = n % {0};", hw));
   c.line(fmt::format("const int iy = p / {0}, ix = p % {0};", g.w));
-  c.line(fmt::format("const int co = k / {0}, tap = k % {0};", g.taps()));
-  c.line(fmt::format("const int ky = tap / {0}, kx = tap % {0};", g.kw));
-  c.line(fmt::format("const int ty = iy + {} - ky * {}, tx = ix + {} - kx * {};", g.ph, g.dh, g.pw,
-                     g.dw));
+  c.line("const int ty = iy + kdy[k], tx = ix + kdx[k];");
   c.line("if (ty < 0 || tx < 0) return 0.0f;");
   if (g.sh > 1)
     c.line(fmt::format("if (ty % {} != 0) return 0.0f;", g.sh));
@@ -295,8 +314,9 @@ LogicalResult emitConvGradInput(KernelGen &gen, Epilogue &epi) {
     c.line(fmt::format("if (tx % {} != 0) return 0.0f;", g.sw));
   c.line(fmt::format("const int oy = ty / {}, ox = tx / {};", g.sh, g.sw));
   c.line(fmt::format("if (oy >= {} || ox >= {}) return 0.0f;", g.oh, g.ow));
-  c.line(fmt::format("return {}[((img * {} + {}co) * {} + oy) * {} + ox];", dy, g.cout,
-                     grpOffset(g, g.coutG()), g.oh, g.ow));
+  c.line(fmt::format("return {}[(img * {} + {}) * {} + doff[k] + oy * {} + ox];", dy, g.cout,
+                     g.groups == 1 ? "0" : fmt::format("grp * {}", g.coutG()), g.oh * g.ow,
+                     g.ow));
   c.close(";");
   c.open("auto store = [&](int m, int n, float v)");
   c.line(fmt::format("const int img = n / {0}, p = n % {0};", hw));
@@ -345,15 +365,20 @@ LogicalResult emitConvGradWeight(KernelGen &gen, Epilogue &epi) {
   c.line(fmt::format("return {}[(img * {} + {}m) * {} + p];", dy, g.cout,
                      grpOffset(g, g.coutG()), ohw));
   c.close(";");
-  // B((img, oy, ox), (ci, ky, kx)) = x[img, grp*cinG + ci, iy, ix]
+  // B((img, oy, ox), (ci, ky, kx)) = x[img, grp*cinG + ci, iy, ix], with the
+  // (ci, ky, kx) part from tables over n.
+  emitTapTables(c, g, n,
+                {{"noff", fmt::format("c * {} + ky * {} + kx * {}", g.h * g.w, g.dh * g.w, g.dw)},
+                 {"ndy", fmt::format("ky * {}", g.dh)},
+                 {"ndx", fmt::format("kx * {}", g.dw)}});
   c.open("auto loadB = [&](int k, int n) -> float");
   c.line(fmt::format("const int img = k / {0}, p = k % {0};", ohw));
-  c.line(fmt::format("const int oy = p / {0}, ox = p % {0};", g.ow));
-  c.line(fmt::format("const int ci = n / {0}, tap = n % {0};", g.taps()));
-  c.line(fmt::format("const int ky = tap / {0}, kx = tap % {0};", g.kw));
-  emitIm2colIndex(c, g, "oy", "ox");
-  c.line(fmt::format("return {}[((img * {} + {}ci) * {} + iy) * {} + ix];", x, g.cin,
-                     grpOffset(g, g.cinG()), g.h, g.w));
+  c.line(fmt::format("const int y0 = (p / {0}) * {1} - {2}, x0 = (p % {0}) * {3} - {4};", g.ow,
+                     g.sh, g.ph, g.sw, g.pw));
+  c.line("const int iy = y0 + ndy[n], ix = x0 + ndx[n];");
+  c.line(fmt::format("if ((unsigned)iy >= {}u || (unsigned)ix >= {}u) return 0.0f;", g.h, g.w));
+  c.line(fmt::format("return {}[(img * {} + {}) * {} + y0 * {} + x0 + noff[n]];", x, g.cin,
+                     g.groups == 1 ? "0" : fmt::format("grp * {}", g.cinG()), g.h * g.w, g.w));
   c.close(";");
   c.open("auto store = [&](int m, int n, float v)");
   c.line(fmt::format("const int co = {}m;", grpOffset(g, g.coutG())));
