@@ -5,7 +5,9 @@
 //                            i64 %task_end, ptr %scratch)
 // next to the unchanged scheduling function, whose kernel ops gain the launch
 // attributes the artifact writer reads (work split, scratch, FLOPs).
-// RUN: kiln-opt -split-input-file -kiln-lower-to-llvm %s | FileCheck %s
+// Convolutions are pinned to im2col + sgemm here (the default, auto, picks the
+// direct convolution on AVX-512 hosts: see lower-to-llvm-direct-conv.mlir).
+// RUN: kiln-opt -split-input-file -kiln-lower-to-llvm="conv-algorithm=im2col" %s | FileCheck %s
 
 // conv2d+relu (an out-fusible anchor: im2col + cblas_sgemm + epilogue) and an
 // elementwise kernel (sigmoid(y) * y + k0: one loop nest, no calls).

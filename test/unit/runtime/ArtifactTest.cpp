@@ -179,7 +179,7 @@ TEST(Artifact, BadMagicAndTooSmall) {
 
 TEST(Artifact, SchemaVersionMismatch) {
   expectDescError([](ArtifactDesc &d) { d.schemaVersion = 7; },
-                  "artifact schema version 7, this runtime reads version 1; recompile the "
+                  "artifact schema version 7, this runtime reads version 2; recompile the "
                   "model with a matching kiln-compile");
 }
 

@@ -171,7 +171,17 @@ def KilnLowerToLLVM : Pass<"kiln-lower-to-llvm", "mlir::ModuleOp"> {
     runtime/schema/kiln_artifact.fbs, table Kernel) so the runtime can split its
     ceil((work_fixed + work_per_item * batch) / work_per_task) tasks over threads.
     The scheduling functions themselves are left in the kiln dialect.
+
+    Convolutions (and their input gradients) with stride 1, dilation 1, one
+    group and "same" padding call the runtime's direct convolution
+    (kiln_conv2d_same_f32) instead of im2col + sgemm when `conv-algorithm` is
+    `direct`, or `auto` on a CPU with AVX-512 (the kernels are compiled for the
+    host). Other convolutions always use im2col + sgemm.
   }];
+  let options = [
+    Option<"convAlgorithm", "conv-algorithm", "std::string", /*default=*/"\"auto\"",
+           "auto | im2col | direct: how eligible convolutions are computed">
+  ];
   let dependentDialects = ["mlir::LLVM::LLVMDialect", "mlir::scf::SCFDialect",
                            "mlir::arith::ArithDialect", "mlir::cf::ControlFlowDialect",
                            "mlir::math::MathDialect"];

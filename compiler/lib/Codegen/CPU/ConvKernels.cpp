@@ -1,7 +1,11 @@
 //===- ConvKernels.cpp - convolution and its gradients ---------------------===//
 //
-//   conv2d              im2col of R output rows -> sgemm (W x col) -> epilogue
-//   conv2d_grad_input   per image: sgemm (W^T x dY) -> col2im (+=) -> epilogue
+//   conv2d              im2col of R output rows -> sgemm (W x col) -> epilogue,
+//                       or, for "same" stride-1 convolutions (directConvApplies),
+//                       the runtime's direct convolution of those rows -> epilogue
+//   conv2d_grad_input   per image: sgemm (W^T x dY) -> col2im (+=) -> epilogue,
+//                       or for "same" stride-1 convolutions the direct
+//                       convolution of dY with the flipped, transposed weights
 //   conv2d_grad_weight  per block of input channels: for every image, im2col
 //                       of those channels -> sgemm (dY x col^T, accumulated in
 //                       image order) -> epilogue. Blocks of input channels are
@@ -44,6 +48,27 @@ ConvGeometry gradGeometry(GradOp op, ArrayRef<int64_t> x, ArrayRef<int64_t> wt,
                           ArrayRef<int64_t> y) {
   return geometry(x, wt, y, op.getStrides(), op.getPadding(), op.getDilation(),
                   op.getGroups());
+}
+
+/// Stride 1, dilation 1, one group, output as large as the input: the
+/// shapes the runtime's direct convolution (kiln_conv2d_same_f32) handles.
+bool directConvApplies(const ConvGeometry &g) {
+  return g.groups == 1 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 && g.oh == g.h &&
+         g.ow == g.w && g.kh * g.kw <= 49;
+}
+
+/// out[co * ld + (oy - oy0) * W + ox] = sum over (ci, ky, kx) of
+/// w[co * wsCo + ci * wsCi + ky * wsY + kx * wsX] * x[ci, oy + ky - ph, ox + kx - pw]
+/// for one image; the weight strides let the gradient pass flipped weights.
+void emitDirectConvCall(KernelIR &ir, const ConvGeometry &g, Value x, Value w, Value out,
+                        Value ld, int64_t wsCo, int64_t wsCi, int64_t wsY, int64_t wsX,
+                        Value oy0, Value oy1) {
+  LLVM::LLVMFuncOp fn = getOrDeclareDirectConv(ir);
+  SmallVector<Value> args = {x,          w,          out,        ld,         ir.c(g.cin),
+                             ir.c(g.h),  ir.c(g.w),  ir.c(g.cout), ir.c(g.kh), ir.c(g.kw),
+                             ir.c(g.ph), ir.c(g.pw), ir.c(wsCo), ir.c(wsCi), ir.c(wsY),
+                             ir.c(wsX),  oy0,        oy1};
+  ir.b.create<LLVM::CallOp>(ir.loc, fn, args);
 }
 
 int64_t ceilDiv(int64_t a, int64_t b) { return a >= 0 ? (a + b - 1) / b : -((-a) / b); }
@@ -151,11 +176,16 @@ LogicalResult emitConv(KernelContext &cx, Conv2dOp conv, Epilogue &epi, KernelPl
   const int64_t cout = g.cout, oh = g.oh, ow = g.ow, k = g.k();
   const int64_t groups = g.groups, cinG = g.cinG(), coutG = g.coutG();
 
-  // Rows per chunk: as many as fit the im2col budget (at least one).
+  const bool direct = cx.directConv && directConvApplies(g);
+  // Rows per chunk: as many as fit the im2col budget (at least one). The
+  // direct convolution needs no im2col tile: a whole image per chunk (up to
+  // 1024 pixels; its output tile stays in L2 for the epilogue) keeps chunks
+  // aligned to images, so its 16-pixel vectors rarely end part-full.
   const int64_t colsBudget = std::max<int64_t>(ow, kIm2colTileFloats / k);
-  const int64_t rowsPerChunk = std::max<int64_t>(1, colsBudget / ow);
+  const int64_t rowsPerChunk = direct ? std::clamp<int64_t>(1024 / ow, 1, oh)
+                                      : std::max<int64_t>(1, colsBudget / ow);
   const int64_t maxCols = rowsPerChunk * ow;
-  plan.scratchBytes = (k * maxCols + cout * maxCols) * 4;
+  plan.scratchBytes = ((direct ? 0 : k * maxCols) + cout * maxCols) * 4;
   if (isDynamic(xDims[0]))
     plan.workPerItem = oh;
   else
@@ -174,13 +204,13 @@ LogicalResult emitConv(KernelContext &cx, Conv2dOp conv, Epilogue &epi, KernelPl
   Value x = cx.argBuffer(conv.getInput());
   Value wt = cx.argBuffer(conv.getWeight());
   Value bias = conv.getBias() ? cx.argBuffer(conv.getBias()) : Value();
-  Value colBuf = cx.scratch;                                   // [k, cols]
-  Value gemmOut = ir.offsetPtr(cx.scratch, ir.c(k * maxCols)); // [cout, cols]
+  Value colBuf = cx.scratch; // [k, cols] (im2col only)
+  Value gemmOut = ir.offsetPtr(cx.scratch, ir.c(direct ? 0 : k * maxCols)); // [cout, cols]
 
   ir.forLoopStep(cx.begin, cx.end, rowsPerChunk, [&](Value r0) {
     Value r1 = ir.min(ir.add(r0, rowsPerChunk), cx.end);
     Value ncols = ir.mul(ir.sub(r1, r0), ow);
-    for (int64_t grp = 0; grp < groups; ++grp) {
+    for (int64_t grp = 0; grp < (direct ? 0 : groups); ++grp) {
       // One output row (n, oy) at a time so that the input rows it reads stay
       // in L1 across the kh*kw taps.
       ir.forLoop(r0, r1, [&](Value r) {
@@ -201,6 +231,10 @@ LogicalResult emitConv(KernelContext &cx, Conv2dOp conv, Epilogue &epi, KernelPl
       Value y0 = ir.sub(ir.max(r0, imageRow0), imageRow0);
       Value y1 = ir.sub(ir.min(r1, ir.add(imageRow0, oh)), imageRow0);
       Value tileCol0 = ir.mul(ir.sub(ir.add(imageRow0, y0), r0), ow);
+      if (direct)
+        emitDirectConvCall(ir, g, ir.offsetPtr(x, ir.mul(n, g.cin * g.h * g.w)), wt,
+                           ir.offsetPtr(gemmOut, tileCol0), ncols, k, g.taps(), g.kw, 1, y0,
+                           y1);
       ir.forLoop(ir.c(0), ir.c(cout), [&](Value co) {
         Value biasValue = bias ? ir.load(bias, co) : Value();
         Value tileRow = ir.add(ir.mul(co, ncols), tileCol0);
@@ -246,11 +280,17 @@ LogicalResult emitConvGradInput(KernelContext &cx, Operation *op, Epilogue &epi,
   const ConvGeometry g =
       gradGeometry(cast<Conv2dGradInputOp>(op), dxDims, shapeOf(wV).dims, shapeOf(dyV).dims);
   const int64_t k = g.k(), ohw = g.oh * g.ow, coutG = g.coutG(), cinG = g.cinG();
+  // dX of a "same" stride-1 convolution is the "same" convolution of dY with
+  // W^T flipped: Wt[ci][co][ky][kx] = W[co][ci][kh-1-ky][kw-1-kx], whose
+  // padding kh-1-ph equals ph. The direct kernel reads it through strides.
+  const ConvGeometry gt{g.cout, g.oh, g.ow, g.cin, g.h,  g.w,  g.kh,    g.kw,
+                        1,      1,    g.kh - 1 - g.ph, g.kw - 1 - g.pw, 1, 1, 1};
+  const bool direct = cx.directConv && directConvApplies(g) && directConvApplies(gt);
   if (isDynamic(dxDims[0]))
     plan.workPerItem = 1;
   else
     plan.workFixed = dxDims[0];
-  plan.scratchBytes = k * ohw * 4;
+  plan.scratchBytes = direct ? 0 : k * ohw * 4;
   plan.flopsPerItem = isDynamic(dxDims[0]) ? 2 * g.cout * k * ohw : 0;
 
   Value dy = cx.argBuffer(dyV), wt = cx.argBuffer(wV), dx = cx.output();
@@ -258,8 +298,16 @@ LogicalResult emitConvGradInput(KernelContext &cx, Operation *op, Epilogue &epi,
   const int64_t imageSize = g.cin * g.h * g.w;
   ir.forLoop(cx.begin, cx.end, [&](Value n) {
     Value image = ir.mul(n, imageSize);
-    ir.zeroFloats(ir.offsetPtr(dx, image), imageSize);
-    for (int64_t grp = 0; grp < g.groups; ++grp) {
+    if (direct) {
+      Value flipped = ir.offsetPtr(wt, ir.c((g.kh - 1) * g.kw + (g.kw - 1)));
+      emitDirectConvCall(ir, gt, ir.offsetPtr(dy, ir.mul(n, g.cout * ohw)), flipped,
+                         ir.offsetPtr(dx, image), ir.c(g.h * g.w), /*wsCo=*/g.taps(),
+                         /*wsCi=*/g.cin * g.taps(), /*wsY=*/-g.kw, /*wsX=*/-1, ir.c(0),
+                         ir.c(g.h));
+    } else {
+      ir.zeroFloats(ir.offsetPtr(dx, image), imageSize);
+    }
+    for (int64_t grp = 0; grp < (direct ? 0 : g.groups); ++grp) {
       Value a = ir.offsetPtr(wt, ir.c(grp * coutG * k));
       Value bPtr = ir.offsetPtr(dy, ir.mul(ir.add(ir.mul(n, g.cout), grp * coutG), ohw));
       emitSgemm(ir, cx.sgemm, /*transA=*/true, /*transB=*/false, ir.c(k), ir.c(ohw),

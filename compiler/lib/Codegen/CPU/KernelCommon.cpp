@@ -1,6 +1,9 @@
 //===- KernelCommon.cpp - helpers shared by the kernel emitters -----------===//
 #include "Kernels.h"
 
+#include "llvm/ADT/StringMap.h"
+#include "llvm/TargetParser/Host.h"
+
 using namespace mlir;
 
 namespace kiln::codegen {
@@ -35,5 +38,30 @@ void emitSgemm(KernelIR &ir, LLVM::LLVMFuncOp sgemm, bool transA, bool transB, V
   ir.b.create<LLVM::CallOp>(ir.loc, sgemm, args);
 }
 
+LLVM::LLVMFuncOp getOrDeclareDirectConv(KernelIR &ir) {
+  auto module = ir.b.getInsertionBlock()->getParentOp()->getParentOfType<ModuleOp>();
+  constexpr const char *kName = "kiln_conv2d_same_f32";
+  if (auto fn = module.lookupSymbol<LLVM::LLVMFuncOp>(kName))
+    return fn;
+  OpBuilder::InsertionGuard guard(ir.b);
+  ir.b.setInsertionPointToStart(module.getBody());
+  MLIRContext *ctx = ir.b.getContext();
+  Type ptr = LLVM::LLVMPointerType::get(ctx), i64 = ir.b.getI64Type();
+  SmallVector<Type> params = {ptr, ptr, ptr};
+  params.append(15, i64); // ld, cin, h, w, cout, kh, kw, ph, pw, 4 weight strides, oy0, oy1
+  auto type = LLVM::LLVMFunctionType::get(LLVM::LLVMVoidType::get(ctx), params);
+  return ir.b.create<LLVM::LLVMFuncOp>(module.getLoc(), kName, type);
+}
+
+bool targetHasAvx512() {
+  // The CPU module is compiled for the host (ObjectEmitter.cpp), so the host
+  // decides.
+  static const bool yes = [] {
+    llvm::StringMap<bool> features = llvm::sys::getHostCPUFeatures();
+    auto it = features.find("avx512f");
+    return it != features.end() && it->second;
+  }();
+  return yes;
+}
 
 } // namespace kiln::codegen

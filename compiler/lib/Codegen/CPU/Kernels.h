@@ -37,6 +37,7 @@ struct KernelContext {
   mlir::Value batch, begin, end, scratch;
   llvm::SmallVector<mlir::Value> buffers; // operand pointers, then the output pointer
   mlir::LLVM::LLVMFuncOp sgemm;           // null when the module needs none
+  bool directConv = false; // eligible convolutions use kiln_conv2d_same_f32
   mlir::Value output() const { return buffers.back(); }
   mlir::Value argBuffer(mlir::Value v) const {
     return buffers[llvm::cast<mlir::BlockArgument>(v).getArgNumber()];
@@ -50,6 +51,13 @@ inline mlir::Value dimValue(KernelIR &ir, int64_t d, mlir::Value batch) {
 /// Offset of a row-major element; a -1 dim is the batch.
 mlir::Value linearIndex(KernelIR &ir, llvm::ArrayRef<int64_t> dims,
                         llvm::ArrayRef<mlir::Value> coords, mlir::Value batch);
+/// The runtime's direct "same" convolution (kiln_conv2d_same_f32 in
+/// KernelABI.h), declared in the module on first use.
+mlir::LLVM::LLVMFuncOp getOrDeclareDirectConv(KernelIR &ir);
+/// Whether the CPU the kernels are compiled for has AVX-512 (the direct
+/// convolution's fast path; without it im2col + sgemm is faster).
+bool targetHasAvx512();
+
 /// C[M,N] = op(A)[M,K] * op(B)[K,N] + beta * C, row-major, through OpenBLAS.
 void emitSgemm(KernelIR &ir, mlir::LLVM::LLVMFuncOp sgemm, bool transA, bool transB,
                mlir::Value m, mlir::Value n, mlir::Value k, mlir::Value a, mlir::Value lda,

@@ -89,7 +89,7 @@ bool usesSgemm(Operation *anchor) {
 }
 
 LogicalResult lowerKernel(KernelOp kernel, ModuleOp module, OpBuilder &builder,
-                          LLVM::LLVMFuncOp sgemm) {
+                          LLVM::LLVMFuncOp sgemm, bool directConv) {
   if (failed(checkBatchLayout(kernel)))
     return failure();
   Location loc = kernel.getLoc();
@@ -103,7 +103,7 @@ LogicalResult lowerKernel(KernelOp kernel, ModuleOp module, OpBuilder &builder,
   builder.setInsertionPointToStart(entry);
   KernelIR ir(builder, loc);
   KernelContext cx{kernel, ir, entry->getArgument(1), entry->getArgument(2),
-                   entry->getArgument(3), entry->getArgument(4), {}, sgemm};
+                   entry->getArgument(3), entry->getArgument(4), {}, sgemm, directConv};
   for (unsigned i = 0; i <= kernel.getNumOperands(); ++i)
     cx.buffers.push_back(ir.loadPtr(entry->getArgument(0), i));
 
@@ -156,10 +156,21 @@ LogicalResult convertKernelBodiesToLLVM(ModuleOp module, ArrayRef<LLVM::LLVMFunc
 }
 
 struct KilnLowerToLLVMPass : kiln::impl::KilnLowerToLLVMBase<KilnLowerToLLVMPass> {
+  using KilnLowerToLLVMBase::KilnLowerToLLVMBase;
   void runOnOperation() override {
     ModuleOp module = getOperation();
     OpBuilder builder(module.getContext());
     LLVM::LLVMFuncOp sgemm;
+    bool directConv;
+    if (convAlgorithm == "auto")
+      directConv = targetHasAvx512();
+    else if (convAlgorithm == "direct" || convAlgorithm == "im2col")
+      directConv = convAlgorithm == "direct";
+    else {
+      module.emitError("kiln-lower-to-llvm: conv-algorithm must be auto, im2col or direct, not '")
+          << convAlgorithm << "'";
+      return signalPassFailure();
+    }
     SmallVector<KernelOp> kernels;
     module.walk([&](KernelOp k) { kernels.push_back(k); });
     bool needsSgemm =
@@ -173,7 +184,7 @@ struct KilnLowerToLLVMPass : kiln::impl::KilnLowerToLLVMBase<KilnLowerToLLVMPass
             << kernel.getName() << "' is already defined";
         return signalPassFailure();
       }
-      if (failed(lowerKernel(kernel, module, builder, sgemm)))
+      if (failed(lowerKernel(kernel, module, builder, sgemm, directConv)))
         return signalPassFailure();
       generated.push_back(module.lookupSymbol<LLVM::LLVMFuncOp>(kernel.getName()));
     }

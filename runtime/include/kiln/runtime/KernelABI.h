@@ -19,7 +19,20 @@ typedef void (*kiln_cpu_kernel_fn)(float *const *buffers, int64_t batch,
                                    int64_t task_begin, int64_t task_end,
                                    float *scratch);
 
-#define KILN_ARTIFACT_SCHEMA_VERSION 1u
+/* Library functions the runtime provides to generated kernels (besides
+ * OpenBLAS's cblas_sgemm). Direct "same" convolution of one image, stride 1,
+ * dilation 1, one group, oh == h and ow == w (runtime/src/kernels/DirectConv.cpp):
+ *   out[co * ld + (oy - oy0) * w + ox] =
+ *     sum_{ci, ky, kx} wt[co * wsCo + ci * wsCi + ky * wsY + kx * wsX]
+ *                      * x[(ci * h + oy + ky - ph) * w + ox + kx - pw]   (0 outside)
+ * for co < cout, oy0 <= oy < oy1, ox < w. */
+void kiln_conv2d_same_f32(const float *x, const float *wt, float *out, int64_t ld,
+                          int64_t cin, int64_t h, int64_t w, int64_t cout, int64_t kh,
+                          int64_t kw, int64_t ph, int64_t pw, int64_t wsCo, int64_t wsCi,
+                          int64_t wsY, int64_t wsX, int64_t oy0, int64_t oy1);
+
+/* Version 2: kernels may call kiln_conv2d_same_f32, which older runtimes lack. */
+#define KILN_ARTIFACT_SCHEMA_VERSION 2u
 #define KILN_ARENA_ALIGNMENT 64
 
 #ifdef __cplusplus

@@ -1,0 +1,80 @@
+// kiln-lower-to-llvm with conv-algorithm=direct: "same" stride-1 convolutions
+// and their input gradients call the runtime's direct convolution
+// (kiln_conv2d_same_f32, runtime/src/kernels/DirectConv.cpp) instead of
+// im2col + cblas_sgemm, and need no im2col scratch; a stride-2 convolution
+// keeps im2col + sgemm. An unknown conv-algorithm is an error.
+// RUN: kiln-opt -split-input-file -kiln-lower-to-llvm="conv-algorithm=direct" %s | FileCheck %s
+// RUN: not kiln-opt -kiln-lower-to-llvm="conv-algorithm=winograd" %s 2>&1 | FileCheck %s --check-prefix=BAD
+
+// BAD: conv-algorithm must be auto, im2col or direct, not 'winograd'
+
+// Forward: 3x3 padding 1 on 5x5, 4 output channels. The output tile
+// (4 channels x 5 rows x 5 columns, one image per chunk) is the only scratch:
+// 4 * 25 * 4 = 400 bytes.
+func.func @same(%arg0: tensor<?x3x5x5xf32>) -> tensor<?x4x5x5xf32> attributes {kiln.arena_fixed_bytes = 0 : i64, kiln.arena_per_item_bytes = 0 : i64, kiln.peak_bytes_per_item = 0 : i64} {
+  %0 = kiln.parameter "conv.w" : tensor<4x3x3x3xf32>
+  %1 = kiln.kernel "same_k0" kind("out_fusible") (%arg0, %0 : tensor<?x3x5x5xf32>, tensor<4x3x3x3xf32>) attributes {kiln.buffer = "output", kiln.output_index = 0 : i64} -> tensor<?x4x5x5xf32> {
+  ^bb0(%arg2: tensor<?x3x5x5xf32>, %arg3: tensor<4x3x3x3xf32>):
+    %3 = kiln.conv2d %arg2, %arg3 {padding = array<i64: 1, 1>} : (tensor<?x3x5x5xf32>, tensor<4x3x3x3xf32>) -> tensor<?x4x5x5xf32>
+    %4 = kiln.relu %3 : (tensor<?x4x5x5xf32>) -> tensor<?x4x5x5xf32>
+    kiln.yield %4 : tensor<?x4x5x5xf32>
+  }
+  return %1 : tensor<?x4x5x5xf32>
+}
+
+// CHECK:       llvm.func @kiln_conv2d_same_f32(!llvm.ptr, !llvm.ptr, !llvm.ptr, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64)
+// CHECK-LABEL: func.func @same
+// CHECK:         kiln.kernel "same_k0" {{.*}} kiln.scratch_bytes = 400 : i64, kiln.work_fixed = 0 : i64, kiln.work_per_item = 5 : i64
+// CHECK-LABEL: llvm.func @same_k0(
+// CHECK-NOT:     llvm.call @cblas_sgemm
+// CHECK:         llvm.call @kiln_conv2d_same_f32({{.*}}) : (!llvm.ptr, !llvm.ptr, !llvm.ptr, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64) -> ()
+// CHECK-NOT:     llvm.call @cblas_sgemm
+// CHECK:         llvm.return
+
+// -----
+
+// Input gradient of the same convolution: dX = same conv of dY with the
+// flipped, transposed weights, one image per work unit, written straight
+// into dX (no scratch). The weight pointer starts at the last tap
+// ((3-1)*3 + (3-1) = 8 floats in) and is read with strides 9 (per output
+// channel of the gradient = input channel of the forward), 3*9 = 27 (per
+// forward output channel), -3 (per row) and -1 (per column).
+func.func @grad(%arg0: tensor<?x4x5x5xf32>) -> tensor<?x3x5x5xf32> attributes {kiln.arena_fixed_bytes = 0 : i64, kiln.arena_per_item_bytes = 0 : i64, kiln.peak_bytes_per_item = 0 : i64} {
+  %0 = kiln.parameter "conv.w" : tensor<4x3x3x3xf32>
+  %1 = kiln.kernel "grad_k0" kind("out_fusible") (%arg0, %0 : tensor<?x4x5x5xf32>, tensor<4x3x3x3xf32>) attributes {kiln.buffer = "output", kiln.output_index = 0 : i64} -> tensor<?x3x5x5xf32> {
+  ^bb0(%arg2: tensor<?x4x5x5xf32>, %arg3: tensor<4x3x3x3xf32>):
+    %3 = "kiln.conv2d_grad_input"(%arg2, %arg3) {strides = array<i64: 1, 1>, padding = array<i64: 1, 1>, input_shape = array<i64: -1, 3, 5, 5>} : (tensor<?x4x5x5xf32>, tensor<4x3x3x3xf32>) -> tensor<?x3x5x5xf32>
+    kiln.yield %3 : tensor<?x3x5x5xf32>
+  }
+  return %1 : tensor<?x3x5x5xf32>
+}
+
+// CHECK-LABEL: func.func @grad
+// CHECK:         kiln.kernel "grad_k0" {{.*}} kiln.scratch_bytes = 0 : i64, kiln.work_fixed = 0 : i64, kiln.work_per_item = 1 : i64
+// CHECK-LABEL: llvm.func @grad_k0(
+// CHECK-DAG:     %[[C9:.*]] = llvm.mlir.constant(9 : i64) : i64
+// CHECK-DAG:     %[[C27:.*]] = llvm.mlir.constant(27 : i64) : i64
+// CHECK-DAG:     %[[CM3:.*]] = llvm.mlir.constant(-3 : i64) : i64
+// CHECK-DAG:     %[[CM1:.*]] = llvm.mlir.constant(-1 : i64) : i64
+// CHECK-NOT:     llvm.call @cblas_sgemm
+// CHECK:         llvm.call @kiln_conv2d_same_f32({{.*}}, %[[C9]], %[[C27]], %[[CM3]], %[[CM1]], {{.*}})
+// CHECK-NOT:     llvm.call @cblas_sgemm
+// CHECK:         llvm.return
+
+// -----
+
+// Stride 2 is not a "same" convolution: im2col + sgemm.
+func.func @strided(%arg0: tensor<?x3x6x6xf32>) -> tensor<?x4x3x3xf32> attributes {kiln.arena_fixed_bytes = 0 : i64, kiln.arena_per_item_bytes = 0 : i64, kiln.peak_bytes_per_item = 0 : i64} {
+  %0 = kiln.parameter "conv.w" : tensor<4x3x3x3xf32>
+  %1 = kiln.kernel "strided_k0" kind("out_fusible") (%arg0, %0 : tensor<?x3x6x6xf32>, tensor<4x3x3x3xf32>) attributes {kiln.buffer = "output", kiln.output_index = 0 : i64} -> tensor<?x4x3x3xf32> {
+  ^bb0(%arg2: tensor<?x3x6x6xf32>, %arg3: tensor<4x3x3x3xf32>):
+    %3 = kiln.conv2d %arg2, %arg3 {strides = array<i64: 2, 2>, padding = array<i64: 1, 1>} : (tensor<?x3x6x6xf32>, tensor<4x3x3x3xf32>) -> tensor<?x4x3x3xf32>
+    kiln.yield %3 : tensor<?x4x3x3xf32>
+  }
+  return %1 : tensor<?x4x3x3xf32>
+}
+
+// CHECK-LABEL: llvm.func @strided_k0(
+// CHECK-NOT:     llvm.call @kiln_conv2d_same_f32
+// CHECK:         llvm.call @cblas_sgemm
+// CHECK:         llvm.return

@@ -1,0 +1,166 @@
+// The runtime's direct "same" convolution (runtime/src/kernels/DirectConv.cpp)
+// against a double-precision loop: both of its paths (AVX-512 where the CPU
+// has it, the portable loop everywhere), every register-block tail (output
+// channels 1..13 cover blocks of 6 and every remainder; planes of 1..33
+// pixels wide cover partial 16-pixel vectors and the 4-vector groups), row
+// ranges that start and end inside the image, a leading dimension wider than
+// the rows, and the flipped, transposed weight strides that the gradient with
+// respect to the input uses.
+//
+// Tolerance: every output is a sum of cin*kh*kw float products of values in
+// [-1, 1]; float32 summation in any order is within n * 2^-24 * sum|terms|
+// of the exact sum (n = number of terms). The check uses that bound with
+// sum|terms| computed in double, so it holds for any summation order and is
+// tight enough that one wrong or missing tap (|term| up to 1) fails.
+#include "kernels/DirectConv.h"
+
+#include "kiln/runtime/KernelABI.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <random>
+#include <vector>
+
+namespace {
+
+using kiln::rt::DirectConvArgs;
+
+struct Case {
+  int64_t cin, h, w, cout, kh, kw; // "same" padding: ph = (kh - 1) / 2
+  int64_t oy0, oy1;                // output rows computed
+  int64_t ldExtra;                 // ld = (oy1 - oy0) * w + ldExtra
+  bool flipped;                    // weights read as the input gradient does
+};
+
+std::vector<float> randomValues(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  std::vector<float> v(n);
+  for (float &x : v)
+    x = dist(rng);
+  return v;
+}
+
+/// Runs `path` on the case and compares with the double loop.
+template <typename Path> void check(const Case &c, Path path, const char *name) {
+  const int64_t ph = (c.kh - 1) / 2, pw = (c.kw - 1) / 2;
+  const int64_t taps = c.kh * c.kw;
+  const std::vector<float> x = randomValues(c.cin * c.h * c.w, 1);
+  // Stored weights: [cout, cin, kh, kw] normally; flipped mode stores the
+  // forward convolution's [cin_fwd = cout, cout_fwd = cin] weights and reads
+  // Wt[co][ci][ky][kx] = W[ci][co][kh-1-ky][kw-1-kx].
+  const std::vector<float> wStore = randomValues(c.cout * c.cin * taps, 2);
+  auto weight = [&](int64_t co, int64_t ci, int64_t ky, int64_t kx) -> double {
+    if (!c.flipped)
+      return wStore[((co * c.cin + ci) * c.kh + ky) * c.kw + kx];
+    return wStore[((ci * c.cout + co) * c.kh + (c.kh - 1 - ky)) * c.kw + (c.kw - 1 - kx)];
+  };
+  const int64_t rows = c.oy1 - c.oy0, ld = rows * c.w + c.ldExtra;
+  std::vector<float> out(c.cout * ld, 12345.0f);
+  DirectConvArgs a{x.data(), wStore.data(), out.data(), ld, c.cin, c.h, c.w, c.cout,
+                   c.kh,     c.kw,          ph,         pw, 0,     0,   0,   0,
+                   c.oy0,    c.oy1};
+  if (c.flipped) {
+    a.wt = wStore.data() + (c.kh - 1) * c.kw + (c.kw - 1);
+    a.wsCo = taps;
+    a.wsCi = c.cout * taps;
+    a.wsY = -c.kw;
+    a.wsX = -1;
+  } else {
+    a.wsCo = c.cin * taps;
+    a.wsCi = taps;
+    a.wsY = c.kw;
+    a.wsX = 1;
+  }
+  if (!path(a))
+    GTEST_SKIP() << name << " path not available on this CPU";
+  const double eps = std::ldexp(1.0, -24);
+  for (int64_t co = 0; co < c.cout; ++co) {
+    for (int64_t oy = c.oy0; oy < c.oy1; ++oy)
+      for (int64_t ox = 0; ox < c.w; ++ox) {
+        double exact = 0, magnitude = 0;
+        for (int64_t ci = 0; ci < c.cin; ++ci)
+          for (int64_t ky = 0; ky < c.kh; ++ky)
+            for (int64_t kx = 0; kx < c.kw; ++kx) {
+              const int64_t iy = oy + ky - ph, ix = ox + kx - pw;
+              if (iy < 0 || iy >= c.h || ix < 0 || ix >= c.w)
+                continue;
+              const double term = weight(co, ci, ky, kx) * x[(ci * c.h + iy) * c.w + ix];
+              exact += term;
+              magnitude += std::fabs(term);
+            }
+        const double got = out[co * ld + (oy - c.oy0) * c.w + ox];
+        const double bound = (c.cin * taps + 1) * eps * magnitude + 1e-30;
+        ASSERT_NEAR(got, exact, bound)
+            << name << ": co " << co << " oy " << oy << " ox " << ox << " (cin " << c.cin
+            << ", " << c.h << "x" << c.w << ", k " << c.kh << "x" << c.kw << ")";
+      }
+    // Columns past the computed rows (the ld padding) are never written.
+    for (int64_t i = rows * c.w; i < ld; ++i)
+      ASSERT_EQ(out[co * ld + i], 12345.0f) << name << ": wrote past the rows";
+  }
+}
+
+std::vector<Case> cases() {
+  std::vector<Case> all;
+  // Every output-channel tail, three plane widths, 3x3.
+  for (int64_t cout = 1; cout <= 13; ++cout)
+    for (int64_t w : {7, 14, 28})
+      all.push_back({3, w, w, cout, 3, 3, 0, w, 0, false});
+  // Odd shapes: 1x1, 5x5 (lenet5), 7x7, 3x1; planes narrower than a vector.
+  all.push_back({5, 9, 11, 7, 1, 1, 0, 9, 0, false});
+  all.push_back({1, 28, 28, 6, 5, 5, 0, 28, 0, false});
+  all.push_back({2, 12, 10, 4, 7, 7, 0, 12, 0, false});
+  all.push_back({4, 6, 5, 3, 3, 1, 0, 6, 0, false});
+  all.push_back({2, 1, 1, 2, 3, 3, 0, 1, 0, false});
+  all.push_back({3, 2, 33, 5, 3, 3, 0, 2, 0, false});
+  // Row ranges inside the image, wide leading dimension.
+  all.push_back({16, 28, 28, 16, 3, 3, 5, 15, 3, false});
+  all.push_back({17, 14, 14, 9, 3, 3, 13, 14, 16, false});
+  all.push_back({8, 7, 7, 13, 3, 3, 2, 5, 0, false});
+  // The input gradient's flipped, transposed weights.
+  all.push_back({16, 14, 14, 32, 3, 3, 0, 14, 0, true});
+  all.push_back({6, 10, 10, 1, 5, 5, 0, 10, 0, true});
+  all.push_back({13, 7, 7, 7, 3, 3, 1, 6, 5, true});
+  return all;
+}
+
+TEST(DirectConv, Avx512PathMatchesDoubleReference) {
+  for (const Case &c : cases())
+    check(c, [](const DirectConvArgs &a) { return kiln::rt::directConvAvx512(a); }, "avx512");
+}
+
+TEST(DirectConv, PortablePathMatchesDoubleReference) {
+  for (const Case &c : cases())
+    check(
+        c,
+        [](const DirectConvArgs &a) {
+          kiln::rt::directConvPortable(a);
+          return true;
+        },
+        "portable");
+}
+
+TEST(DirectConv, AbiEntryMatchesDoubleReference) {
+  for (const Case &c : cases())
+    check(
+        c,
+        [](const DirectConvArgs &a) {
+          kiln_conv2d_same_f32(a.x, a.wt, a.out, a.ld, a.cin, a.h, a.w, a.cout, a.kh, a.kw, a.ph,
+                               a.pw, a.wsCo, a.wsCi, a.wsY, a.wsX, a.oy0, a.oy1);
+          return true;
+        },
+        "kiln_conv2d_same_f32");
+}
+
+TEST(DirectConv, EmptyRowRangeWritesNothing) {
+  std::vector<float> x(9, 1.0f), w(9, 1.0f), out(9, 7.0f);
+  kiln_conv2d_same_f32(x.data(), w.data(), out.data(), 3, 1, 3, 3, 1, 3, 3, 1, 1, 9, 9, 3, 1, 2,
+                       2);
+  for (float v : out)
+    EXPECT_EQ(v, 7.0f);
+}
+
+} // namespace
