@@ -199,19 +199,50 @@ CompileResult compileText(const std::string &mlirText, const ArtifactContents &c
   return result;
 }
 
+/// The input names of a frontend graph.
+std::vector<std::string> inputNames(const fe::Graph &graph) {
+  std::vector<std::string> names;
+  for (int id : graph.inputs())
+    names.push_back(graph.node(id).as<fe::InputAttrs>().name);
+  return names;
+}
+
+/// What every artifact of a graph starts from: the model name, the entry
+/// "infer" (the graph's inputs and outputs) and the graph's parameters.
+ArtifactContents graphContents(const fe::Graph &graph, const CompileOptions &options) {
+  ArtifactContents contents;
+  contents.modelName = options.modelName;
+  contents.names["infer"] = {inputNames(graph), graph.outputNames()};
+  for (const fe::Parameter &p : graph.parameters())
+    contents.params.push_back({p.name, p.shape, p.value, p.trainable});
+  return contents;
+}
+
+/// A registered model with seeded weights, and the options that name it in
+/// the artifact.
+struct NamedModel {
+  fe::Model model;
+  CompileOptions options;
+};
+
+/// Builds registered model `modelName`; an unknown name is a CompileError.
+NamedModel buildNamedModel(const std::string &modelName, uint64_t seed,
+                           const CompileOptions &options) {
+  NamedModel named;
+  try {
+    named.model = fe::buildModel(modelName, seed);
+  } catch (const std::invalid_argument &e) {
+    throw CompileError(e.what());
+  }
+  named.options = options;
+  named.options.modelName = modelName;
+  return named;
+}
+
 } // namespace
 
 CompileResult compileGraph(const fe::Graph &graph, const CompileOptions &options) {
-  ArtifactContents contents;
-  contents.modelName = options.modelName;
-  EntryNames names;
-  for (int id : graph.inputs())
-    names.inputs.push_back(graph.node(id).as<fe::InputAttrs>().name);
-  names.outputs = graph.outputNames();
-  contents.names["infer"] = names;
-  for (const fe::Parameter &p : graph.parameters())
-    contents.params.push_back({p.name, p.shape, p.value, p.trainable});
-  return compileText(graph.toMlir("infer"), contents, options);
+  return compileText(graph.toMlir("infer"), graphContents(graph, options), options);
 }
 
 CompileResult compileMlir(const std::string &mlirText, const std::vector<ParamValue> &params,
@@ -225,18 +256,13 @@ CompileResult compileMlir(const std::string &mlirText, const std::vector<ParamVa
 
 CompileResult compileTraining(const fe::Graph &graph, const TrainingOptions &training,
                               const CompileOptions &options) {
-  ArtifactContents contents;
-  contents.modelName = options.modelName;
-  std::vector<std::string> inputs;
-  for (int id : graph.inputs())
-    inputs.push_back(graph.node(id).as<fe::InputAttrs>().name);
+  ArtifactContents contents = graphContents(graph, options);
+  const std::vector<std::string> inputs = inputNames(graph);
   const std::string logits = graph.outputNames().at(0);
   contents.names["infer"] = {inputs, {logits}};
   std::vector<std::string> stepInputs = inputs;
   stepInputs.push_back("target");
   contents.names["eval_step"] = {stepInputs, {"loss", logits}};
-  for (const fe::Parameter &p : graph.parameters())
-    contents.params.push_back({p.name, p.shape, p.value, p.trainable});
 
   fe::TrainingEmitOptions emit;
   emit.labelSmoothing = training.labelSmoothing;
@@ -297,28 +323,13 @@ CompileResult compileTraining(const fe::Graph &graph, const TrainingOptions &tra
 CompileResult compileTrainingModel(const std::string &modelName, uint64_t seed,
                                    const TrainingOptions &training,
                                    const CompileOptions &options) {
-  fe::Model model;
-  try {
-    model = fe::buildModel(modelName, seed);
-  } catch (const std::invalid_argument &e) {
-    throw CompileError(e.what());
-  }
-  CompileOptions named = options;
-  named.modelName = modelName;
-  return compileTraining(model.graph, training, named);
+  NamedModel named = buildNamedModel(modelName, seed, options);
+  return compileTraining(named.model.graph, training, named.options);
 }
 
 CompileResult compileInference(const fe::Graph &graph, const InferenceOptions &inference,
                                const CompileOptions &options, std::vector<BatchNormFold> *folds) {
-  ArtifactContents contents;
-  contents.modelName = options.modelName;
-  EntryNames names;
-  for (int id : graph.inputs())
-    names.inputs.push_back(graph.node(id).as<fe::InputAttrs>().name);
-  names.outputs = graph.outputNames();
-  contents.names["infer"] = names;
-  for (const fe::Parameter &p : graph.parameters())
-    contents.params.push_back({p.name, p.shape, p.value, p.trainable});
+  ArtifactContents contents = graphContents(graph, options);
   auto prepare = [&](ModuleOp module, MLIRContext &ctx, DiagnosticCollector &diags,
                      ArtifactContents &out) {
     std::vector<BatchNormFold> made;
@@ -340,15 +351,8 @@ CompileResult compileInference(const fe::Graph &graph, const InferenceOptions &i
 
 CompileResult compileModel(const std::string &modelName, uint64_t seed,
                            const CompileOptions &options) {
-  fe::Model model;
-  try {
-    model = fe::buildModel(modelName, seed);
-  } catch (const std::invalid_argument &e) {
-    throw CompileError(e.what());
-  }
-  CompileOptions named = options;
-  named.modelName = modelName;
-  return compileGraph(model.graph, named);
+  NamedModel named = buildNamedModel(modelName, seed, options);
+  return compileGraph(named.model.graph, named.options);
 }
 
 } // namespace kiln

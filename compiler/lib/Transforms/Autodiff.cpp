@@ -52,6 +52,9 @@
 //===----------------------------------------------------------------------===//
 #include "kiln/Transforms/Passes.h"
 
+#include "ParameterReaders.h"
+#include "kiln/Dialect/PoolWindow.h"
+
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/Diagnostics.h"
@@ -59,7 +62,6 @@
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/DenseSet.h"
 #include "llvm/ADT/STLExtras.h"
-#include "llvm/ADT/StringMap.h"
 #include "llvm/ADT/TypeSwitch.h"
 
 #include <numeric>
@@ -537,8 +539,7 @@ LogicalResult GradientBuilder::differentiate(Operation *op, Value grad,
       })
       .Case<BatchNormOp>([&](BatchNormOp bn) { return batchNormRule(bn, grad, needed, grads); })
       .Case<MaxPool2dOp>([&](MaxPool2dOp pool) {
-        auto strides = builder.getDenseI64ArrayAttr(
-            pool.getStrides() ? *pool.getStrides() : pool.getKernelSize());
+        auto strides = builder.getDenseI64ArrayAttr(poolWindowOf(pool)->strides);
         return set(0, make<MaxPool2dGradOp>(loc, pool.getInput(), grad, pool.getKernelSize(),
                                             strides, pool.getPadding(), pool.getCeilMode()));
       })
@@ -547,8 +548,7 @@ LogicalResult GradientBuilder::differentiate(Operation *op, Value grad,
         if (llvm::any_of(inputType.getShape().drop_front(),
                          [](int64_t dim) { return dim == kDynamic; }))
           return cannot("input", inputType, "only the batch may be '?'");
-        auto strides = builder.getDenseI64ArrayAttr(
-            pool.getStrides() ? *pool.getStrides() : pool.getKernelSize());
+        auto strides = builder.getDenseI64ArrayAttr(poolWindowOf(pool)->strides);
         return set(0, make<AvgPool2dGradOp>(loc, grad, pool.getKernelSize(), strides,
                                             pool.getPadding(), pool.getCeilMode(),
                                             pool.getCountIncludePad(),
@@ -733,8 +733,7 @@ LogicalResult GradientBuilder::differentiate(Operation *op, Value grad,
         return success();
       })
       .Case<AvgPool2dGradOp>([&](AvgPool2dGradOp op) {
-        auto strides = builder.getDenseI64ArrayAttr(
-            op.getStrides() ? *op.getStrides() : op.getKernelSize());
+        auto strides = builder.getDenseI64ArrayAttr(poolWindowOf(op)->strides);
         return set(0, make<AvgPool2dOp>(loc, grad, op.getKernelSize(), strides,
                                         op.getPadding(), op.getCeilMode(),
                                         op.getCountIncludePad()));
@@ -796,30 +795,26 @@ struct KilnAutodiffPass : impl::KilnAutodiffBase<KilnAutodiffPass> {
     auto ret = llvm::cast<mlir::func::ReturnOp>(body.getTerminator());
     Value loss = ret.getOperand(unsigned(lossIndex));
 
-    // Values that depend on a trainable parameter, and the trainable
-    // parameters by name in order of first appearance.
+    // The trainable parameters by name in order of first appearance; every
+    // reader of a name must agree on its type.
+    const ParameterReaders params(body, /*trainableOnly=*/true);
+    for (ParameterOp param : params.all()) {
+      ParameterOp first = params.first(param.getName());
+      if (first.getType() != param.getType())
+        return param.emitError() << "kiln-autodiff: parameter '" << param.getName()
+                                 << "' is read with types " << first.getType() << " and "
+                                 << param.getType();
+    }
+    // Values that depend on a trainable parameter (a parameter op has no
+    // operands, so its readers can be seeded before the walk).
     llvm::DenseSet<Value> varied;
-    llvm::SmallVector<std::string> names;
-    llvm::StringMap<llvm::SmallVector<ParameterOp, 1>> readers;
-    for (Operation &op : body.without_terminator()) {
-      if (auto param = llvm::dyn_cast<ParameterOp>(op)) {
-        if (!param.getTrainable())
-          continue;
-        auto &list = readers[param.getName()];
-        if (list.empty())
-          names.push_back(param.getName().str());
-        else if (list.front().getType() != param.getType())
-          return param.emitError() << "kiln-autodiff: parameter '" << param.getName()
-                                   << "' is read with types " << list.front().getType()
-                                   << " and " << param.getType();
-        list.push_back(param);
-        varied.insert(param.getResult());
-        continue;
-      }
-      if (llvm::any_of(op.getOperands(), [&](Value v) { return varied.contains(v); }))
+    for (ParameterOp param : params.all())
+      varied.insert(param.getResult());
+    for (Operation &op : body.without_terminator())
+      if (!llvm::isa<ParameterOp>(op) &&
+          llvm::any_of(op.getOperands(), [&](Value v) { return varied.contains(v); }))
         for (Value result : op.getResults())
           varied.insert(result);
-    }
 
     // Values the loss depends on.
     llvm::DenseSet<Value> useful;
@@ -880,9 +875,9 @@ struct KilnAutodiffPass : impl::KilnAutodiffBase<KilnAutodiffPass> {
     // Results: the loss, then one gradient per trainable parameter.
     llvm::SmallVector<Value> results = {loss};
     llvm::SmallVector<mlir::Attribute> nameAttrs;
-    for (const std::string &name : names) {
+    for (const std::string &name : params.names()) {
       Value total;
-      for (ParameterOp param : readers[name]) {
+      for (ParameterOp param : params.readers(name)) {
         auto it = adjoint.find(param.getResult());
         if (it == adjoint.end())
           continue;
@@ -896,8 +891,8 @@ struct KilnAutodiffPass : impl::KilnAutodiffBase<KilnAutodiffPass> {
         total = *sum;
       }
       if (!total) // no path to the loss
-        total = gradients.constant(readers[name].front().getLoc(),
-                                   tensorTypeOf(readers[name].front().getResult()), 0.0f);
+        total = gradients.constant(params.first(name).getLoc(),
+                                   tensorTypeOf(params.first(name).getResult()), 0.0f);
       results.push_back(total);
       nameAttrs.push_back(builder.getStringAttr(name));
     }

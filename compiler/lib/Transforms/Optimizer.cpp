@@ -33,11 +33,12 @@
 //===----------------------------------------------------------------------===//
 #include "kiln/Transforms/Passes.h"
 
+#include "ParameterReaders.h"
+
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/Diagnostics.h"
 #include "llvm/ADT/STLExtras.h"
-#include "llvm/ADT/StringMap.h"
 #include "llvm/ADT/StringSet.h"
 
 #include <string>
@@ -176,25 +177,21 @@ struct KilnOptimizerPass : impl::KilnOptimizerBase<KilnOptimizerPass> {
 
     // The parameter ops by name, and the parameters something already updates
     // (at most one kiln.update per parameter).
-    llvm::StringMap<ParameterOp> firstReader;
+    const ParameterReaders readers(body, /*trainableOnly=*/false);
     llvm::StringSet<> updated;
-    for (Operation &op : body.without_terminator()) {
-      if (auto param = llvm::dyn_cast<ParameterOp>(op))
-        firstReader.try_emplace(param.getName(), param);
-      else if (auto update = llvm::dyn_cast<UpdateOp>(op))
+    for (Operation &op : body.without_terminator())
+      if (auto update = llvm::dyn_cast<UpdateOp>(op))
         if (auto param = update.getParameter().getDefiningOp<ParameterOp>())
           updated.insert(param.getName());
-    }
     llvm::SmallVector<ParameterOp> params;
     for (auto [i, attr] : llvm::enumerate(names)) {
       auto name = llvm::dyn_cast<mlir::StringAttr>(attr);
       if (!name)
         return step.emitError() << "kiln-optimizer: kiln.gradients must hold strings";
-      auto it = firstReader.find(name.getValue());
-      if (it == firstReader.end())
+      ParameterOp param = readers.first(name.getValue());
+      if (!param)
         return step.emitError() << "kiln-optimizer: no kiln.parameter \"" << name.getValue()
                                 << "\" in @" << stepName;
-      ParameterOp param = it->second;
       if (ret.getOperand(i + 1).getType() != param.getType())
         return step.emitError() << "kiln-optimizer: gradient #" << i << " of \""
                                 << name.getValue() << "\" has type "

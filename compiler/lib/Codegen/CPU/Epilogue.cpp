@@ -47,23 +47,6 @@ bool RuntimeShape::hasDynamic() const {
   return llvm::any_of(dims, [](int64_t d) { return d < 0; });
 }
 
-// Row-major strides of a shape with at most one dynamic dim (the batch): a
-// stride is a constant, or a constant times the batch when the dynamic dim
-// lies after it.
-static SmallVector<std::pair<int64_t, bool>> rowMajorStrides(ArrayRef<int64_t> dims) {
-  SmallVector<std::pair<int64_t, bool>> out(dims.size());
-  int64_t coef = 1;
-  bool perBatch = false;
-  for (int64_t i = (int64_t)dims.size() - 1; i >= 0; --i) {
-    out[i] = {coef, perBatch};
-    if (dims[i] < 0)
-      perBatch = true;
-    else
-      coef *= dims[i];
-  }
-  return out;
-}
-
 // ---------------------------------------------------------------------------
 // Analysis
 // ---------------------------------------------------------------------------
@@ -91,21 +74,7 @@ Epilogue::Epilogue(KernelOp kernel, Operation *anchor) : kernel(kernel), anchor(
         continue;
       Use use;
       use.argNumber = arg.getArgNumber();
-      use.strides.assign(out.size(), Stride{});
-      SmallVector<int64_t> dims = shapeOf(arg).dims;
-      auto st = rowMajorStrides(dims);
-      if (isa<BatchNormOp>(op) && operand.getOperandNumber() >= 1) {
-        // Per-channel parameter [C] applied along dim 1.
-        use.strides[1] = Stride{1, false};
-      } else {
-        // numpy broadcasting, right-aligned.
-        size_t k = dims.size(), r = out.size();
-        for (size_t i = 0; i < k; ++i) {
-          size_t j = r - k + i;
-          bool broadcast = dims[i] == 1 && out[j] != 1;
-          use.strides[j] = broadcast ? Stride{} : Stride{st[i].first, st[i].second};
-        }
-      }
+      use.strides = epilogueOperandStrides(operand, out);
       uses[&operand] = std::move(use);
     }
   }
@@ -118,12 +87,9 @@ SmallVector<SmallVector<int64_t>> Epilogue::collapse(ArrayRef<bool> anchorMergea
     // A dynamic dim never merges: its extent is only known at run time.
     bool merge = d > 0 && anchorMergeable[d - 1] && out[d] >= 0 && out[d - 1] >= 0;
     if (merge) {
-      for (auto &entry : uses) {
-        const auto &st = entry.second.strides;
-        // Dims d-1 and d merge when stepping d-1 equals stepping d out[d] times.
-        if (st[d - 1].perBatch != st[d].perBatch || st[d - 1].coef != st[d].coef * out[d])
+      for (auto &entry : uses)
+        if (!mergesAcross(entry.second.strides, d, out[d]))
           merge = false;
-      }
     }
     if (merge)
       groups.back().push_back(d);

@@ -13,6 +13,7 @@
 #define KILN_CODEGEN_CPU_EPILOGUE_H
 
 #include "KernelIR.h"
+#include "kiln/Codegen/BroadcastStrides.h"
 #include "kiln/Dialect/KilnOps.h"
 
 #include "llvm/ADT/DenseMap.h"
@@ -67,17 +68,9 @@ public:
   bool empty() const { return ops.empty(); }
 
 private:
-  /// A stride that may be a multiple of the batch (when a dynamic dim lies
-  /// after it in the operand's layout): coef, or coef * batch.
-  struct Stride {
-    int64_t coef = 0;
-    bool perBatch = false;
-    bool isZero() const { return coef == 0; }
-    bool operator==(const Stride &o) const { return coef == o.coef && perBatch == o.perBatch; }
-  };
   struct Use {
-    unsigned argNumber;                // which external input
-    llvm::SmallVector<Stride> strides; // per output dim; 0 = broadcast
+    unsigned argNumber;                   // which external input
+    llvm::SmallVector<Stride, 4> strides; // per output dim; 0 = broadcast (BroadcastStrides.h)
   };
   mlir::Value strideValue(KernelIR &ir, mlir::Value batch, const Stride &stride) const;
   mlir::Value emitScalarOp(KernelIR &ir, mlir::Operation *op,

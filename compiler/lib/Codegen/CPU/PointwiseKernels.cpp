@@ -1,5 +1,6 @@
 //===- PointwiseKernels.cpp - softmax, pools, reductions, transpose, elementwise ---===//
 #include "Kernels.h"
+#include "kiln/Dialect/PoolWindow.h"
 
 #include <algorithm>
 #include <cmath>
@@ -97,22 +98,10 @@ static Value emitAnchorScalar(KernelContext &cx, Operation *anchor, ArrayRef<Val
   if (isa<MaxPool2dOp, AvgPool2dOp>(anchor)) {
     auto xDims = shapeOf(anchor->getOperand(0)).dims;
     const int64_t c = xDims[1], h = xDims[2], w = xDims[3];
-    ArrayRef<int64_t> kernelSize, pads;
-    std::optional<ArrayRef<int64_t>> stridesAttr;
-    bool isMax = false, countIncludePad = true;
-    if (auto mp = dyn_cast<MaxPool2dOp>(anchor)) {
-      kernelSize = mp.getKernelSize();
-      stridesAttr = mp.getStrides();
-      pads = mp.getPadding();
-      isMax = true;
-    } else {
-      auto ap = cast<AvgPool2dOp>(anchor);
-      kernelSize = ap.getKernelSize();
-      stridesAttr = ap.getStrides();
-      pads = ap.getPadding();
-      countIncludePad = ap.getCountIncludePad();
-    }
-    ArrayRef<int64_t> strides = stridesAttr ? *stridesAttr : kernelSize;
+    const PoolWindow window = *poolWindowOf(anchor);
+    ArrayRef<int64_t> kernelSize = window.kernelSize, strides = window.strides,
+                      pads = window.padding;
+    const bool isMax = window.isMax, countIncludePad = window.countIncludePad;
     Value x = cx.argBuffer(anchor->getOperand(0));
     Value y0 = ir.sub(ir.mul(oc[2], strides[0]), ir.c(pads[0]));
     Value x0 = ir.sub(ir.mul(oc[3], strides[1]), ir.c(pads[1]));
@@ -226,21 +215,10 @@ static Value emitAnchorScalar(KernelContext &cx, Operation *anchor, ArrayRef<Val
     Value dyV = anchor->getOperand(isMax ? 1 : 0);
     auto dyDims = shapeOf(dyV).dims, dxDims = shapeOf(anchor->getResult(0)).dims;
     const int64_t c = dxDims[1], h = dxDims[2], w = dxDims[3], oh = dyDims[2], ow = dyDims[3];
-    ArrayRef<int64_t> kernelSize, pads;
-    std::optional<ArrayRef<int64_t>> stridesAttr;
-    bool countIncludePad = true;
-    if (auto mp = dyn_cast<MaxPool2dGradOp>(anchor)) {
-      kernelSize = mp.getKernelSize();
-      stridesAttr = mp.getStrides();
-      pads = mp.getPadding();
-    } else {
-      auto ap = cast<AvgPool2dGradOp>(anchor);
-      kernelSize = ap.getKernelSize();
-      stridesAttr = ap.getStrides();
-      pads = ap.getPadding();
-      countIncludePad = ap.getCountIncludePad();
-    }
-    ArrayRef<int64_t> strides = stridesAttr ? *stridesAttr : kernelSize;
+    const PoolWindow window = *poolWindowOf(anchor);
+    ArrayRef<int64_t> kernelSize = window.kernelSize, strides = window.strides,
+                      pads = window.padding;
+    const bool countIncludePad = window.countIncludePad;
     Value dy = cx.argBuffer(dyV);
     Value x = isMax ? cx.argBuffer(anchor->getOperand(0)) : Value();
     Value iy = oc[2], ix = oc[3];
@@ -360,11 +338,10 @@ LogicalResult emitPointwise(KernelContext &cx, Operation *anchor, Epilogue &epi,
   else
     plan.workFixed = staticRows * chunksPerRow;
   int64_t anchorFlops = 1;
-  if (auto mp = dyn_cast_or_null<MaxPool2dOp>(anchor))
-    anchorFlops = mp.getKernelSize()[0] * mp.getKernelSize()[1];
-  else if (auto ap = dyn_cast_or_null<AvgPool2dOp>(anchor))
-    anchorFlops = ap.getKernelSize()[0] * ap.getKernelSize()[1];
-  else if (anchor && isa<GlobalAvgPoolOp>(anchor)) {
+  if (anchor && isa<MaxPool2dOp, AvgPool2dOp>(anchor)) {
+    ArrayRef<int64_t> kernelSize = poolWindowOf(anchor)->kernelSize;
+    anchorFlops = kernelSize[0] * kernelSize[1];
+  } else if (anchor && isa<GlobalAvgPoolOp>(anchor)) {
     auto d = shapeOf(anchor->getOperand(0)).dims;
     anchorFlops = d[2] * d[3];
   } else if (!anchor)

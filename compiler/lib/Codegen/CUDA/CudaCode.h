@@ -7,6 +7,7 @@
 #ifndef KILN_CODEGEN_CUDA_CUDACODE_H
 #define KILN_CODEGEN_CUDA_CUDACODE_H
 
+#include "kiln/Codegen/BroadcastStrides.h"
 #include "kiln/Codegen/CudaEmitter.h"
 #include "kiln/Dialect/KilnOps.h"
 
@@ -57,17 +58,13 @@ private:
   int counter_ = 0;
 };
 
-/// A stride that may be a multiple of the batch.
-struct Stride {
-  int64_t coef = 0;
-  bool perBatch = false;
-  bool isZero() const { return coef == 0; }
-  bool operator==(const Stride &o) const { return coef == o.coef && perBatch == o.perBatch; }
-  std::string expr() const;
-};
+// Stride (a coefficient, possibly times the batch) and rowMajorStrides: the
+// CPU generator's, from kiln/Codegen/BroadcastStrides.h.
+using codegen::Stride;
+using codegen::rowMajorStrides;
 
-/// Row-major strides of `dims` (a dim after a dynamic one scales with the batch).
-llvm::SmallVector<Stride, 4> rowMajorStrides(llvm::ArrayRef<int64_t> dims);
+/// A stride as a C operand: "0", "12", "B" or "12*B".
+std::string strideExpr(const Stride &stride);
 
 /// Emits `const int <names[i]> = ...` for the coordinates of linear index
 /// `index` over `extents` (row-major, outermost first; the outermost one is

@@ -1,8 +1,8 @@
 //===- Epilogue.cpp - shapes, index text and the elementwise epilogue -----===//
 //
-// The CUDA twin of Codegen/CPU/Epilogue.cpp: the same broadcasting rules and
-// the same scalar formulas (so CPU and GPU results agree to rounding), written
-// as C expressions instead of MLIR ops.
+// The CUDA twin of Codegen/CPU/Epilogue.cpp: the same broadcasting rules (one
+// copy, kiln/Codegen/BroadcastStrides.h) and the same scalar formulas (so CPU
+// and GPU results agree to rounding), written as C expressions instead of MLIR ops.
 //===----------------------------------------------------------------------===//
 #include "CudaCode.h"
 
@@ -35,26 +35,12 @@ std::string floatLit(float v) {
   return s + "f";
 }
 
-std::string Stride::expr() const {
-  if (coef == 0)
+std::string strideExpr(const Stride &stride) {
+  if (stride.coef == 0)
     return "0";
-  if (!perBatch)
-    return std::to_string(coef);
-  return coef == 1 ? "B" : fmt::format("{}*B", coef);
-}
-
-llvm::SmallVector<Stride, 4> rowMajorStrides(ArrayRef<int64_t> dims) {
-  llvm::SmallVector<Stride, 4> out(dims.size());
-  int64_t coef = 1;
-  bool perBatch = false;
-  for (int64_t i = (int64_t)dims.size() - 1; i >= 0; --i) {
-    out[i] = {coef, perBatch};
-    if (dims[i] < 0)
-      perBatch = true;
-    else
-      coef *= dims[i];
-  }
-  return out;
+  if (!stride.perBatch)
+    return std::to_string(stride.coef);
+  return stride.coef == 1 ? "B" : fmt::format("{}*B", stride.coef);
 }
 
 void decompose(Code &c, const std::string &index, ArrayRef<std::string> extents,
@@ -79,7 +65,7 @@ std::string linearExpr(ArrayRef<std::string> coords, ArrayRef<Stride> strides) {
       continue;
     std::string term = strides[i].coef == 1 && !strides[i].perBatch
                            ? coords[i]
-                           : fmt::format("{}*{}", coords[i], strides[i].expr());
+                           : fmt::format("{}*{}", coords[i], strideExpr(strides[i]));
     s += s.empty() ? term : " + " + term;
   }
   if (s.empty())
@@ -111,21 +97,7 @@ Epilogue::Epilogue(KernelOp kernel, Operation *anchor) : kernel_(kernel), anchor
       auto arg = llvm::dyn_cast<BlockArgument>(operand.get());
       if (!arg)
         continue;
-      Use use{&operand, arg.getArgNumber(), {}};
-      use.strides.assign(out_.size(), Stride{});
-      Dims dims = dimsOf(arg);
-      auto st = rowMajorStrides(dims);
-      if (isa<BatchNormOp>(op) && operand.getOperandNumber() >= 1) {
-        use.strides[1] = Stride{1, false}; // per-channel [C] along dim 1
-      } else {
-        size_t k = dims.size(), r = out_.size();
-        for (size_t i = 0; i < k; ++i) {
-          size_t j = r - k + i;
-          bool broadcast = dims[i] == 1 && out_[j] != 1;
-          use.strides[j] = broadcast ? Stride{} : st[i];
-        }
-      }
-      uses_.push_back(std::move(use));
+      uses_.push_back(Use{&operand, arg.getArgNumber(), epilogueOperandStrides(operand, out_)});
     }
   }
 }
@@ -144,9 +116,7 @@ std::vector<std::vector<int64_t>> Epilogue::collapse(ArrayRef<bool> mergeable) c
     for (const Use &use : uses_) {
       if (!merge)
         break;
-      const auto &st = use.strides;
-      if (st[d - 1].perBatch != st[d].perBatch || st[d - 1].coef != st[d].coef * out_[d])
-        merge = false;
+      merge = mergesAcross(use.strides, d, out_[d]);
     }
     if (merge)
       groups.back().push_back(d);

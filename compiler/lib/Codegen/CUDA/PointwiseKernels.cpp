@@ -13,6 +13,7 @@
 //   softmax / log_softmax     one thread per row (<= 64 long) or one warp per row
 //===----------------------------------------------------------------------===//
 #include "CudaCode.h"
+#include "kiln/Dialect/PoolWindow.h"
 
 #include <algorithm>
 #include <limits>
@@ -65,22 +66,9 @@ std::string emitAnchorScalar(KernelGen &g, ArrayRef<std::string> oc) {
   if (isa<MaxPool2dOp, AvgPool2dOp>(anchor)) {
     Dims x = dimsOf(anchor->getOperand(0));
     const int64_t C = x[1], H = x[2], W = x[3];
-    ArrayRef<int64_t> ks, pads;
-    std::optional<ArrayRef<int64_t>> stridesAttr;
-    bool isMax = false, countIncludePad = true;
-    if (auto mp = dyn_cast<MaxPool2dOp>(anchor)) {
-      ks = mp.getKernelSize();
-      stridesAttr = mp.getStrides();
-      pads = mp.getPadding();
-      isMax = true;
-    } else {
-      auto ap = cast<AvgPool2dOp>(anchor);
-      ks = ap.getKernelSize();
-      stridesAttr = ap.getStrides();
-      pads = ap.getPadding();
-      countIncludePad = ap.getCountIncludePad();
-    }
-    ArrayRef<int64_t> st = stridesAttr ? *stridesAttr : ks;
+    const PoolWindow window = *poolWindowOf(anchor);
+    ArrayRef<int64_t> ks = window.kernelSize, st = window.strides, pads = window.padding;
+    const bool isMax = window.isMax, countIncludePad = window.countIncludePad;
     c.line(fmt::format("float {} = {};", result, isMax ? "(-KILN_INF)" : "0.0f"));
     c.open("");
     c.line(fmt::format("const int y0 = {} * {} - {}, x0 = {} * {} - {};", oc[2], st[0], pads[0],
@@ -143,21 +131,9 @@ std::string emitAnchorScalar(KernelGen &g, ArrayRef<std::string> oc) {
     Value dyV = anchor->getOperand(isMax ? 1 : 0);
     Dims dy = dimsOf(dyV), dx = dimsOf(anchor->getResult(0));
     const int64_t C = dx[1], H = dx[2], W = dx[3], OH = dy[2], OW = dy[3];
-    ArrayRef<int64_t> ks, pads;
-    std::optional<ArrayRef<int64_t>> stridesAttr;
-    bool countIncludePad = true;
-    if (auto mp = dyn_cast<MaxPool2dGradOp>(anchor)) {
-      ks = mp.getKernelSize();
-      stridesAttr = mp.getStrides();
-      pads = mp.getPadding();
-    } else {
-      auto ap = cast<AvgPool2dGradOp>(anchor);
-      ks = ap.getKernelSize();
-      stridesAttr = ap.getStrides();
-      pads = ap.getPadding();
-      countIncludePad = ap.getCountIncludePad();
-    }
-    ArrayRef<int64_t> st = stridesAttr ? *stridesAttr : ks;
+    const PoolWindow window = *poolWindowOf(anchor);
+    ArrayRef<int64_t> ks = window.kernelSize, st = window.strides, pads = window.padding;
+    const bool countIncludePad = window.countIncludePad;
     const int64_t candY = (ks[0] + st[0] - 1) / st[0], candX = (ks[1] + st[1] - 1) / st[1];
     c.line(fmt::format("float {} = 0.0f;", result));
     c.open("");
