@@ -19,54 +19,24 @@ the intra-op threads (Debian's python3-torch defaults to 1 here); run it with
 OPENBLAS_NUM_THREADS=1 (compare.py does) so OpenBLAS adds no threads of its own.
 Times are per step, wall clock, median over the repeats.
 """
-import argparse
 import json
 import os
 import statistics
 import sys
-import time
 
-SKIP = 3
-
+# The flags, the skip protocol and the timed loop: bench/torch_timing.py; the
+# model definitions: bench/torch_models.py.
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-try:
-    import torch
-    import torch.nn.functional as F
-
-    import torch_models
-except Exception as e:  # ImportError, or a broken install
-    torch = None
-    _import_error = f"{type(e).__name__}: {e}".splitlines()[0]
-
-
-def skip(reason):
-    print(f"PyTorch reference unavailable: {reason}")
-    sys.exit(SKIP)
+import torch_timing  # noqa: E402
+from torch_timing import torch, torch_models  # noqa: E402  (None without PyTorch)
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="is PyTorch usable? (exit 0 / 3)")
-    parser.add_argument("--model", choices=["lenet5", "resnet20"])
-    parser.add_argument("--batch", type=int, default=128)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--repeat", type=int, default=10)
-    args = parser.parse_args()
+    args = torch_timing.parse(
+        torch_timing.parser(__doc__, batch=128, warmup=2),
+        install_hint="install python3-torch (scripts/install_deps.sh --with-reference)")
+    import torch.nn.functional as F
 
-    if torch is None:
-        skip(f"cannot import torch ({_import_error}); install python3-torch "
-             "(scripts/install_deps.sh --with-reference)")
-    if args.check:
-        print(json.dumps({"framework": f"PyTorch {torch.__version__}"}))
-        return
-    if not args.model:
-        parser.error("--model is required without --check")
-    if args.batch < 1 or args.threads < 1 or args.repeat < 1 or args.warmup < 0:
-        parser.error("--batch, --threads and --repeat must be >= 1, --warmup >= 0")
-
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
     model = torch_models.build(args.model)
     flops = 3 * torch_models.mac_flops_per_image(model)  # forward + two backward GEMMs
     model.train()
@@ -81,13 +51,7 @@ def main():
         optimizer.step()
         return loss
 
-    for _ in range(args.warmup):
-        step()
-    times = []
-    for _ in range(args.repeat):
-        start = time.perf_counter()
-        loss = step()
-        times.append((time.perf_counter() - start) * 1e3)
+    times, loss = torch_timing.time_calls(step, args.warmup, args.repeat)
     if not torch.isfinite(loss):
         sys.exit(f"reference_torch: the loss is {loss.item()}")
     median = statistics.median(times)
