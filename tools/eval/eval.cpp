@@ -6,7 +6,10 @@
 // Defaults that work with no flag (TIPC drops flags): model lenet5, weights
 // ./output/<model>/best_model.kparams, data kiln::data::defaultDataPath().
 // The artifact comes from the same compile cache as train's:
-// $KILN_CACHE_DIR, else <dir of the weights>/../.kiln-cache.
+// $KILN_CACHE_DIR, else <dir of the weights>/../.kiln-cache; eval reuses the
+// artifact train last compiled for the model (whatever its optimizer flags:
+// eval_step does not depend on them) and compiles one only when there is none
+// (tools::evalArtifactCached).
 //===----------------------------------------------------------------------===//
 #include "kiln/tools/Common.h"
 
@@ -61,9 +64,8 @@ int main(int argc, char **argv) {
     auto valSet = tools::openSplit(dataPath, data::Split::Val);
     fs::path weightsDir = fs::absolute(pretrained).lexically_normal().parent_path();
     std::string note;
-    auto artifact = tools::compileTrainingCached(
-        model, 42, TrainingOptions{},
-        tools::cacheDir((weightsDir.parent_path() / ".kiln-cache").string()), note, gpu);
+    auto artifact = tools::evalArtifactCached(
+        model, tools::cacheDir((weightsDir.parent_path() / ".kiln-cache").string()), note, gpu);
     rt::Session session(artifact, sessionOptions);
     tools::importModelWeights(session, weights, pretrained);
     data::DataLoader loader(valSet, batchSize, false, false, 0, numWorkers, false);

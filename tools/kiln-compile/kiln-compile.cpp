@@ -9,6 +9,7 @@
 //===----------------------------------------------------------------------===//
 #include "kiln/Driver/Compiler.h"
 #include "kiln/frontend/Models.h"
+#include "kiln/tools/CommaList.h"
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -91,22 +92,8 @@ int main(int argc, char **argv) {
 
   try {
     kiln::CompileOptions options;
-    auto split = [](const std::string &list) {
-      std::vector<std::string> out;
-      size_t start = 0;
-      while (start <= list.size()) {
-        size_t end = list.find(',', start);
-        if (end == std::string::npos)
-          end = list.size();
-        std::string item = list.substr(start, end - start);
-        if (!item.empty())
-          out.push_back(item);
-        start = end + 1;
-      }
-      return out;
-    };
     bool cpu = false;
-    for (const std::string &t : split(targets)) {
+    for (const std::string &t : kiln::tools::splitCommaList(targets)) {
       if (t == "cuda")
         options.cuda = true;
       else if (t == "cpu")
@@ -117,7 +104,7 @@ int main(int argc, char **argv) {
     if (!cpu)
       throw std::runtime_error("--target=" + targets +
                                ": the artifact always carries the CPU kernels; use --target=cpu,cuda");
-    options.cudaArchs = split(cudaArchs);
+    options.cudaArchs = kiln::tools::splitCommaList(cudaArchs);
     options.cudaCacheDir = cudaCacheDir;
     options.fusion = !noFusion;
     options.emit = emit;

@@ -25,10 +25,12 @@
 // stderr ("predict: ... (skipped)") and the others are still predicted.
 //
 // The artifact comes from the compile cache train and eval use:
-// $KILN_CACHE_DIR, else <dir of the weights>/../.kiln-cache.
+// $KILN_CACHE_DIR, else <dir of the weights>/../.kiln-cache (the one train
+// last compiled for the model, if any: tools::evalArtifactCached).
 //===----------------------------------------------------------------------===//
 #include "kiln/predict/Classify.h"
 #include "kiln/predict/Visualize.h"
+#include "kiln/tools/BoolFlags.h"
 #include "kiln/tools/Common.h"
 
 #include <CLI/CLI.hpp>
@@ -133,9 +135,8 @@ int run(Options o) {
 
   fs::path weightsDir = fs::absolute(o.pretrained).lexically_normal().parent_path();
   std::string note;
-  auto artifact = tools::compileTrainingCached(
-      o.model, 42, TrainingOptions{},
-      tools::cacheDir((weightsDir.parent_path() / ".kiln-cache").string()), note);
+  auto artifact = tools::evalArtifactCached(
+      o.model, tools::cacheDir((weightsDir.parent_path() / ".kiln-cache").string()), note);
   if (!artifact->hasEntry("infer"))
     throw ToolError(fmt::format("the compiled {} has no 'infer' entry", o.model));
   const auto &outputs = artifact->outputs("infer");
@@ -225,9 +226,7 @@ int main(int argc, char **argv) {
   app.add_option("--label-list", o.labelList,
                  "class names, '<id> <name>' a line (e.g. lite_data/label_list.txt; default: "
                  "the Fashion-MNIST names)");
-  app.add_option("--visualize", o.visualize, "write the pictures (True/False)")
-      ->expected(0, 1)
-      ->capture_default_str();
+  tools::addBoolFlag(app, "--visualize", o.visualize, "write the pictures");
   app.add_option("--threads", o.threads, "compute threads (0: all hardware threads)")
       ->capture_default_str();
   app.add_option("--device", o.device, "cpu (gpu: no CUDA backend yet)")->capture_default_str();

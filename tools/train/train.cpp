@@ -6,7 +6,8 @@
 //   train --resume ./output/lenet5          # continue an interrupted run
 //
 // Every flag takes "--flag=value" or "--flag value"; booleans accept
-// True/False/true/false/1/0 ("--nesterov" alone means true). Every flag has a
+// True/False/true/false/1/0 ("--nesterov" alone means true; see
+// kiln/tools/BoolFlags.h). Every flag has a
 // default that works (TIPC drops flags): model lenet5, data
 // kiln::data::defaultDataPath(), output ./output/<model>.
 //
@@ -14,7 +15,9 @@
 // the artifact is cached as <cache>/<model>-<hash>.kiln where <cache> is
 // $KILN_CACHE_DIR, else the .kiln-cache folder beside the output dir
 // (<output-dir>/../.kiln-cache), and <hash> covers the model, the seed, the
-// training options and the compiler version.
+// training options, the target and the compiler's build id (a hash of the
+// built compiler: a rebuilt compiler never reuses an old artifact). eval and
+// predict then reuse this artifact (tools::evalArtifactCached).
 //
 // Files in the output dir, each written to a temporary file and renamed:
 //   latest.kparams      model parameters (incl. batch-norm running stats; never
@@ -42,6 +45,7 @@
 // running `infer` on it just before its train_step (inference-mode batch norm;
 // train_step returns no logits and the infer call is not in avg_batch_cost).
 //===----------------------------------------------------------------------===//
+#include "kiln/tools/BoolFlags.h"
 #include "kiln/tools/Common.h"
 
 #include <CLI/CLI.hpp>
@@ -391,10 +395,10 @@ int main(int argc, char **argv) {
       ->check(CLI::IsMember({"sgd", "adam", "adamw"}))
       ->capture_default_str();
   app.add_option("--momentum", o.momentum, "SGD momentum")->capture_default_str();
-  app.add_flag("--nesterov{true}", o.nesterov, "Nesterov momentum (True/False)");
+  tools::addBoolFlag(app, "--nesterov", o.nesterov, "Nesterov momentum");
   app.add_option("--weight-decay", o.weightDecay)->capture_default_str();
-  app.add_flag("--no-decay-bn-bias{true}", o.noDecayBnBias,
-               "no weight decay on biases and batch-norm parameters (True/False)");
+  tools::addBoolFlag(app, "--no-decay-bn-bias", o.noDecayBnBias,
+                     "no weight decay on biases and batch-norm parameters");
   app.add_option("--label-smoothing", o.labelSmoothing)->capture_default_str();
   app.add_option("--lr-scheduler", o.scheduler, "constant | step | cosine")
       ->check(CLI::IsMember({"constant", "step", "cosine"}))

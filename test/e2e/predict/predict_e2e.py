@@ -298,6 +298,15 @@ def main():
             if r:
                 check(abs(sum(p for _, _, p in r[0][4]) - 1.0) <= 5e-5, "top-10 does not sum to 1")
             check(os.path.isfile(t("pics", "demo_6_bag.png")), "top-10 picture not written")
+            # Booleans: "--visualize False" (the space form), "--visualize" alone
+            # followed by another flag (true).
+            one = ["--img-path", "images/demo/demo_6_bag.png", "--threads", "1"]
+            ok([predict] + one + ["--visualize", "False", "--save-dir", "nopics2"],
+               "--visualize False")
+            check(not os.path.exists(t("nopics2")), "--visualize False wrote pictures")
+            ok([predict, "--visualize", "--save-dir", "pics2"] + one, "--visualize alone")
+            check(os.path.isfile(t("pics2", "demo_6_bag.png")),
+                  "--visualize alone (then --save-dir) wrote no picture")
 
         elif case == "other_images":
             os.makedirs(t("other"))

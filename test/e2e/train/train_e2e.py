@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """End-to-end checks of the train and eval drivers on lite_data.
 
-usage: train_e2e.py <basic|resume|bad_inputs> <train exe> <eval exe> <lite_data.tar>
+usage: train_e2e.py <basic|resume|bad_inputs|bool_flags> <train exe> <eval exe> <lite_data.tar>
 
 Unpacks lite_data.tar into a temporary dir, uses a private compile cache
 (KILN_CACHE_DIR) there, and removes everything afterwards.
@@ -94,6 +94,37 @@ def main():
             for f in ["latest.kparams", "best_model.kparams"]:
                 check(filecmp.cmp(os.path.join(out("s"), f), os.path.join(out("r"), f),
                                   shallow=False), f"{f}: resumed run differs from a straight one")
+        elif case == "bool_flags":
+            # "--nesterov True" (space form), "--nesterov=True" and "--nesterov"
+            # alone followed by another flag all mean Nesterov momentum: the
+            # same weights, which differ from plain momentum's.
+            def weights(run):
+                with open(os.path.join(out(run), "latest.kparams"), "rb") as f:
+                    return f.read()
+            ok(base + ["--epochs", "1", "--output-dir", out("space"), "--nesterov", "True"],
+               "--nesterov True")
+            ok(base + ["--epochs", "1", "--output-dir", out("eq"), "--nesterov=True"],
+               "--nesterov=True")
+            ok(base + ["--nesterov", "--epochs", "1", "--output-dir", out("alone")],
+               "--nesterov alone, then --epochs")
+            # eval after train reuses train's artifact (other optimizer flags
+            # than eval's defaults): the cache gets no artifact of eval's own.
+            cache = env["KILN_CACHE_DIR"]
+            before = sorted(f for f in os.listdir(cache) if f.endswith(".kiln"))
+            so = ok([evalexe, "--model", "lenet5", "--pretrained",
+                     os.path.join(out("space"), "latest.kparams"), "--data-path", data],
+                    "eval after train --nesterov True")
+            check("top1: " in so, "eval output: " + so)
+            after = sorted(f for f in os.listdir(cache) if f.endswith(".kiln"))
+            check(len(before) == 1 and after == before,
+                  f"eval compiled its own artifact: {before} -> {after}")
+            ok(base + ["--epochs", "1", "--output-dir", out("off"), "--nesterov", "False",
+                       "--no-decay-bn-bias", "False"], "--nesterov False")
+            check(weights("space") == weights("eq") == weights("alone"),
+                  "--nesterov True / =True / alone trained different weights")
+            check(weights("space") != weights("off"), "--nesterov True had no effect")
+            bad(base + ["--nesterov", "maybe", "--output-dir", out("x")], "train",
+                ["--nesterov", "expected True/False", "maybe"], "--nesterov maybe")
         elif case == "bad_inputs":
             ok(base + ["--epochs", "1", "--output-dir", out("a")], "train")
             weights = os.path.join(out("a"), "latest.kparams")

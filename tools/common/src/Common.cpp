@@ -1,6 +1,8 @@
 //===- Common.cpp - shared by the train and eval drivers ------------------===//
 #include "kiln/tools/Common.h"
 
+#include "kiln/tools/BoolFlags.h"
+
 #include "kiln/frontend/Models.h"
 #include "kiln/runtime/Cuda.h"
 
@@ -49,29 +51,84 @@ std::string oneLine(const std::string &s) {
   return out;
 }
 
+std::string trainingCacheKey(const std::string &model, uint64_t seed, const TrainingOptions &t,
+                             bool cuda, const std::string &buildId) {
+  std::string keyText = fmt::format(
+      "{}|{}|{}|{:.17g}|{}|{:.17g}|{}|{:.17g}|{:.17g}|{:.17g}|{:.9g}|{}+{}", model, seed,
+      t.optimizer, t.momentum, t.nesterov, t.weightDecay, t.noDecayBnBias, t.beta1, t.beta2,
+      t.epsilon, t.labelSmoothing, compilerVersion(), buildId);
+  if (cuda)
+    keyText += "|cuda";
+  return fmt::format("{}-{:016x}", model, fnv1a(keyText.data(), keyText.size()));
+}
+
+std::string evalCacheKey(const std::string &model, float labelSmoothing, bool cuda,
+                         const std::string &buildId) {
+  std::string keyText = fmt::format("eval|{}|{:.9g}|{}+{}{}", model, labelSmoothing,
+                                    compilerVersion(), buildId, cuda ? "|cuda" : "");
+  return fmt::format("{}-eval-{:016x}", model, fnv1a(keyText.data(), keyText.size()));
+}
+
+namespace {
+
+/// A cached training artifact, or null when the file is missing, damaged or
+/// lacks the entries the drivers run.
+std::shared_ptr<const rt::Artifact> loadCachedArtifact(const std::string &path) {
+  std::error_code ec;
+  if (!fs::exists(path, ec))
+    return nullptr;
+  try {
+    auto artifact = rt::Artifact::loadFile(path);
+    if (artifact->hasEntry("train_step") && artifact->hasEntry("eval_step") &&
+        artifact->hasEntry("infer"))
+      return artifact;
+  } catch (const std::exception &) {
+    // A damaged (or older-schema) cache entry: the caller recompiles it.
+  }
+  return nullptr;
+}
+
+/// Writes `bytes` to `path` through a temporary file and a rename, so that a
+/// reader never sees half a file. False (and nothing written) on failure.
+bool writeAtomically(const std::string &path, const char *bytes, size_t size) {
+  std::string tmp = path + fmt::format(".tmp{}", ::getpid());
+  std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+  if (!out)
+    return false;
+  out.write(bytes, static_cast<std::streamsize>(size));
+  out.close();
+  if (out.good() && std::rename(tmp.c_str(), path.c_str()) == 0)
+    return true;
+  std::remove(tmp.c_str());
+  return false;
+}
+
+/// The file <dir>/<evalKey>.ref names the artifact (a file in `dir`) that
+/// evalArtifactCached hands out; rewritten only when it names another one.
+void pointEvalAt(const std::string &dir, const std::string &evalKey,
+                 const std::string &artifactFile) {
+  const std::string ref = (fs::path(dir) / (evalKey + ".ref")).string();
+  std::string current;
+  if (std::ifstream in(ref); in && std::getline(in, current) && current == artifactFile)
+    return;
+  const std::string text = artifactFile + "\n";
+  writeAtomically(ref, text.data(), text.size()); // the cache is an optimisation
+}
+
+} // namespace
+
 std::shared_ptr<const rt::Artifact> compileTrainingCached(const std::string &model, uint64_t seed,
                                                           const TrainingOptions &t,
                                                           const std::string &dir,
                                                           std::string &note, bool cuda) {
-  std::string keyText =
-      fmt::format("{}|{}|{}|{:.17g}|{}|{:.17g}|{}|{:.17g}|{:.17g}|{:.17g}|{:.9g}|{}", model, seed,
-                  t.optimizer, t.momentum, t.nesterov, t.weightDecay, t.noDecayBnBias, t.beta1,
-                  t.beta2, t.epsilon, t.labelSmoothing, compilerVersion());
-  if (cuda)
-    keyText += "|cuda";
-  std::string key = fmt::format("{}-{:016x}", model, fnv1a(keyText.data(), keyText.size()));
-  std::string path = (fs::path(dir) / (key + ".kiln")).string();
-  std::error_code ec;
-  if (fs::exists(path, ec)) {
-    try {
-      auto artifact = rt::Artifact::loadFile(path);
-      if (artifact->hasEntry("train_step") && artifact->hasEntry("eval_step")) {
-        note = "loaded from cache " + path;
-        return artifact;
-      }
-    } catch (const std::exception &) {
-      // A damaged cache entry: recompile and overwrite it.
-    }
+  const std::string buildId = compilerBuildId();
+  const std::string file = trainingCacheKey(model, seed, t, cuda, buildId) + ".kiln";
+  const std::string evalKey = evalCacheKey(model, t.labelSmoothing, cuda, buildId);
+  const std::string path = (fs::path(dir) / file).string();
+  if (auto artifact = loadCachedArtifact(path)) {
+    note = "loaded from cache " + path;
+    pointEvalAt(dir, evalKey, file);
+    return artifact;
   }
   CompileOptions options;
   options.cuda = cuda;
@@ -80,21 +137,34 @@ std::shared_ptr<const rt::Artifact> compileTrainingCached(const std::string &mod
   if (cuda)
     note += " (" + r.cudaReport + ")";
   // The cache is an optimisation: failing to write it is not an error.
+  std::error_code ec;
   fs::create_directories(dir, ec);
-  if (!ec) {
-    std::string tmp = path + fmt::format(".tmp{}", ::getpid());
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (out) {
-      out.write(reinterpret_cast<const char *>(r.artifact.data()),
-                static_cast<std::streamsize>(r.artifact.size()));
-      out.close();
-      if (out.good() && std::rename(tmp.c_str(), path.c_str()) == 0)
-        note += ", cached as " + path;
-      else
-        std::remove(tmp.c_str());
-    }
+  if (!ec && writeAtomically(path, reinterpret_cast<const char *>(r.artifact.data()),
+                             r.artifact.size())) {
+    note += ", cached as " + path;
+    pointEvalAt(dir, evalKey, file);
   }
   return rt::Artifact::loadBuffer(std::move(r.artifact), model + " (training)");
+}
+
+std::shared_ptr<const rt::Artifact> evalArtifactCached(const std::string &model,
+                                                       const std::string &dir, std::string &note,
+                                                       bool cuda) {
+  const std::string evalKey = evalCacheKey(model, 0.0f, cuda, compilerBuildId());
+  std::string file;
+  if (std::ifstream in(fs::path(dir) / (evalKey + ".ref")); in && std::getline(in, file)) {
+    // Only a training artifact of this model in the cache dir itself.
+    const bool plainName = file.rfind(model + "-", 0) == 0 && file.size() > 5 &&
+                           file.compare(file.size() - 5, 5, ".kiln") == 0 &&
+                           file.find('/') == std::string::npos;
+    const std::string path = (fs::path(dir) / file).string();
+    if (plainName)
+      if (auto artifact = loadCachedArtifact(path)) {
+        note = "loaded from cache " + path;
+        return artifact;
+      }
+  }
+  return compileTrainingCached(model, 42, TrainingOptions{}, dir, note, cuda);
 }
 
 rt::SessionOptions sessionOptions(const std::string &device, int threads) {
@@ -358,13 +428,8 @@ uint64_t hashTensors(const std::vector<rt::NamedTensor> &tensors) {
 }
 
 bool parseBool(const std::string &flag, const std::string &value) {
-  std::string v;
-  for (char c : value)
-    v += char(std::tolower(static_cast<unsigned char>(c)));
-  if (v == "true" || v == "1" || v == "yes" || v == "on" || v.empty())
-    return true;
-  if (v == "false" || v == "0" || v == "no" || v == "off")
-    return false;
+  if (std::optional<bool> v = boolFlagValue(value))
+    return *v;
   throw ToolError(fmt::format("{}: expected True/False, got '{}'", flag, value));
 }
 

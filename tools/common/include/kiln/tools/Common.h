@@ -1,8 +1,11 @@
 //===- Common.h - shared by the train and eval drivers ----------*- C++ -*-===//
 //
 // - the compile cache: compileTrainingCached() keys the artifact by
-//   hash(model, seed, training options, compiler version) and keeps it as
-//   <cacheDir>/<key>.kiln (written then renamed), so a second run only loads it;
+//   hash(model, seed, training options, target, compiler build id) and keeps
+//   it as <cacheDir>/<key>.kiln (written then renamed), so a second run only
+//   loads it; evalArtifactCached() finds the artifact train last used for the
+//   model through <cacheDir>/<model>-eval-<hash>.ref, so eval and predict
+//   reuse it instead of compiling their own;
 // - evaluate(): the eval_step loop over a split (top-1, top-5, mean loss);
 // - TrainState: the driver's position, stored inside latest.kopt as tensors;
 // - Log: prints to stdout and appends to a log file.
@@ -34,14 +37,48 @@ uint64_t fnv1a(const void *data, size_t size, uint64_t h = 1469598103934665603ul
 /// The cache directory: $KILN_CACHE_DIR if set, else `fallback`.
 std::string cacheDir(const std::string &fallback);
 
+/// Identifies the compiler that produced a cached artifact: 16 hex digits of
+/// a SHA-256 over the built compiler libraries (frontend, dialect, passes,
+/// codegen, driver) and the LLVM/NVRTC versions, computed at build time
+/// (tools/common/CompilerBuildId.cmake, which says why). Any change to the
+/// compiler changes it, so the cache never hands out a stale artifact.
+std::string compilerBuildId();
+
+/// The cache name (file name without ".kiln") of the training artifact of
+/// `model` with these seed, options and target, built by compiler `buildId`.
+std::string trainingCacheKey(const std::string &model, uint64_t seed,
+                             const TrainingOptions &training, bool cuda,
+                             const std::string &buildId);
+
+/// The cache name (without ".ref") of the pointer to a training artifact
+/// whose eval_step and infer suit evaluation. Keyed only by what changes those
+/// two entries: the model, the label smoothing of eval_step's loss, the target
+/// and the compiler. Not by the seed (eval and predict import every model
+/// parameter over the initial ones) nor by the optimizer options (they only
+/// shape train_step).
+std::string evalCacheKey(const std::string &model, float labelSmoothing, bool cuda,
+                         const std::string &buildId);
+
 /// compileTrainingModel through the cache (see above). `note` receives
 /// "compiled in X s" or "loaded from cache". With `cuda` the artifact also
 /// carries the CUDA kernels (kiln-compile --target=cpu,cuda; a separate
 /// cache entry; NVRTC's own cache is $KILN_CUDA_CACHE_DIR or ~/.cache/kiln/cuda).
+/// Also points the eval entry (evalCacheKey) at the artifact it returns.
 std::shared_ptr<const rt::Artifact> compileTrainingCached(const std::string &model, uint64_t seed,
                                                           const TrainingOptions &training,
                                                           const std::string &cacheDir,
                                                           std::string &note, bool cuda = false);
+
+/// An artifact for eval_step and infer of `model` (label smoothing 0, as eval
+/// reports the plain cross-entropy): the one train last compiled or loaded
+/// for the model when the cache points at one (so eval after train compiles
+/// nothing, whatever the optimizer flags), else compileTrainingCached with
+/// seed 42 and the default TrainingOptions. Callers must import every model
+/// parameter (importModelWeights): the artifact's initial values are those of
+/// whichever seed built it.
+std::shared_ptr<const rt::Artifact> evalArtifactCached(const std::string &model,
+                                                       const std::string &cacheDir,
+                                                       std::string &note, bool cuda = false);
 
 /// Session options for a --device value: cpu, gpu (= cuda), gpu:N / cuda:N
 /// (GPU number N). Throws ToolError otherwise.
@@ -123,7 +160,8 @@ TrainState decodeState(std::vector<rt::NamedTensor> &tensors, const std::string 
 /// fnv1a over the names, shapes and data of `tensors`.
 uint64_t hashTensors(const std::vector<rt::NamedTensor> &tensors);
 
-/// Parses True/False/true/false/1/0/yes/no/on/off; throws ToolError otherwise.
+/// Parses True/False/true/false/1/0/yes/no/on/off ("" is true: the flag given
+/// alone; kiln/tools/BoolFlags.h declares such flags); throws ToolError otherwise.
 bool parseBool(const std::string &flag, const std::string &value);
 
 } // namespace kiln::tools
