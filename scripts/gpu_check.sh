@@ -99,7 +99,10 @@ if [ ! -f "$BUILD/build.ninja" ]; then
   fi
 fi
 grep -E "CUDA toolkit" "$RESULTS/configure.log" 2>/dev/null || true
-TARGETS=(cuda_gpu_tests bench_cuda train eval kiln-compile)
+# The inference GPU tests (inference_gpu_tests, e2e_infer_gpu) and their
+# fixtures: export_model, export_for_emulator, make_checkpoint, infer.
+TARGETS=(cuda_gpu_tests bench_cuda train eval kiln-compile
+         inference_gpu_tests infer export_model export_for_emulator make_checkpoint)
 if ! timeout 420 cmake --build "$BUILD" -j "$JOBS" --target "${TARGETS[@]}" > "$RESULTS/build.log" 2>&1; then
   grep -E "error|FAILED" "$RESULTS/build.log" | head -40
   tail -20 "$RESULTS/build.log"

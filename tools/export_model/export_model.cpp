@@ -10,16 +10,26 @@
 // "None" (TIPC's "no value") counts as not given.
 //
 // What is written and how batch-norm folding is checked:
-// tools/export_model/include/kiln/export/ExportModel.h. The model is
-// compiled for this machine's CPU (as kiln-compile does); `infer` runs it
-// with only the runtime. Errors: one line "export_model: ..." on stderr, exit 1.
+// tools/export_model/include/kiln/export/ExportModel.h. The CPU kernels are
+// compiled for this machine's CPU (as kiln-compile does); `infer` runs the
+// model with only the runtime. --target=cpu,cuda (as kiln-compile) also
+// stores CUDA kernels compiled with NVRTC (cubins for --cuda-arch plus the
+// PTX of the first one) so that `infer --use-gpu=True` can run the model on
+// a GPU; it is the default when this Kiln was built with NVRTC, else the
+// default is --target=cpu and a one-line note says so. No GPU is needed to
+// export: the batch-norm folding check runs on the CPU.
+// Errors: one line "export_model: ..." on stderr, exit 1.
 //===----------------------------------------------------------------------===//
 #include "kiln/data/Image.h"
 #include "kiln/export/ExportModel.h"
 #include "kiln/tools/Common.h"
+#include "kiln/tools/BoolFlags.h"
+#include "kiln/tools/CommaList.h"
+#include "kiln/tools/NullFlags.h"
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <filesystem>
 #include <string>
@@ -28,39 +38,11 @@
 namespace fs = std::filesystem;
 using namespace kiln;
 
-namespace {
-
-bool isNull(const std::string &v) { return v == "null" || v == "None"; }
-
-/// TIPC's "null"/"None" value means "flag not given" for every flag: drops
-/// "--key=null" and "--key null" (and None) before parsing, so that numeric
-/// flags take their defaults too.
-std::vector<char *> withoutNullFlags(int argc, char **argv) {
-  auto isNullValue = [](const std::string &v) { return v == "null" || v == "None"; };
-  std::vector<char *> kept;
-  for (int i = 0; i < argc; ++i) {
-    std::string arg = argv[i];
-    size_t eq = arg.find('=');
-    if (i > 0 && arg.rfind("--", 0) == 0 && eq != std::string::npos &&
-        isNullValue(arg.substr(eq + 1)))
-      continue;
-    if (i > 0 && arg.rfind("--", 0) == 0 && eq == std::string::npos && i + 1 < argc &&
-        isNullValue(argv[i + 1])) {
-      ++i;
-      continue;
-    }
-    kept.push_back(argv[i]);
-  }
-  return kept;
-}
-
-} // namespace
-
 int main(int argc, char **argv) {
   CLI::App app{"export_model: export trained Kiln weights as a static inference model "
                "(inference.kmodel, inference.kparams, inference.kmodel.json) for infer"};
-  std::string model = "lenet5", pretrained, saveDir, foldBn = "True", checkImages,
-              device = "cpu";
+  std::string model = "lenet5", pretrained, saveDir, foldBn = "True", checkImages, device,
+              targets, cudaArchs = "sm_80,sm_90", cudaCacheDir;
   double foldTolerance = 1e-6;
   int syntheticChecks = 32;
   app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
@@ -70,10 +52,9 @@ int main(int argc, char **argv) {
                  "./pretrain_models/<model>_fashion_mnist.kparams)");
   app.add_option("--save-inference-dir", saveDir,
                  "output directory (default ./output/<model>_infer)");
-  app.add_option("--fold-bn", foldBn,
-                 "fold batch_norm into the convolution before it where the result stays within "
-                 "--fold-tolerance of the unfolded model (True/False)")
-      ->capture_default_str();
+  tools::addBoolFlag(app, "--fold-bn", foldBn,
+                     "fold batch_norm into the convolution before it where the result stays "
+                     "within --fold-tolerance of the unfolded model");
   app.add_option("--fold-tolerance", foldTolerance,
                  "largest |logit| and |probability| difference folding may cause on the check "
                  "inputs")
@@ -84,10 +65,22 @@ int main(int argc, char **argv) {
   app.add_option("--synthetic-checks", syntheticChecks,
                  "seeded random images in the folding check")
       ->capture_default_str();
-  app.add_option("--device", device, "cpu (the exported kernels are CPU kernels)")
+  const std::string cudaUnavailable = exporter::cudaTargetUnavailable();
+  app.add_option("--target", targets,
+                 std::string("cpu, or cpu,cuda: also compile every kernel with NVRTC into the "
+                             "model for infer --use-gpu=True (default here: ") +
+                     (cudaUnavailable.empty() ? "cpu,cuda" : "cpu, no NVRTC in this build") + ")");
+  app.add_option("--cuda-arch", cudaArchs,
+                 "with --target=cpu,cuda: cubin architectures, comma-separated (the first one's "
+                 "PTX is the JIT fallback for newer GPUs)")
       ->capture_default_str();
+  app.add_option("--cuda-cache-dir", cudaCacheDir,
+                 "NVRTC cache (default $KILN_CUDA_CACHE_DIR, else ~/.cache/kiln/cuda; none: off)");
+  app.add_option("--device", device,
+                 "cpu or gpu: the device the model is meant for; gpu requires the CUDA target "
+                 "(the export itself never needs a GPU)");
   try {
-    std::vector<char *> args = withoutNullFlags(argc, argv);
+    std::vector<char *> args = tools::withoutNullFlags(argc, argv);
     app.parse(int(args.size()), args.data());
   } catch (const CLI::CallForHelp &e) {
     return app.exit(e);
@@ -96,12 +89,44 @@ int main(int argc, char **argv) {
     return 1;
   }
   try {
-    for (std::string *v : {&pretrained, &saveDir, &checkImages, &device})
-      if (isNull(*v))
+    for (std::string *v : {&pretrained, &saveDir, &checkImages, &device, &targets, &cudaCacheDir})
+      if (tools::isNullValue(*v))
         v->clear();
-    if (device != "cpu" && !device.empty())
-      throw tools::ToolError("--device " + device +
-                             ": export_model writes CPU kernels only (no CUDA target yet)");
+    const bool forGpu = device == "gpu" || device == "cuda" || device.rfind("gpu:", 0) == 0 ||
+                        device.rfind("cuda:", 0) == 0;
+    if (!device.empty() && device != "cpu" && !forGpu)
+      throw tools::ToolError("--device " + device + ": expected cpu or gpu");
+    // --target: the CPU kernels always (the runtime's reference, and what the
+    // folding check runs), CUDA kernels as asked or by default where NVRTC is.
+    bool cuda = false;
+    std::string defaultNote;
+    if (targets.empty()) {
+      cuda = cudaUnavailable.empty();
+      if (!cuda && forGpu)
+        throw tools::ToolError("--device " + device + ": the model needs CUDA kernels, but " +
+                               cudaUnavailable);
+      if (!cuda)
+        defaultNote = "export_model: note: exporting CPU kernels only (--target=cpu): " +
+                      cudaUnavailable + "; infer --use-gpu=True needs a model exported with "
+                                        "--target=cpu,cuda";
+    } else {
+      bool cpu = false;
+      for (const std::string &t : tools::splitCommaList(targets)) {
+        if (t == "cuda")
+          cuda = true;
+        else if (t == "cpu")
+          cpu = true;
+        else
+          throw tools::ToolError("--target: unknown target '" + t +
+                                 "' (expected cpu or cpu,cuda)");
+      }
+      if (!cpu)
+        throw tools::ToolError("--target=" + targets +
+                               ": the model always carries the CPU kernels; use --target=cpu,cuda");
+      if (!cuda && forGpu)
+        throw tools::ToolError("--device " + device + " with --target=" + targets +
+                               ": a model for the GPU needs --target=cpu,cuda");
+    }
     if (syntheticChecks < 0)
       throw tools::ToolError(fmt::format("--synthetic-checks {}: must be >= 0", syntheticChecks));
     exporter::ExportOptions o;
@@ -113,6 +138,9 @@ int main(int argc, char **argv) {
     o.foldBatchNorm = tools::parseBool("--fold-bn", foldBn);
     o.foldTolerance = foldTolerance;
     o.syntheticChecks = syntheticChecks;
+    o.cuda = cuda;
+    o.cudaArchs = tools::splitCommaList(cudaArchs);
+    o.cudaCacheDir = cudaCacheDir;
     std::error_code ec;
     std::vector<std::string> checkSources;
     if (!checkImages.empty())
@@ -129,6 +157,8 @@ int main(int argc, char **argv) {
     for (int i = 0; i < argc; ++i)
       o.commandLine += (i ? " " : "") + std::string(argv[i]);
 
+    if (!defaultNote.empty())
+      fmt::print("{}\n", defaultNote);
     exporter::ExportResult r = exporter::exportModel(o);
     fmt::print("export_model: {} from {} (sha256 {})\n", o.model, o.pretrained,
                r.checkpointSha256.substr(0, 16));
@@ -137,10 +167,20 @@ int main(int argc, char **argv) {
                r.kernels);
     fmt::print("  {} ({} bytes): {} parameters, {} values\n", r.paramsPath, r.paramsBytes,
                r.params, r.paramElements);
+    if (o.cuda) {
+      std::vector<std::string> cubins, ptx;
+      for (const std::string &m : r.cudaModules)
+        (m.rfind("compute_", 0) == 0 ? ptx : cubins).push_back(m);
+      fmt::print("  CUDA kernels: cubins {}, PTX {} ({})\n", fmt::join(cubins, ", "),
+                 ptx.empty() ? std::string("none") : fmt::format("{}", fmt::join(ptx, ", ")),
+                 r.cudaReport);
+    } else {
+      fmt::print("  CUDA kernels: none (--target=cpu): runs on the CPU only\n");
+    }
     fmt::print("  {}\n", r.jsonPath);
     fmt::print("export_model: done in {:.2f} s of compilation; run it with: infer "
-               "--model-dir={}\n",
-               r.compileSeconds, o.saveDir);
+               "--model-dir={}{}\n",
+               r.compileSeconds, o.saveDir, o.cuda ? " [--use-gpu=True]" : "");
     return 0;
   } catch (const std::exception &e) {
     std::fflush(stdout);

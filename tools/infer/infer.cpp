@@ -13,6 +13,13 @@
 //   image_name: <path>, class_id: <id>, prob: <p>
 // Any --batch-size works, the last batch holding what is left.
 //
+// --use-gpu=True runs the model's CUDA kernels on GPU --gpu-id (the model
+// must have been exported with them: export_model --target=cpu,cuda, the
+// default where NVRTC is installed). Only the NVIDIA driver (libcuda.so.1,
+// loaded at run time) is needed; without it, or without CUDA kernels in the
+// model, infer says what is missing and exits 1 (it never falls back to the
+// CPU silently).
+//
 // --benchmark=True adds the AutoLog-style report of the inference standard
 // (device, threads, precision, batch size, input shape, image count, mean
 // preprocess/inference/postprocess time per batch after --warmup untimed
@@ -32,6 +39,8 @@
 #include "kiln/data/Image.h"
 #include "kiln/inference/Predictor.h"
 #include "kiln/predict/Classify.h"
+#include "kiln/tools/BoolFlags.h"
+#include "kiln/tools/NullFlags.h"
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -42,6 +51,7 @@
 #include <cmath>
 #include <ctime>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 #include <fstream>
@@ -64,16 +74,9 @@ std::string oneLine(std::string s) {
   return s;
 }
 
-bool isNull(const std::string &v) { return v == "null" || v == "None"; }
-
 bool parseBool(const std::string &flag, const std::string &value) {
-  std::string v;
-  for (char c : value)
-    v += char(std::tolower(static_cast<unsigned char>(c)));
-  if (v == "true" || v == "1" || v == "yes" || v == "on" || v.empty())
-    return true;
-  if (v == "false" || v == "0" || v == "no" || v == "off")
-    return false;
+  if (std::optional<bool> b = tools::boolFlagValue(value))
+    return *b;
   throw InferError(fmt::format("{}: expected True or False, got '{}'", flag, value));
 }
 
@@ -113,28 +116,6 @@ std::string osName() {
   return "unknown";
 }
 
-/// TIPC's "null"/"None" value means "flag not given" for every flag: drops
-/// "--key=null" and "--key null" (and None) before parsing, so that numeric
-/// flags take their defaults too.
-std::vector<char *> withoutNullFlags(int argc, char **argv) {
-  auto isNullValue = [](const std::string &v) { return v == "null" || v == "None"; };
-  std::vector<char *> kept;
-  for (int i = 0; i < argc; ++i) {
-    std::string arg = argv[i];
-    size_t eq = arg.find('=');
-    if (i > 0 && arg.rfind("--", 0) == 0 && eq != std::string::npos &&
-        isNullValue(arg.substr(eq + 1)))
-      continue;
-    if (i > 0 && arg.rfind("--", 0) == 0 && eq == std::string::npos && i + 1 < argc &&
-        isNullValue(argv[i + 1])) {
-      ++i;
-      continue;
-    }
-    kept.push_back(argv[i]);
-  }
-  return kept;
-}
-
 struct Options {
   std::string modelDir, imgPath, useGpu = "False", benchmark = "False", precision = "fp32";
   int64_t batchSize = 1;
@@ -150,15 +131,19 @@ struct Times {
 };
 
 int run(Options o) {
-  for (std::string *v : {&o.modelDir, &o.imgPath, &o.useGpu, &o.benchmark, &o.precision})
-    if (isNull(*v))
+  for (std::string *v : {&o.modelDir, &o.imgPath, &o.precision})
+    if (tools::isNullValue(*v))
       v->clear();
+  // A null boolean is its default; an empty one is the flag given alone (true).
+  for (std::string *v : {&o.useGpu, &o.benchmark})
+    if (tools::isNullValue(*v))
+      *v = "False";
   if (o.modelDir.empty())
     o.modelDir = "./output/lenet5_infer";
   if (o.imgPath.empty())
     o.imgPath = "./images/demo";
-  const bool useGpu = parseBool("--use-gpu", o.useGpu.empty() ? "False" : o.useGpu);
-  const bool benchmark = parseBool("--benchmark", o.benchmark.empty() ? "False" : o.benchmark);
+  const bool useGpu = parseBool("--use-gpu", o.useGpu);
+  const bool benchmark = parseBool("--benchmark", o.benchmark);
   if (o.batchSize < 1 || o.batchSize > (int64_t(1) << 20))
     throw InferError(fmt::format("--batch-size {}: must be between 1 and {}", o.batchSize,
                                  int64_t(1) << 20));
@@ -167,6 +152,8 @@ int run(Options o) {
                                  o.cpuThreads));
   if (o.warmup < 0)
     throw InferError(fmt::format("--warmup {}: must be >= 0", o.warmup));
+  if (o.gpuId < 0)
+    throw InferError(fmt::format("--gpu-id {}: must be >= 0 (a CUDA device number)", o.gpuId));
   std::string precision = o.precision.empty() ? "fp32" : o.precision;
   std::transform(precision.begin(), precision.end(), precision.begin(), ::tolower);
   if (precision != "fp32")
@@ -311,7 +298,12 @@ int run(Options o) {
     info(fmt::format(" OS_version: {}", osName()));
     info(fmt::format(" CPU: {} ({} hardware threads)", cpu.empty() ? "unknown" : cpu,
                      std::thread::hardware_concurrency()));
-    info(" CUDA_version: None");
+    // On the GPU: "NVIDIA H100 80GB HBM3 (sm_90, 132 SMs), cubin sm_90, driver 13.0".
+    const std::string gpu = useGpu ? predictor->device_description() : "";
+    const size_t driverAt = gpu.rfind("driver ");
+    info(fmt::format(" GPU: {}", useGpu ? gpu : "None"));
+    info(fmt::format(" CUDA_version: {}",
+                     driverAt == std::string::npos ? "None" : gpu.substr(driverAt + 7)));
     info("---------------------- Kiln info ----------------------");
     info(fmt::format(" kiln_version: {}", KILN_VERSION));
     info(" log_api_version: 1.0");
@@ -357,22 +349,18 @@ int main(int argc, char **argv) {
   app.add_option("--img-path", o.imgPath,
                  "an image file, or a directory of .png/.jpg/.jpeg images (default ./images/demo)");
   app.add_option("--batch-size", o.batchSize, "images per run (any >= 1)")->capture_default_str();
-  app.add_option("--use-gpu", o.useGpu, "run on the GPU (True/False)")
-      ->expected(0, 1)
-      ->capture_default_str();
+  tools::addBoolFlag(app, "--use-gpu", o.useGpu, "run on the GPU");
   app.add_option("--gpu-id", o.gpuId, "CUDA device with --use-gpu=True")->capture_default_str();
   app.add_option("--gpu-mem", o.gpuMemMb, "initial GPU memory pool (MB) with --use-gpu=True")
       ->capture_default_str();
   app.add_option("--cpu-threads", o.cpuThreads, "worker threads (0: all hardware threads)")
       ->capture_default_str();
   app.add_option("--precision", o.precision, "fp32 (the only one)")->capture_default_str();
-  app.add_option("--benchmark", o.benchmark, "print the benchmark report (True/False)")
-      ->expected(0, 1)
-      ->capture_default_str();
+  tools::addBoolFlag(app, "--benchmark", o.benchmark, "print the benchmark report");
   app.add_option("--warmup", o.warmup, "untimed runs before the timed ones (with --benchmark)")
       ->capture_default_str();
   try {
-    std::vector<char *> args = withoutNullFlags(argc, argv);
+    std::vector<char *> args = tools::withoutNullFlags(argc, argv);
     app.parse(int(args.size()), args.data());
   } catch (const CLI::CallForHelp &e) {
     return app.exit(e);

@@ -25,6 +25,7 @@ public:
   }
 
   std::string device() const override { return "cpu"; }
+  std::string deviceDescription() const override { return session_.deviceDescription(); }
   int numThreads() const override { return session_.numThreads(); }
 
 private:

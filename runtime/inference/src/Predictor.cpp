@@ -467,6 +467,10 @@ std::string Predictor::model_name() const { return impl_->model->artifact->model
 
 std::string Predictor::device() const { return impl_->executor->device(); }
 
+std::string Predictor::device_description() const {
+  return impl_->executor->deviceDescription();
+}
+
 int Predictor::num_threads() const { return impl_->executor->numThreads(); }
 
 std::shared_ptr<Predictor> create_predictor(const Config &config) {

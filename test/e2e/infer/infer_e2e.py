@@ -5,6 +5,8 @@ usage: infer_e2e.py defaults <export_model> <infer> <source dir>
        infer_e2e.py batches <infer> <model dir> <image dir>
        infer_e2e.py predict <predict> <infer> <model dir> <weights> <image dir> <cache dir>
        infer_e2e.py json <model dir> <weights> <kernel count>
+       infer_e2e.py targets <model dir>=<cuda modules|none>...
+       infer_e2e.py gpu <infer> <model dir> <image dir> emulated|real
 
 defaults  in a fresh temporary directory holding only what a checkout has
           (pretrain_models/, images/ as links): `export_model` and then
@@ -23,6 +25,16 @@ json      inference.kmodel.json describes the files: the sha256 of the
           checkpoint and of both files (checked with hashlib), the input
           [-1, 1, 28, 28] with a dynamic batch, the output, the kernel count,
           the compiler version and flags.
+targets   inference.kmodel.json lists the targets (cpu, cuda) and the CUDA
+          modules (cubin architectures, then the PTX) each export holds.
+gpu       `infer --use-gpu=True` and `infer` on the CPU, same model, images
+          and batch size 3 (a partial last batch): same class ids,
+          probabilities within 1e-5 (the GPU logits agree with the CPU ones
+          to a relative 1e-5 or better, see test/unit/inference/
+          GpuInferenceTest.cpp; the probabilities move by less), and the
+          benchmark report names the GPU. "emulated": under the fake driver
+          (KILN_CUDA_DRIVER, set by ctest), "real": exits 77 (skipped) when
+          this machine has no usable GPU.
 Standard library only. Prints FAIL: lines and exits 1 on any failure.
 """
 import hashlib
@@ -135,6 +147,27 @@ def case_batches(infer, model_dir, images):
             check(abs(a[1] - b[1]) <= 1e-6 + 1e-8,
                   f"{name}: prob {b[1]} at batch {batch}, {a[1]} at batch 1")
 
+    # Boolean flags take every spelling the drivers share (tools/common
+    # BoolFlags.h): alone (true, even before another option), "--flag V" and
+    # "--flag=V"; TIPC's "null" is the default (False).
+    spellings = {
+        "alone": (["--benchmark", f"--model-dir={model_dir}"], True),
+        "space": (["--benchmark", "True", f"--model-dir={model_dir}"], True),
+        "attached": ([f"--model-dir={model_dir}", "--benchmark=True"], True),
+        "space False": (["--benchmark", "False", f"--model-dir={model_dir}"], False),
+        "null": ([f"--model-dir={model_dir}", "--benchmark=null"], False),
+    }
+    for what, (flags, report) in spellings.items():
+        r = run([infer, *flags, f"--img-path={images}", "--cpu-threads=1", "--warmup=0"])
+        check(r.returncode == 0, f"infer with --benchmark {what} failed: {r.stderr.strip()}")
+        has_report = "inference_time(ms)" in r.stdout + r.stderr
+        check(has_report == report,
+              f"--benchmark {what}: report {'missing' if report else 'printed'}")
+        check(sorted(predictions(r.stdout)) == names, f"--benchmark {what}: predictions differ")
+    r = run([infer, "--benchmark", "maybe", f"--model-dir={model_dir}", f"--img-path={images}"])
+    check(r.returncode != 0 and "--benchmark" in r.stderr and "maybe" in r.stderr,
+          f"--benchmark maybe: expected a one-line error, got rc {r.returncode}: {r.stderr}")
+
 
 def case_predict(predict, infer, model_dir, weights, images, cache):
     env = dict(os.environ, KILN_CACHE_DIR=cache)
@@ -193,10 +226,74 @@ def case_json(model_dir, weights, kernels):
     check(j["labels"][9] == "Ankle boot", "labels")
 
 
+def case_targets(*pairs):
+    for pair in pairs:
+        model_dir, modules = pair.split("=")
+        j = json.load(open(os.path.join(model_dir, "inference.kmodel.json")))
+        if modules == "none":
+            check(j["targets"] == ["cpu"], f"{model_dir}: targets {j['targets']}, expected [cpu]")
+            check(j["cuda"] is None, f"{model_dir}: cuda {j['cuda']}, expected null")
+            check("cuda=" not in j["compiler"]["flags"], f"{model_dir}: flags name CUDA")
+            continue
+        want = modules.split(",")
+        check(j["targets"] == ["cpu", "cuda"], f"{model_dir}: targets {j['targets']}")
+        cuda = j["cuda"] or {}
+        check(cuda.get("architectures") == want,
+              f"{model_dir}: CUDA modules {cuda.get('architectures')}, expected {want}")
+        check(cuda.get("cubin") == [m for m in want if m.startswith("sm_")], f"{model_dir}: cubin")
+        check(cuda.get("ptx") == [m for m in want if m.startswith("compute_")], f"{model_dir}: ptx")
+        check(re.match(r"^\d+\.\d+$", cuda.get("nvrtc_version", "")) is not None,
+              f"{model_dir}: nvrtc_version {cuda.get('nvrtc_version')}")
+        check(0 < cuda.get("distinct_kernels", 0) <= len(j["kernels"]),
+              f"{model_dir}: distinct_kernels {cuda.get('distinct_kernels')}")
+        real = [m for m in want if m.startswith("sm_")]
+        check(f"cuda={','.join(real)}" in j["compiler"]["flags"],
+              f"{model_dir}: flags {j['compiler']['flags']} lack cuda={','.join(real)}")
+
+
+def case_gpu(infer, model_dir, images, mode):
+    common = [infer, f"--model-dir={model_dir}", f"--img-path={images}", "--batch-size=3"]
+    gpu = run(common + ["--use-gpu=True", "--benchmark=True", "--warmup=1"])
+    if gpu.returncode != 0 and mode == "real" and "is not usable" in gpu.stderr:
+        print("skipped: no usable GPU: " + gpu.stderr.strip())
+        sys.exit(77)
+    if not check(gpu.returncode == 0, f"infer --use-gpu=True ({mode}) failed"):
+        return
+    cpu = run(common + ["--cpu-threads=1"])
+    if not check(cpu.returncode == 0, "infer on the CPU failed"):
+        return
+    a, b = predictions(cpu.stdout), predictions(gpu.stdout)
+    check(len(a) > 0 and sorted(a) == sorted(b),
+          f"CPU classified {sorted(a)}, GPU {sorted(b)}")
+    worst = 0.0
+    for name in sorted(a):
+        if name not in b:
+            continue
+        check(a[name][0] == b[name][0], f"{name}: class {b[name][0]} on the GPU, {a[name][0]} "
+                                        "on the CPU")
+        worst = max(worst, abs(a[name][1] - b[name][1]))
+        check(abs(a[name][1] - b[name][1]) <= 1e-5,
+              f"{name}: prob {b[name][1]} on the GPU, {a[name][1]} on the CPU")
+    print(f"GPU ({mode}) vs CPU: {len(a)} images, same class ids, max |prob diff| {worst:.2e}")
+    device = re.search(r"runtime_device: (.+)$", gpu.stdout, re.M)
+    check(device is not None and device.group(1).startswith("gpu:0 ("),
+          f"benchmark device: {device.group(1) if device else None}")
+    if mode == "emulated":
+        check(device is not None and device.group(1) == "gpu:0 (Kiln CPU emulator)",
+              "the emulated device is not named")
+    check(re.search(r"^\[.*\] kiln INFO:  GPU: .+ driver \d+\.\d+$", gpu.stdout, re.M) is not None,
+          "the benchmark report has no GPU line")
+    check(re.search(r"CUDA_version: \d+\.\d+$", gpu.stdout, re.M) is not None,
+          "the benchmark report has no CUDA version")
+    check("cpu_math_library_num_threads: 1" in gpu.stdout, "GPU runs report 1 host thread")
+    check(re.search(r"data_num: " + str(len(a)) + "$", gpu.stdout, re.M) is not None,
+          "data_num")
+
+
 def main():
     case, args = sys.argv[1], sys.argv[2:]
     {"defaults": case_defaults, "batches": case_batches, "predict": case_predict,
-     "json": case_json}[case](*args)
+     "json": case_json, "targets": case_targets, "gpu": case_gpu}[case](*args)
     if failures:
         print(f"{len(failures)} failure(s)")
         sys.exit(1)

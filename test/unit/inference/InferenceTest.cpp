@@ -12,6 +12,7 @@
 #include "kiln/data/Image.h"
 #include "kiln/frontend/Models.h"
 #include "kiln/inference/Predictor.h"
+#include "ErrorMatchers.h"
 #include "kiln/reference/Reference.h"
 #include "kiln/tools/Common.h"
 
@@ -70,23 +71,7 @@ std::vector<float> runBatch(ki::Predictor &p, const std::vector<float> &images, 
   return logits;
 }
 
-/// what() of the Error `f` throws ("" and a test failure if none).
-template <typename F>
-std::string errorOf(F &&f) {
-  try {
-    f();
-  } catch (const ki::Error &e) {
-    std::string what = e.what();
-    EXPECT_EQ(what.find('\n'), std::string::npos) << "not one line: " << what;
-    return what;
-  }
-  ADD_FAILURE() << "no Error thrown";
-  return "";
-}
-
-#define EXPECT_CONTAINS(text, part)                                                            \
-  EXPECT_NE(std::string(text).find(part), std::string::npos) << "'" << (text) << "' lacks '"   \
-                                                             << (part) << "'"
+using kiln::inference::test::errorOf;
 
 /// The compile cache of test/e2e/infer (infer_parity's and predict's): the
 /// training artifact is compiled once for all tests.
@@ -486,10 +471,16 @@ TEST(LoadErrors, EachBadFileHasItsMessage) {
 TEST(LoadErrors, TrainingArtifactIsRejected) {
   // The compile cache holds exactly such a file.
   trainingArtifact("lenet5");
+  // (Artifacts of older builds may lie beside it: take one this runtime reads.)
   std::string path;
   for (const auto &e : fs::directory_iterator(cacheDir()))
-    if (e.path().filename().string().rfind("lenet5-", 0) == 0 && e.path().extension() == ".kiln")
-      path = e.path().string();
+    if (e.path().filename().string().rfind("lenet5-", 0) == 0 && e.path().extension() == ".kiln") {
+      try {
+        if (rt::Artifact::loadFile(e.path().string())->hasEntry("train_step"))
+          path = e.path().string();
+      } catch (const rt::Error &) {
+      }
+    }
   ASSERT_FALSE(path.empty());
   std::string what = errorOf([&] {
     ki::create_predictor(ki::Config(path, work("lenet5_infer/inference.kparams")));
@@ -499,25 +490,20 @@ TEST(LoadErrors, TrainingArtifactIsRejected) {
   EXPECT_CONTAINS(what, "export_model");
 }
 
-// No CUDA executor exists: asking for the GPU names what is missing. On this
-// CPU-only machine that is the driver library; with a driver, the device,
-// the model's CUDA kernels or the executor.
-TEST(Gpu, RequestSaysWhatIsMissing) {
+// Asking for the GPU on a machine without the NVIDIA driver (this CPU-only
+// one, CI) names what is missing, in one line, and suggests the CPU; it never
+// falls back to the CPU silently. Where a driver exists the GPU path itself
+// is tested (GpuInferenceTest.cpp: inference_gpu_emu_tests, inference_gpu_tests).
+TEST(Gpu, RequestWithoutDriverSaysWhatIsMissing) {
   ki::Config config(work("lenet5_infer"));
+  EXPECT_CONTAINS(errorOf([&] { config.enable_use_gpu(100, -1); }), "device id -1");
+  if (void *driver = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL)) {
+    dlclose(driver);
+    GTEST_SKIP() << "this machine has an NVIDIA driver (libcuda.so.1)";
+  }
   config.enable_use_gpu(100, 0);
   std::string what = errorOf([&] { ki::create_predictor(config); });
-  EXPECT_CONTAINS(what, "GPU");
+  EXPECT_CONTAINS(what, "GPU device 0 requested but it is not usable");
+  EXPECT_CONTAINS(what, "libcuda.so.1");
   EXPECT_CONTAINS(what, "run on the CPU instead");
-  void *driver = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
-  if (!driver) {
-    EXPECT_CONTAINS(what, "libcuda.so.1");
-  } else {
-    dlclose(driver);
-    EXPECT_TRUE(what.find("cuInit") != std::string::npos ||
-                what.find("CUDA device") != std::string::npos ||
-                what.find("no CUDA kernels") != std::string::npos ||
-                what.find("no CUDA executor") != std::string::npos)
-        << what;
-  }
-  EXPECT_CONTAINS(errorOf([&] { config.enable_use_gpu(100, -1); }), "device id -1");
 }

@@ -15,6 +15,7 @@
 #include <openssl/evp.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -93,6 +94,69 @@ std::string compileFlags(const std::vector<uint8_t> &artifactBytes) {
   return root->compile_flags() ? root->compile_flags()->str() : std::string();
 }
 
+/// True when `b` carries exactly the CPU kernels and parameters of `a` (the
+/// CUDA modules and the compile flags may differ).
+bool sameCpuModel(const std::vector<uint8_t> &a, const std::vector<uint8_t> &b) {
+  const auto *ra = kiln::artifact::GetArtifact(a.data());
+  const auto *rb = kiln::artifact::GetArtifact(b.data());
+  auto bytesEqual = [](const auto *x, const auto *y) {
+    if (!x || !y)
+      return x == y;
+    return x->size() == y->size() &&
+           std::memcmp(x->data(), y->data(), x->size() * sizeof(*x->data())) == 0;
+  };
+  if (!ra->cpu() || !rb->cpu() ||
+      !bytesEqual(ra->cpu()->shared_object(), rb->cpu()->shared_object()) ||
+      !bytesEqual(ra->param_data(), rb->param_data()))
+    return false;
+  const auto *pa = ra->params(), *pb = rb->params();
+  if (!pa || !pb || pa->size() != pb->size())
+    return false;
+  for (uint32_t i = 0; i < pa->size(); ++i)
+    if (pa->Get(i)->name()->str() != pb->Get(i)->name()->str() ||
+        pa->Get(i)->offset() != pb->Get(i)->offset())
+      return false;
+  return ra->kernels() && rb->kernels() && ra->kernels()->size() == rb->kernels()->size();
+}
+
+/// NVRTC's version recorded in the CUDA modules ("" without them).
+std::string nvrtcVersionOf(const std::vector<uint8_t> &artifactBytes) {
+  if (const auto *mods = kiln::artifact::GetArtifact(artifactBytes.data())->cuda())
+    for (const kiln::artifact::CudaModule *m : *mods)
+      if (m->nvrtc_version())
+        return m->nvrtc_version()->str();
+  return "";
+}
+
+/// The CUDA modules of an artifact by architecture ("sm_90", "compute_80").
+std::vector<std::string> cudaModules(const std::vector<uint8_t> &artifactBytes) {
+  std::vector<std::string> archs;
+  if (const auto *mods = kiln::artifact::GetArtifact(artifactBytes.data())->cuda())
+    for (const kiln::artifact::CudaModule *m : *mods)
+      archs.push_back(m->arch() ? m->arch()->str() : std::string("?"));
+  return archs;
+}
+
+/// Checks the --cuda-arch list before anything is compiled.
+void checkCudaArchs(const std::vector<std::string> &archs) {
+  if (archs.empty())
+    throw ExportError("--cuda-arch: no architecture given (e.g. --cuda-arch=sm_80,sm_90)");
+  for (const std::string &arch : archs) {
+    size_t digits = 3;
+    while (digits < arch.size() && std::isdigit(static_cast<unsigned char>(arch[digits])))
+      ++digits;
+    // sm_90, sm_100, and the architecture-specific sm_90a
+    bool suffixOk = digits == arch.size() ||
+                    (digits + 1 == arch.size() &&
+                     std::islower(static_cast<unsigned char>(arch[digits])));
+    if (arch.rfind("sm_", 0) != 0 || digits < 5 || !suffixOk)
+      throw ExportError(fmt::format("--cuda-arch {}: expected real architectures sm_<NN> "
+                                    "(e.g. sm_80,sm_90; the PTX of the first one is added for "
+                                    "newer GPUs)",
+                                    arch));
+  }
+}
+
 ordered_json signatureJson(const std::vector<rt::TensorInfo> &infos) {
   ordered_json list = ordered_json::array();
   for (const rt::TensorInfo &t : infos) {
@@ -156,6 +220,11 @@ ExportResult exportModel(const ExportOptions &o) {
     throw ExportError("no --save-inference-dir given");
   if (!(o.foldTolerance >= 0))
     throw ExportError(fmt::format("--fold-tolerance {}: must be >= 0", o.foldTolerance));
+  if (o.cuda) {
+    if (std::string why = cudaTargetUnavailable(); !why.empty())
+      throw ExportError("--target=cpu,cuda: " + why);
+    checkCudaArchs(o.cudaArchs);
+  }
   std::error_code ec;
   if (!fs::is_regular_file(o.pretrained, ec))
     throw ExportError(fmt::format(
@@ -235,6 +304,27 @@ ExportResult exportModel(const ExportOptions &o) {
         }
       }
     }
+  }
+
+  // ---- CUDA kernels: the chosen variant once more, with the CUDA target ----
+  CompileResult withCuda;
+  if (o.cuda) {
+    CompileOptions cudaOptions = copts;
+    cudaOptions.cuda = true;
+    cudaOptions.cudaArchs = o.cudaArchs;
+    cudaOptions.cudaCacheDir = o.cudaCacheDir;
+    withCuda = compileInference(model.graph, InferenceOptions{f.applied}, cudaOptions);
+    // The CPU kernels written must be the ones the folding check ran (the
+    // compiler is deterministic; this makes it a checked fact).
+    if (!sameCpuModel(chosen->artifact, withCuda.artifact))
+      throw ExportError("internal error: compiling the CUDA kernels changed the model's CPU "
+                        "kernels or parameters; export with --target=cpu and report this");
+    r.compileSeconds += withCuda.seconds;
+    r.cudaSeconds = withCuda.seconds;
+    r.cudaReport = withCuda.cudaReport;
+    r.cudaSource = withCuda.cudaSource;
+    r.cudaModules = cudaModules(withCuda.artifact);
+    chosen = &withCuda;
   }
 
   // ---- the files ----
@@ -318,6 +408,21 @@ ExportResult exportModel(const ExportOptions &o) {
                    {"flags", compileFlags(chosen->artifact)},
                    {"artifact_schema_version", artifact->schemaVersion()},
                    {"batch_norm_folded", f.applied}};
+  j["targets"] = o.cuda ? ordered_json::array({"cpu", "cuda"}) : ordered_json::array({"cpu"});
+  if (o.cuda) {
+    std::vector<std::string> cubins, ptx;
+    for (const std::string &m : r.cudaModules)
+      (m.rfind("compute_", 0) == 0 ? ptx : cubins).push_back(m);
+    j["cuda"] = {{"architectures", r.cudaModules},
+                 {"cubin", cubins},
+                 {"ptx", ptx},
+                 {"nvrtc_version", nvrtcVersionOf(chosen->artifact)},
+                 {"distinct_kernels", withCuda.cudaDistinctKernels},
+                 {"note", "the GPU loads the cubin of its architecture, else JIT-compiles the "
+                          "newest PTX not above it (infer --use-gpu=True)"}};
+  } else {
+    j["cuda"] = nullptr;
+  }
   j["source_checkpoint"] = {{"path", o.pretrained}, {"sha256", r.checkpointSha256}};
   j["batch_norm_folding"] = foldJson;
   j["preprocess"] = {

@@ -41,11 +41,18 @@
 // kiln::inference::Error (= kiln::rt::Error, a std::runtime_error) whose
 // what() is one line naming the file, input or setting and what was expected.
 //
-// GPU. enable_use_gpu() selects the CUDA executor. This runtime has none yet:
-// create_predictor() then fails with a message naming what is missing (the
-// CUDA driver libcuda.so.1, a CUDA device, CUDA kernels in the model, or the
-// executor itself). The executor interface (runtime/inference/src/Executor.h)
-// is where a CUDA executor plugs in.
+// GPU. enable_use_gpu(pool_mb, device_id) runs the model's CUDA kernels on
+// CUDA device `device_id` through the NVIDIA driver (libcuda.so.1, loaded at
+// run time: nothing else to install beside the driver). The model must have
+// been exported with CUDA kernels (export_model --target=cpu,cuda, the
+// default where NVRTC is installed) for an architecture the GPU runs
+// (--cuda-arch; sm_80 and sm_90 cubins plus PTX by default). Inputs and
+// outputs stay host memory (copy_from_cpu / copy_to_cpu); the parameters
+// live on the device; each batch size is captured into a CUDA graph after
+// its first run. A clone or another predictor has its own device memory and
+// stream. When something is missing (the driver, the device, CUDA kernels
+// in the model, code for the GPU's architecture) create_predictor() throws
+// an Error naming it; it never falls back to the CPU silently.
 //===----------------------------------------------------------------------===//
 #ifndef KILN_INFERENCE_PREDICTOR_H
 #define KILN_INFERENCE_PREDICTOR_H
@@ -87,8 +94,9 @@ public:
   void set_cpu_math_library_num_threads(int threads);
   int cpu_math_library_num_threads() const { return cpuThreads_; }
 
-  /// Run on CUDA device `device_id`; `memory_pool_init_size_mb` is the initial
-  /// device memory pool. See "GPU" above.
+  /// Run on CUDA device `device_id` (see "GPU" above). `memory_pool_init_size_mb`
+  /// is kept for Paddle compatibility and reported by summary(); device
+  /// memory is sized from the model's memory plan at each batch size.
   void enable_use_gpu(uint64_t memory_pool_init_size_mb, int device_id = 0);
   void disable_gpu();
   bool use_gpu() const { return useGpu_; }
@@ -168,9 +176,13 @@ public:
   const Config &config() const;
   /// The model name recorded at export ("resnet20").
   std::string model_name() const;
-  /// "cpu" (or "gpu:<id>" once a CUDA executor exists).
+  /// "cpu", or "gpu:<id> (<device name>)" ("gpu:0 (NVIDIA H100 80GB HBM3)").
   std::string device() const;
-  /// Worker threads actually used (0 in the config resolved to the hardware's).
+  /// More detail: "CPU, 2 threads", or "NVIDIA H100 80GB HBM3 (sm_90, 132
+  /// SMs), cubin sm_90, driver 13.0" (which CUDA code the GPU runs).
+  std::string device_description() const;
+  /// Worker threads actually used (0 in the config resolved to the hardware's;
+  /// 1 on the GPU, where the host thread only issues work).
   int num_threads() const;
 
 private:

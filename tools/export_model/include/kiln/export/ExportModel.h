@@ -3,7 +3,8 @@
 // export_model's work as a library (the tool and the tests share it):
 //
 //   <save dir>/inference.kmodel       the artifact with only the `infer` entry,
-//                                     the kernels it launches and the
+//                                     the kernels it launches (CPU, and with
+//                                     `cuda` also CUDA cubins + PTX) and the
 //                                     parameters it reads (no train_step,
 //                                     eval_step or optimizer state)
 //   <save dir>/inference.kparams      those parameters' values (the Predictor
@@ -26,6 +27,14 @@
 // logits of ~10 carry float rounding of ~1e-6 (ULP 9.5e-7), which the
 // unfolded model itself shows between batch sizes. The check inputs are the
 // images of `checkImages` plus `syntheticChecks` seeded random images.
+//
+// CUDA kernels (`cuda`): the folding check compiles and runs CPU-only
+// artifacts (no GPU is needed to export). The chosen variant is then compiled
+// once more with the CUDA target (NVRTC, once per architecture, through the
+// NVRTC disk cache), and its CPU kernels and parameters must be byte-identical
+// to the checked artifact's, so the file written holds exactly the CPU
+// kernels the check ran. The CUDA kernels are the same fused groups as CUDA C;
+// their agreement with the CPU kernels is what test/unit/cuda checks.
 //===----------------------------------------------------------------------===//
 #ifndef KILN_EXPORT_EXPORTMODEL_H
 #define KILN_EXPORT_EXPORTMODEL_H
@@ -49,6 +58,12 @@ struct ExportOptions {
   /// Where checkImages came from, for the json ("./images/demo").
   std::string checkImagesSource;
   int syntheticChecks = 32;
+  /// Also store CUDA kernels (kiln-compile --target=cpu,cuda): cubins for
+  /// `cudaArchs` plus the PTX of the first one, compiled with NVRTC.
+  bool cuda = false;
+  std::vector<std::string> cudaArchs = {"sm_80", "sm_90"};
+  /// NVRTC cache ("" = $KILN_CUDA_CACHE_DIR or ~/.cache/kiln/cuda, "none" = off).
+  std::string cudaCacheDir;
   /// Recorded in the json.
   std::string commandLine;
 };
@@ -74,6 +89,15 @@ struct ExportResult {
   FoldReport fold;
   std::string checkpointSha256;
   double compileSeconds = 0;
+  /// With `cuda`: the artifact's CUDA modules ("sm_80", "sm_90", "compute_80"),
+  /// NVRTC's report ("7 distinct CUDA kernels, NVRTC 13.0: 2 architectures
+  /// compiled, 0 from cache, 4.36 s"), the seconds of that compile, and the
+  /// CUDA C translation unit the cubins were compiled from (for tests: the
+  /// CPU emulator of test/support/cuda_emu runs it).
+  std::vector<std::string> cudaModules;
+  std::string cudaReport;
+  double cudaSeconds = 0;
+  std::string cudaSource;
 };
 
 /// A one-line failure (bad model name, weights, directory).
@@ -84,6 +108,9 @@ public:
 
 /// Exports; throws ExportError (or kiln::rt::Error / kiln::CompileError).
 ExportResult exportModel(const ExportOptions &options);
+
+/// Why CUDA kernels cannot be compiled by this build ("" when NVRTC is there).
+std::string cudaTargetUnavailable();
 
 /// Lower-case hex SHA-256 of a file (OpenSSL); throws ExportError naming it.
 std::string sha256File(const std::string &path);
