@@ -38,6 +38,7 @@
 #include <array>
 #include <cstdint>
 #include <utility>
+#include <vector>
 
 namespace {
 
@@ -48,6 +49,12 @@ struct Geometry {
   int64_t ld, cin, h, w_, cout, kh, kw, ph, pw;
   int64_t wsCo, wsCi, wsY, wsX;
   int64_t oy0, oy1;
+};
+
+struct GradWeightGeometry {
+  const float *x, *dy;
+  float *dw, *scratch;
+  int64_t batch, cin, h, w_, cout, kh, kw, ph, pw, ci0, ci1;
 };
 
 void convPortable(const Geometry &g) {
@@ -69,6 +76,33 @@ void convPortable(const Geometry &g) {
           }
         g.out[co * g.ld + (oy - g.oy0) * g.w_ + ox] = acc;
       }
+}
+
+/// dW for input channels [ci0, ci1): the sum over images, in image order,
+/// then pixels, then taps - the order the AVX-512 path also keeps per lane.
+void gradWeightPortable(const GradWeightGeometry &g) {
+  const int64_t plane = g.h * g.w_, taps = g.kh * g.kw;
+  for (int64_t co = 0; co < g.cout; ++co)
+    for (int64_t ci = g.ci0; ci < g.ci1; ++ci)
+      for (int64_t ky = 0; ky < g.kh; ++ky)
+        for (int64_t kx = 0; kx < g.kw; ++kx) {
+          float acc = 0.0f;
+          for (int64_t n = 0; n < g.batch; ++n) {
+            const float *dyc = g.dy + (n * g.cout + co) * plane;
+            const float *xc = g.x + (n * g.cin + ci) * plane;
+            for (int64_t oy = 0; oy < g.h; ++oy) {
+              const int64_t iy = oy + ky - g.ph;
+              if (iy < 0 || iy >= g.h)
+                continue;
+              for (int64_t ox = 0; ox < g.w_; ++ox) {
+                const int64_t ix = ox + kx - g.pw;
+                if (ix >= 0 && ix < g.w_)
+                  acc += dyc[oy * g.w_ + ox] * xc[iy * g.w_ + ix];
+              }
+            }
+          }
+          g.dw[(co * g.cin + ci) * taps + ky * g.kw + kx] = acc;
+        }
 }
 
 #if defined(__x86_64__)
@@ -212,6 +246,140 @@ __attribute__((target("avx512f"))) void convAvx512(const Geometry &g) {
   }
 }
 
+// ---- gradient with respect to the weights ----
+//
+// dW[co][ci][t] = sum over images n and output pixels p of
+//   dY[n][co][p] * X[n][ci][p + xTap[t]]   (masked at the borders, as above).
+// Register block: CB output channels x all taps of a 3x3 (27 accumulators)
+// or 1 x 25 for 5x5, over the 16 lanes of a pixel vector. The per-lane sums
+// live in scratch between images (one zmm per (co, ci, tap)): images are the
+// outer loop so one image's planes stay in L2 while every (ci, co) block
+// reads them; lanes are reduced once at the end. The order of every sum is
+// fixed by the shapes alone, so results do not depend on the thread split.
+
+template <int CB, int TAPS, int... I>
+__attribute__((target("avx512f"), always_inline)) inline void
+gwLoad(__m512 (&acc)[CB * TAPS], const float *part, std::integer_sequence<int, I...>) {
+  ((acc[I] = _mm512_load_ps(part + 16 * I)), ...);
+}
+template <int CB, int TAPS, int... I>
+__attribute__((target("avx512f"), always_inline)) inline void
+gwStore(const __m512 (&acc)[CB * TAPS], float *part, std::integer_sequence<int, I...>) {
+  (_mm512_store_ps(part + 16 * I, acc[I]), ...);
+}
+template <int CB, int... J>
+__attribute__((target("avx512f"), always_inline)) inline void
+gwLoadDy(__m512 (&dyv)[CB], const float *dyc, int64_t plane, __mmask16 m,
+         std::integer_sequence<int, J...>) {
+  ((dyv[J] = _mm512_maskz_loadu_ps(m, dyc + J * plane)), ...);
+}
+template <int CB, int TAPS, int T, int... J>
+__attribute__((target("avx512f"), always_inline)) inline void
+gwFmaTap(__m512 (&acc)[CB * TAPS], const __m512 (&dyv)[CB], __m512 xv,
+         std::integer_sequence<int, J...>) {
+  ((acc[J * TAPS + T] = _mm512_fmadd_ps(dyv[J], xv, acc[J * TAPS + T])), ...);
+}
+template <int CB, int TAPS, int... T>
+__attribute__((target("avx512f"), always_inline)) inline void
+gwFmaAll(__m512 (&acc)[CB * TAPS], const __m512 (&dyv)[CB], const float *xs,
+         const int64_t *xTap, const __mmask16 *masks, std::integer_sequence<int, T...>) {
+  (gwFmaTap<CB, TAPS, T>(acc, dyv, _mm512_maskz_loadu_ps(masks[T], xs + xTap[T]),
+                         std::make_integer_sequence<int, CB>()),
+   ...);
+}
+
+/// part[(j * TAPS + t) * 16 + lane] += the lane sums of output channels
+/// co..co+CB-1, input channel ci of one image.
+template <int CB, int TAPS>
+__attribute__((target("avx512f"))) void gwBlock(const float *xc, const float *dyc, int64_t plane,
+                                                int64_t nvec, const int64_t *xTap,
+                                                const __mmask16 *masks,
+                                                const __mmask16 *inRange, float *part) {
+  constexpr auto all = std::make_integer_sequence<int, CB * TAPS>();
+  __m512 acc[CB * TAPS];
+  gwLoad<CB, TAPS>(acc, part, all);
+  for (int64_t v = 0; v < nvec; ++v) {
+    __m512 dyv[CB];
+    gwLoadDy<CB>(dyv, dyc + 16 * v, plane, inRange[v], std::make_integer_sequence<int, CB>());
+    gwFmaAll<CB, TAPS>(acc, dyv, xc + 16 * v, xTap, masks + v * TAPS,
+                       std::make_integer_sequence<int, TAPS>());
+  }
+  gwStore<CB, TAPS>(acc, part, all);
+}
+
+using GwBlockFn = void (*)(const float *, const float *, int64_t, int64_t, const int64_t *,
+                           const __mmask16 *, const __mmask16 *, float *);
+
+/// Output channels per block for a tap count (0: no AVX-512 block).
+constexpr int gwChannelsPerBlock(int64_t taps) { return taps == 9 ? 3 : taps == 25 ? 1 : 0; }
+
+GwBlockFn gwBlockFor(int64_t taps, int cb) {
+  if (taps == 9)
+    return cb == 3 ? &gwBlock<3, 9> : cb == 2 ? &gwBlock<2, 9> : &gwBlock<1, 9>;
+  return &gwBlock<1, 25>;
+}
+
+/// The pixel vectors of a plane: which lanes are inside (inRange) and, per
+/// tap, which read inside the image (masks[v * taps + t]).
+__attribute__((target("avx512f"))) void planeMasks(int64_t h, int64_t w, const int64_t *dy,
+                                                   const int64_t *dx, int taps,
+                                                   __mmask16 *inRange, __mmask16 *masks) {
+  const int64_t plane = h * w, nvec = (plane + 15) / 16;
+  for (int64_t v = 0; v < nvec; ++v) {
+    __mmask16 in = 0;
+    for (int l = 0; l < 16; ++l)
+      in |= static_cast<__mmask16>((16 * v + l < plane) << l);
+    inRange[v] = in;
+    for (int t = 0; t < taps; ++t) {
+      __mmask16 m = 0;
+      for (int l = 0; l < 16; ++l) {
+        const int64_t p = 16 * v + l, iy = p / w + dy[t], ix = p % w + dx[t];
+        const bool inside = p < plane && iy >= 0 && iy < h && ix >= 0 && ix < w;
+        m |= static_cast<__mmask16>(inside << l);
+      }
+      masks[v * taps + t] = m;
+    }
+  }
+}
+
+__attribute__((target("avx512f"))) void gradWeightAvx512(const GradWeightGeometry &g) {
+  const int taps = static_cast<int>(g.kh * g.kw);
+  const int cbMax = gwChannelsPerBlock(taps);
+  const int64_t plane = g.h * g.w_, nvec = (plane + 15) / 16;
+  int64_t xTap[kMaxTaps], dy[kMaxTaps], dx[kMaxTaps];
+  for (int64_t t = 0; t < taps; ++t) {
+    dy[t] = t / g.kw - g.ph;
+    dx[t] = t % g.kw - g.pw;
+    xTap[t] = dy[t] * g.w_ + dx[t];
+  }
+  std::vector<__mmask16> inRange(nvec), masks(nvec * taps);
+  planeMasks(g.h, g.w_, dy, dx, taps, inRange.data(), masks.data());
+  const int64_t nci = g.ci1 - g.ci0;
+  // part[(((ci - ci0) * cout + co) * taps + t) * 16 + lane]: lane sums; a
+  // block's channels co..co+cb-1 are consecutive runs of taps.
+  float *part = g.scratch;
+  std::fill(part, part + g.cout * nci * taps * 16, 0.0f);
+  for (int64_t n = 0; n < g.batch; ++n)
+    for (int64_t ci = g.ci0; ci < g.ci1; ++ci) {
+      const float *xc = g.x + (n * g.cin + ci) * plane;
+      for (int64_t co = 0; co < g.cout; co += cbMax) {
+        const int cb = static_cast<int>(std::min<int64_t>(cbMax, g.cout - co));
+        gwBlockFor(taps, cb)(xc, g.dy + (n * g.cout + co) * plane, plane, nvec, xTap,
+                             masks.data(), inRange.data(),
+                             part + ((ci - g.ci0) * g.cout + co) * taps * 16);
+      }
+    }
+  for (int64_t co = 0; co < g.cout; ++co)
+    for (int64_t ci = g.ci0; ci < g.ci1; ++ci)
+      for (int t = 0; t < taps; ++t) {
+        const float *lanes = part + (((ci - g.ci0) * g.cout + co) * taps + t) * 16;
+        float sum = 0.0f; // lanes in order: the same sum on every run
+        for (int l = 0; l < 16; ++l)
+          sum += lanes[l];
+        g.dw[(co * g.cin + ci) * taps + t] = sum;
+      }
+}
+
 bool hasAvx512() {
   static const bool yes = [] {
     __builtin_cpu_init();
@@ -245,7 +413,39 @@ bool directConvAvx512(const DirectConvArgs &a) {
 #endif
 }
 
+void directConvGradWeightPortable(const DirectConvGradWeightArgs &a) {
+  gradWeightPortable({a.x, a.dy, a.dw, a.scratch, a.batch, a.cin, a.h, a.w, a.cout, a.kh, a.kw,
+                      a.ph, a.pw, a.ci0, a.ci1});
+}
+
+bool directConvGradWeightAvx512(const DirectConvGradWeightArgs &a) {
+#if defined(__x86_64__)
+  if (!hasAvx512() || gwChannelsPerBlock(a.kh * a.kw) == 0 ||
+      a.h * a.w + 16 >= (int64_t(1) << 30) || a.batch <= 0 || a.ci1 <= a.ci0)
+    return false;
+  gradWeightAvx512({a.x, a.dy, a.dw, a.scratch, a.batch, a.cin, a.h, a.w, a.cout, a.kh, a.kw,
+                    a.ph, a.pw, a.ci0, a.ci1});
+  return true;
+#else
+  (void)a;
+  return false;
+#endif
+}
+
 } // namespace kiln::rt
+
+extern "C" void kiln_conv2d_same_grad_weight_f32(const float *x, const float *dy, float *dw,
+                                                 float *scratch, int64_t batch, int64_t cin,
+                                                 int64_t h, int64_t w, int64_t cout, int64_t kh,
+                                                 int64_t kw, int64_t ph, int64_t pw,
+                                                 int64_t ci0, int64_t ci1) {
+  const kiln::rt::DirectConvGradWeightArgs a{x,  dy, dw, scratch, batch, cin, h,  w,
+                                             cout, kh, kw, ph,      pw,    ci0, ci1};
+  if (ci1 <= ci0 || cout <= 0)
+    return;
+  if (!kiln::rt::directConvGradWeightAvx512(a))
+    kiln::rt::directConvGradWeightPortable(a);
+}
 
 extern "C" void kiln_conv2d_same_f32(const float *x, const float *wt, float *out, int64_t ld,
                                      int64_t cin, int64_t h, int64_t w, int64_t cout,

@@ -24,6 +24,18 @@ void directConvPortable(const DirectConvArgs &a);
 /// shape does not allow it.
 bool directConvAvx512(const DirectConvArgs &a);
 
+/// Arguments of kiln_conv2d_same_grad_weight_f32, in its order.
+struct DirectConvGradWeightArgs {
+  const float *x, *dy;
+  float *dw, *scratch;
+  int64_t batch, cin, h, w, cout, kh, kw, ph, pw, ci0, ci1;
+};
+
+void directConvGradWeightPortable(const DirectConvGradWeightArgs &a);
+/// False (and nothing done) where the CPU or the kernel size (3x3 and 5x5
+/// have AVX-512 blocks) does not allow it.
+bool directConvGradWeightAvx512(const DirectConvGradWeightArgs &a);
+
 } // namespace kiln::rt
 
 #endif

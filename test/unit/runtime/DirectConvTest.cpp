@@ -7,6 +7,10 @@
 // the rows, and the flipped, transposed weight strides that the gradient with
 // respect to the input uses.
 //
+// The weight gradient (DirectConvGradWeight.*) is checked the same way over
+// odd planes (7x7 ends in a 1-lane vector), channel sub-ranges, 3x3, 5x5 and
+// the portable-only 1x1.
+//
 // Tolerance: every output is a sum of cin*kh*kw float products of values in
 // [-1, 1]; float32 summation in any order is within n * 2^-24 * sum|terms|
 // of the exact sum (n = number of terms). The check uses that bound with
@@ -20,6 +24,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <memory>
 #include <random>
 #include <vector>
 
@@ -153,6 +158,108 @@ TEST(DirectConv, AbiEntryMatchesDoubleReference) {
           return true;
         },
         "kiln_conv2d_same_f32");
+}
+
+// ---- the weight gradient (kiln_conv2d_same_grad_weight_f32) ----
+
+struct GradCase {
+  int64_t batch, cin, h, w, cout, kh, kw; // "same" padding
+  int64_t ci0, ci1;                        // input channels computed
+};
+
+/// Runs `path` and compares every dw[co][ci][t] for ci in [ci0, ci1) with the
+/// double sum; entries of other input channels must stay untouched. Bound:
+/// n * 2^-24 * sum|terms| with n = batch * h * w terms (any summation order).
+/// Returns false where `path` declined the case (no AVX-512, or a kernel
+/// size without an AVX-512 block).
+template <typename Path> bool checkGrad(const GradCase &c, Path path, const char *name) {
+  const int64_t ph = (c.kh - 1) / 2, pw = (c.kw - 1) / 2, taps = c.kh * c.kw;
+  const int64_t plane = c.h * c.w;
+  const std::vector<float> x = randomValues(c.batch * c.cin * plane, 3);
+  const std::vector<float> dy = randomValues(c.batch * c.cout * plane, 4);
+  std::vector<float> dw(c.cout * c.cin * taps, 777.0f);
+  std::vector<float, std::allocator<float>> scratchStore(c.cout * (c.ci1 - c.ci0) * taps * 16 +
+                                                         16);
+  // 64-byte alignment, as the runtime's per-thread scratch has.
+  float *scratch = reinterpret_cast<float *>(
+      (reinterpret_cast<uintptr_t>(scratchStore.data()) + 63) & ~uintptr_t(63));
+  const kiln::rt::DirectConvGradWeightArgs a{x.data(), dy.data(), dw.data(), scratch,
+                                             c.batch,  c.cin,     c.h,       c.w,
+                                             c.cout,   c.kh,      c.kw,      ph,
+                                             pw,       c.ci0,     c.ci1};
+  if (!path(a))
+    return false;
+  const double eps = std::ldexp(1.0, -24);
+  for (int64_t co = 0; co < c.cout; ++co)
+    for (int64_t ci = 0; ci < c.cin; ++ci)
+      for (int64_t ky = 0; ky < c.kh; ++ky)
+        for (int64_t kx = 0; kx < c.kw; ++kx) {
+          const float got = dw[(co * c.cin + ci) * taps + ky * c.kw + kx];
+          if (ci < c.ci0 || ci >= c.ci1) {
+            EXPECT_EQ(got, 777.0f) << name << ": wrote input channel " << ci;
+            continue;
+          }
+          double exact = 0, magnitude = 0;
+          for (int64_t n = 0; n < c.batch; ++n)
+            for (int64_t oy = 0; oy < c.h; ++oy)
+              for (int64_t ox = 0; ox < c.w; ++ox) {
+                const int64_t iy = oy + ky - ph, ix = ox + kx - pw;
+                if (iy < 0 || iy >= c.h || ix < 0 || ix >= c.w)
+                  continue;
+                const double term = double(dy[(n * c.cout + co) * plane + oy * c.w + ox]) *
+                                    x[(n * c.cin + ci) * plane + iy * c.w + ix];
+                exact += term;
+                magnitude += std::fabs(term);
+              }
+          const double bound = (c.batch * plane + 1) * eps * magnitude + 1e-30;
+          EXPECT_NEAR(got, exact, bound) << name << ": co " << co << " ci " << ci << " tap "
+                                         << ky << "," << kx;
+        }
+  return true;
+}
+
+std::vector<GradCase> gradCases() {
+  return {
+      {2, 3, 7, 7, 4, 3, 3, 0, 3},     // 49 pixels: a 1-lane last vector; 4 = 3 + 1 channels
+      {3, 5, 14, 14, 8, 3, 3, 1, 4},   // a channel range inside cin; 8 = 3 + 3 + 2
+      {1, 2, 28, 28, 3, 3, 3, 0, 2},   // 784 pixels, full blocks of 3
+      {2, 1, 12, 10, 6, 5, 5, 0, 1},   // 5x5 (lenet5's first layer), non-square plane
+      {2, 2, 5, 9, 2, 1, 1, 0, 2},     // 1x1: the portable loop only
+      {1, 1, 1, 1, 1, 3, 3, 0, 1},     // a 1x1 plane: only the centre tap is inside
+  };
+}
+
+TEST(DirectConvGradWeight, Avx512PathMatchesDoubleReference) {
+  int ran = 0;
+  for (const GradCase &c : gradCases())
+    ran += checkGrad(c, [](const auto &a) { return kiln::rt::directConvGradWeightAvx512(a); },
+                     "avx512");
+  if (ran == 0)
+    GTEST_SKIP() << "no AVX-512 on this CPU";
+  EXPECT_EQ(ran, 5) << "the AVX-512 path covers 3x3 and 5x5, not 1x1";
+}
+
+TEST(DirectConvGradWeight, PortablePathMatchesDoubleReference) {
+  for (const GradCase &c : gradCases())
+    checkGrad(
+        c,
+        [](const auto &a) {
+          kiln::rt::directConvGradWeightPortable(a);
+          return true;
+        },
+        "portable");
+}
+
+TEST(DirectConvGradWeight, AbiEntryMatchesDoubleReference) {
+  for (const GradCase &c : gradCases())
+    checkGrad(
+        c,
+        [](const kiln::rt::DirectConvGradWeightArgs &a) {
+          kiln_conv2d_same_grad_weight_f32(a.x, a.dy, a.dw, a.scratch, a.batch, a.cin, a.h, a.w,
+                                           a.cout, a.kh, a.kw, a.ph, a.pw, a.ci0, a.ci1);
+          return true;
+        },
+        "kiln_conv2d_same_grad_weight_f32");
 }
 
 TEST(DirectConv, EmptyRowRangeWritesNothing) {

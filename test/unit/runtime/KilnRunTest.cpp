@@ -1,6 +1,7 @@
 //===- KilnRunTest.cpp - the kiln-run tool, end to end --------------------===//
 #include "TestArtifact.h"
 
+#include "kiln/runtime/KernelABI.h"
 #include "kiln/runtime/Runtime.h"
 
 #include <gtest/gtest.h>
@@ -8,6 +9,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
+#include <string>
 #include <sys/wait.h>
 
 using namespace kiln::test;
@@ -66,7 +68,9 @@ TEST_F(KilnRun, Help) {
 TEST_F(KilnRun, List) {
   Result r = run(model + " --list");
   ASSERT_EQ(r.code, 0) << r.err;
-  EXPECT_NE(r.out.find("model 'test-model' (kiln-compile test, schema 1)"), std::string::npos)
+  const std::string header = "model 'test-model' (kiln-compile test, schema " +
+                             std::to_string(KILN_ARTIFACT_SCHEMA_VERSION) + ")";
+  EXPECT_NE(r.out.find(header), std::string::npos)
       << r.out;
   EXPECT_NE(r.out.find("params: 3 tensors, 20 floats (8 trainable)"), std::string::npos)
       << r.out;

@@ -6,7 +6,9 @@
 //   conv2d_grad_input   per image: sgemm (W^T x dY) -> col2im (+=) -> epilogue,
 //                       or for "same" stride-1 convolutions the direct
 //                       convolution of dY with the flipped, transposed weights
-//   conv2d_grad_weight  per block of input channels: for every image, im2col
+//   conv2d_grad_weight  for "same" stride-1 3x3/5x5 convolutions the runtime's
+//                       direct weight gradient per block of input channels;
+//                       otherwise per block of input channels: for every image, im2col
 //                       of those channels -> sgemm (dY x col^T, accumulated in
 //                       image order) -> epilogue. Blocks of input channels are
 //                       disjoint slices of dW, so threads never share an
@@ -354,15 +356,36 @@ LogicalResult emitConvGradWeight(KernelContext &cx, Operation *op, Epilogue &epi
   const ConvGeometry g =
       gradGeometry(cast<Conv2dGradWeightOp>(op), shapeOf(xV).dims, dwDims, shapeOf(dyV).dims);
   const int64_t k = g.k(), ohw = g.oh * g.ow, coutG = g.coutG(), cinG = g.cinG();
+  // The runtime's direct weight gradient has AVX-512 blocks for 3x3 and 5x5.
+  const bool direct =
+      cx.directConv && directConvApplies(g) && (g.taps() == 9 || g.taps() == 25);
   // Channels per work unit: enough GEMM columns (taps * channels) to keep
-  // sgemm efficient, few enough to give every thread a share.
-  const int64_t perUnit = std::clamp<int64_t>(ceilDiv(48, g.taps()), 1, cinG);
+  // sgemm efficient, few enough to give every thread a share. Direct: about
+  // 8 units, so that each image's dY planes are reused by several input
+  // channels while they are in cache.
+  const int64_t perUnit = direct ? std::max<int64_t>(1, cinG / 8)
+                                 : std::clamp<int64_t>(ceilDiv(48, g.taps()), 1, cinG);
   const int64_t blocksPerGroup = ceilDiv(cinG, perUnit);
   plan.workFixed = g.groups * blocksPerGroup;
-  plan.scratchBytes = perUnit * g.taps() * ohw * 4;
+  plan.scratchBytes = direct ? g.cout * perUnit * g.taps() * 16 * 4 : perUnit * g.taps() * ohw * 4;
   plan.flopsPerItem = 2 * g.cout * k * ohw;
 
   Value x = cx.argBuffer(xV), dy = cx.argBuffer(dyV), dw = cx.output();
+  if (direct) {
+    LLVM::LLVMFuncOp fn = getOrDeclareDirectConvGradWeight(ir);
+    ir.forLoop(cx.begin, cx.end, [&](Value unit) {
+      Value c0 = ir.mul(unit, perUnit);
+      Value c1 = ir.min(ir.add(c0, perUnit), ir.c(g.cin));
+      SmallVector<Value> args = {x,         dy,        dw,         cx.scratch, cx.batch,
+                                 ir.c(g.cin), ir.c(g.h), ir.c(g.w), ir.c(g.cout), ir.c(g.kh),
+                                 ir.c(g.kw), ir.c(g.ph), ir.c(g.pw), c0,        c1};
+      ir.b.create<LLVM::CallOp>(ir.loc, fn, args);
+      if (!epi.empty())
+        ir.forLoop(ir.c(0), ir.c(g.cout),
+                   [&](Value co) { emitInPlaceEpilogue(cx, epi, dwDims, co, c0, c1); });
+    });
+    return success();
+  }
   Value col = cx.scratch; // [perUnit * taps, oh*ow]
   ir.forLoop(cx.begin, cx.end, [&](Value unit) {
     Value grp = ir.div(unit, blocksPerGroup);

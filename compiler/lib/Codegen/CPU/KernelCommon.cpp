@@ -53,6 +53,21 @@ LLVM::LLVMFuncOp getOrDeclareDirectConv(KernelIR &ir) {
   return ir.b.create<LLVM::LLVMFuncOp>(module.getLoc(), kName, type);
 }
 
+LLVM::LLVMFuncOp getOrDeclareDirectConvGradWeight(KernelIR &ir) {
+  auto module = ir.b.getInsertionBlock()->getParentOp()->getParentOfType<ModuleOp>();
+  constexpr const char *kName = "kiln_conv2d_same_grad_weight_f32";
+  if (auto fn = module.lookupSymbol<LLVM::LLVMFuncOp>(kName))
+    return fn;
+  OpBuilder::InsertionGuard guard(ir.b);
+  ir.b.setInsertionPointToStart(module.getBody());
+  MLIRContext *ctx = ir.b.getContext();
+  Type ptr = LLVM::LLVMPointerType::get(ctx), i64 = ir.b.getI64Type();
+  SmallVector<Type> params = {ptr, ptr, ptr, ptr};
+  params.append(11, i64); // batch, cin, h, w, cout, kh, kw, ph, pw, ci0, ci1
+  auto type = LLVM::LLVMFunctionType::get(LLVM::LLVMVoidType::get(ctx), params);
+  return ir.b.create<LLVM::LLVMFuncOp>(module.getLoc(), kName, type);
+}
+
 bool targetHasAvx512() {
   // The CPU module is compiled for the host (ObjectEmitter.cpp), so the host
   // decides.

@@ -54,6 +54,8 @@ mlir::Value linearIndex(KernelIR &ir, llvm::ArrayRef<int64_t> dims,
 /// The runtime's direct "same" convolution (kiln_conv2d_same_f32 in
 /// KernelABI.h), declared in the module on first use.
 mlir::LLVM::LLVMFuncOp getOrDeclareDirectConv(KernelIR &ir);
+/// Its weight gradient (kiln_conv2d_same_grad_weight_f32).
+mlir::LLVM::LLVMFuncOp getOrDeclareDirectConvGradWeight(KernelIR &ir);
 /// Whether the CPU the kernels are compiled for has AVX-512 (the direct
 /// convolution's fast path; without it im2col + sgemm is faster).
 bool targetHasAvx512();

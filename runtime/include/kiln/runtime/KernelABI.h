@@ -31,7 +31,18 @@ void kiln_conv2d_same_f32(const float *x, const float *wt, float *out, int64_t l
                           int64_t kw, int64_t ph, int64_t pw, int64_t wsCo, int64_t wsCi,
                           int64_t wsY, int64_t wsX, int64_t oy0, int64_t oy1);
 
-/* Version 2: kernels may call kiln_conv2d_same_f32, which older runtimes lack. */
+/* Its weight gradient, summed over `batch` images (x: [batch, cin, h, w],
+ * dy: [batch, cout, h, w]) for input channels ci0 <= ci < ci1:
+ *   dw[(co * cin + ci) * kh * kw + ky * kw + kx] =
+ *     sum_{n, oy, ox} dy[n, co, oy, ox] * x[n, ci, oy + ky - ph, ox + kx - pw]
+ * scratch: 64-byte aligned, cout * (ci1 - ci0) * kh * kw * 16 floats. */
+void kiln_conv2d_same_grad_weight_f32(const float *x, const float *dy, float *dw,
+                                      float *scratch, int64_t batch, int64_t cin, int64_t h,
+                                      int64_t w, int64_t cout, int64_t kh, int64_t kw,
+                                      int64_t ph, int64_t pw, int64_t ci0, int64_t ci1);
+
+/* Version 2: kernels may call kiln_conv2d_same_f32 and
+ * kiln_conv2d_same_grad_weight_f32, which older runtimes lack. */
 #define KILN_ARTIFACT_SCHEMA_VERSION 2u
 #define KILN_ARENA_ALIGNMENT 64
 
