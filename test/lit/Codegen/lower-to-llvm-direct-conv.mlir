@@ -1,7 +1,8 @@
 // kiln-lower-to-llvm with conv-algorithm=direct: "same" stride-1 convolutions
 // and their input gradients call the runtime's direct convolution
 // (kiln_conv2d_same_f32, runtime/src/kernels/DirectConv.cpp) instead of
-// im2col + cblas_sgemm, and need no im2col scratch; a stride-2 convolution
+// im2col + cblas_sgemm, and need no im2col scratch; their 3x3 and 5x5 weight
+// gradients call kiln_conv2d_same_grad_weight_f32; a stride-2 convolution
 // keeps im2col + sgemm. An unknown conv-algorithm is an error.
 // RUN: kiln-opt -split-input-file -kiln-lower-to-llvm="conv-algorithm=direct" %s | FileCheck %s
 // RUN: not kiln-opt -kiln-lower-to-llvm="conv-algorithm=winograd" %s 2>&1 | FileCheck %s --check-prefix=BAD
@@ -58,6 +59,30 @@ func.func @grad(%arg0: tensor<?x4x5x5xf32>) -> tensor<?x3x5x5xf32> attributes {k
 // CHECK-DAG:     %[[CM1:.*]] = llvm.mlir.constant(-1 : i64) : i64
 // CHECK-NOT:     llvm.call @cblas_sgemm
 // CHECK:         llvm.call @kiln_conv2d_same_f32({{.*}}, %[[C9]], %[[C27]], %[[CM3]], %[[CM1]], {{.*}})
+// CHECK-NOT:     llvm.call @cblas_sgemm
+// CHECK:         llvm.return
+
+// -----
+
+// Weight gradient of the same convolution, batch summed inside the runtime's
+// kiln_conv2d_same_grad_weight_f32: one work unit per block of input
+// channels (3 / 8 -> blocks of 1: 3 units), scratch for the per-lane sums of
+// every (output channel, input channel of the block, tap):
+// 4 * 1 * 9 * 16 floats * 4 bytes = 2304 bytes.
+func.func @gradw(%arg0: tensor<?x3x5x5xf32>, %arg1: tensor<?x4x5x5xf32>) -> tensor<4x3x3x3xf32> attributes {kiln.arena_fixed_bytes = 0 : i64, kiln.arena_per_item_bytes = 0 : i64, kiln.peak_bytes_per_item = 0 : i64} {
+  %1 = kiln.kernel "gradw_k0" kind("out_fusible") (%arg0, %arg1 : tensor<?x3x5x5xf32>, tensor<?x4x5x5xf32>) attributes {kiln.buffer = "output", kiln.output_index = 0 : i64} -> tensor<4x3x3x3xf32> {
+  ^bb0(%arg2: tensor<?x3x5x5xf32>, %arg3: tensor<?x4x5x5xf32>):
+    %3 = "kiln.conv2d_grad_weight"(%arg2, %arg3) {strides = array<i64: 1, 1>, padding = array<i64: 1, 1>, weight_shape = array<i64: 4, 3, 3, 3>} : (tensor<?x3x5x5xf32>, tensor<?x4x5x5xf32>) -> tensor<4x3x3x3xf32>
+    kiln.yield %3 : tensor<4x3x3x3xf32>
+  }
+  return %1 : tensor<4x3x3x3xf32>
+}
+
+// CHECK-LABEL: func.func @gradw
+// CHECK:         kiln.kernel "gradw_k0" {{.*}} kiln.scratch_bytes = 2304 : i64, kiln.work_fixed = 3 : i64, kiln.work_per_item = 0 : i64
+// CHECK-LABEL: llvm.func @gradw_k0(
+// CHECK-NOT:     llvm.call @cblas_sgemm
+// CHECK:         llvm.call @kiln_conv2d_same_grad_weight_f32({{.*}}) : (!llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64) -> ()
 // CHECK-NOT:     llvm.call @cblas_sgemm
 // CHECK:         llvm.return
 
