@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 #include "ArtifactImpl.h"
 #include "Blas.h"
+#include "CpuFeatures.h"
 
 #include <fmt/format.h>
 #include <zlib.h>
@@ -427,6 +428,22 @@ void ArtifactImpl::loadCpuModule() {
   if (crc != *cpu->shared_object_crc32())
     fail(fmt::format("CPU module is corrupt (CRC-32 {:08x}, expected {:08x})", crc,
                      *cpu->shared_object_crc32()));
+
+  // A module built for a newer CPU would die of SIGILL inside a kernel.
+  if (cpu->features() && cpu->features()->size() > 0) {
+    const std::set<std::string> host = hostCpuFlags();
+    const std::vector<std::string> missing =
+        host.empty() ? std::vector<std::string>{}
+                     : missingCpuFeatures(cpu->features()->str(), host);
+    if (!missing.empty()) {
+      std::string names;
+      for (const std::string &m : missing)
+        names += (names.empty() ? "" : ", ") + m;
+      fail(fmt::format("its CPU kernels were compiled for a CPU with {} ({}), which this CPU "
+                       "lacks; compile or export the model on a machine like this one",
+                       names, cpu->cpu() ? cpu->cpu()->str() : std::string("unknown")));
+    }
+  }
 
   // The kernels call cblas_sgemm: OpenBLAS must be in the process (with its
   // kernels chosen for this CPU) before the module is loaded. See Blas.cpp.

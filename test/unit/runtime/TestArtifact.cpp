@@ -66,8 +66,8 @@ std::vector<uint8_t> buildArtifact(const ArtifactDesc &d) {
     if (d.withCrc)
       crc = d.crcOverride ? *d.crcOverride
                           : uint32_t(crc32_z(0L, d.sharedObject.data(), d.sharedObject.size()));
-    cpu = fb::CreateCpuModuleDirect(b, "x86_64-unknown-linux-gnu", "generic", "",
-                                    &d.sharedObject, crc);
+    cpu = fb::CreateCpuModuleDirect(b, "x86_64-unknown-linux-gnu", "generic",
+                                    d.cpuFeatures.c_str(), &d.sharedObject, crc);
   }
   auto root = fb::CreateArtifactDirect(b, d.schemaVersion, d.compilerVersion.c_str(),
                                        d.modelName.c_str(), "", &entries, &kernels, &params,

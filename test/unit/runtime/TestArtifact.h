@@ -79,6 +79,7 @@ struct ArtifactDesc {
   std::vector<uint8_t> sharedObject;
   bool withCrc = true;
   std::optional<uint32_t> crcOverride;
+  std::string cpuFeatures; // CpuModule.features ("+avx2,+fma,...")
 };
 
 std::vector<uint8_t> buildArtifact(const ArtifactDesc &desc);
