@@ -260,12 +260,12 @@ __attribute__((target("avx512f"))) void convAvx512(const Geometry &g) {
 template <int CB, int TAPS, int... I>
 __attribute__((target("avx512f"), always_inline)) inline void
 gwLoad(__m512 (&acc)[CB * TAPS], const float *part, std::integer_sequence<int, I...>) {
-  ((acc[I] = _mm512_load_ps(part + 16 * I)), ...);
+  ((acc[I] = _mm512_loadu_ps(part + 16 * I)), ...);
 }
 template <int CB, int TAPS, int... I>
 __attribute__((target("avx512f"), always_inline)) inline void
 gwStore(const __m512 (&acc)[CB * TAPS], float *part, std::integer_sequence<int, I...>) {
-  (_mm512_store_ps(part + 16 * I, acc[I]), ...);
+  (_mm512_storeu_ps(part + 16 * I, acc[I]), ...);
 }
 template <int CB, int... J>
 __attribute__((target("avx512f"), always_inline)) inline void

@@ -12,10 +12,12 @@
 
 #include "cuda/LaunchDag.h"
 #include "kiln/Driver/Compiler.h"
+#include "kiln/runtime/KernelABI.h"
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <cstring>
 #include <random>
 
@@ -52,7 +54,12 @@ State runInOrder(const rt::ArtifactImpl &a, const rt::EntryPlan &e, int64_t batc
     }
     return nullptr;
   };
-  std::vector<float> scratch(a.maxScratchBytes / 4 + 16);
+  // Scratch is KILN_ARENA_ALIGNMENT-aligned, as KernelABI.h promises kernels
+  // (the direct convolution's weight gradient uses aligned vector loads).
+  std::vector<float> scratchStore(a.maxScratchBytes / 4 + 16 + KILN_ARENA_ALIGNMENT / 4);
+  float *scratch = reinterpret_cast<float *>(
+      (reinterpret_cast<uintptr_t>(scratchStore.data()) + KILN_ARENA_ALIGNMENT - 1) &
+      ~uintptr_t(KILN_ARENA_ALIGNMENT - 1));
   std::vector<float *> ptrs;
   for (size_t li : order) {
     const rt::LaunchPlan &l = e.launches[li];
@@ -62,7 +69,7 @@ State runInOrder(const rt::ArtifactImpl &a, const rt::EntryPlan &e, int64_t batc
     int64_t work = l.workFixed + l.workPerItem * batch;
     int64_t tasks = work / l.workPerTask + (work % l.workPerTask != 0 ? 1 : 0);
     if (tasks > 0)
-      l.fn(ptrs.data(), batch, 0, tasks, scratch.data());
+      l.fn(ptrs.data(), batch, 0, tasks, scratch);
   }
   for (const rt::CopyPlan &c : e.copies) {
     std::vector<float> &dst = s.outputs[c.to];

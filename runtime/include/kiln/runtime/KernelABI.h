@@ -35,7 +35,8 @@ void kiln_conv2d_same_f32(const float *x, const float *wt, float *out, int64_t l
  * dy: [batch, cout, h, w]) for input channels ci0 <= ci < ci1:
  *   dw[(co * cin + ci) * kh * kw + ky * kw + kx] =
  *     sum_{n, oy, ox} dy[n, co, oy, ox] * x[n, ci, oy + ky - ph, ox + kx - pw]
- * scratch: 64-byte aligned, cout * (ci1 - ci0) * kh * kw * 16 floats. */
+ * scratch: cout * (ci1 - ci0) * kh * kw * 16 floats (64-byte alignment is
+ * fastest; any float alignment works). */
 void kiln_conv2d_same_grad_weight_f32(const float *x, const float *dy, float *dw,
                                       float *scratch, int64_t batch, int64_t cin, int64_t h,
                                       int64_t w, int64_t cout, int64_t kh, int64_t kw,
