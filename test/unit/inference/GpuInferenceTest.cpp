@@ -28,7 +28,7 @@
 //===----------------------------------------------------------------------===//
 #include "kiln/data/Image.h"
 #include "kiln/inference/Predictor.h"
-#include "ErrorMatchers.h"
+#include "PredictorTestHelpers.h"
 #include "kiln/runtime/Cuda.h"
 
 #include <gtest/gtest.h>
@@ -218,23 +218,11 @@ TEST(GpuPredictor, ConcurrentPredictorsOnThreads) {
     int first = (t + i) % 8;
     return runBatch(p, first, std::min(1 + i % 5, 8 - first));
   };
-  const int iterations = 20;
-  std::vector<std::vector<std::vector<float>>> expected(ps.size());
   auto refLenet = predictor("lenet5_cuda", true), refResnet = predictor("resnet20_cuda", true);
-  for (size_t t = 0; t < ps.size(); ++t)
-    for (int i = 0; i < iterations; ++i)
-      expected[t].push_back(job(t == 1 ? *refResnet : *refLenet, int(t), i));
-  std::atomic<int> mismatches{0};
-  std::vector<std::thread> threads;
-  for (size_t t = 0; t < ps.size(); ++t)
-    threads.emplace_back([&, t] {
-      for (int i = 0; i < iterations; ++i)
-        if (job(*ps[t], int(t), i) != expected[t][size_t(i)])
-          ++mismatches;
-    });
-  for (std::thread &th : threads)
-    th.join();
-  EXPECT_EQ(mismatches.load(), 0);
+  EXPECT_EQ(kiln::inference::test::concurrentMismatches(
+                ps, 20, job,
+                [&](size_t t) -> ki::Predictor & { return t == 1 ? *refResnet : *refLenet; }),
+            0);
 }
 
 TEST(GpuPredictor, ReportsTheDevice) {

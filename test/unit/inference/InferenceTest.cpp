@@ -12,7 +12,7 @@
 #include "kiln/data/Image.h"
 #include "kiln/frontend/Models.h"
 #include "kiln/inference/Predictor.h"
-#include "ErrorMatchers.h"
+#include "PredictorTestHelpers.h"
 #include "kiln/reference/Reference.h"
 #include "kiln/tools/Common.h"
 
@@ -363,23 +363,11 @@ TEST(Predictor, ConcurrentPredictorsOnThreads) {
     int m = std::min(1 + (t + i) % n, n - first);
     return runBatch(p, demoImages(), first, m);
   };
-  const int iterations = 12;
-  std::vector<std::vector<std::vector<float>>> expected(ps.size());
   auto refResnet = predictor("resnet20_infer", 1), refLenet = predictor("lenet5_infer", 1);
-  for (size_t t = 0; t < ps.size(); ++t)
-    for (int i = 0; i < iterations; ++i)
-      expected[t].push_back(job(t == 3 ? *refLenet : *refResnet, int(t), i));
-  std::atomic<int> mismatches{0};
-  std::vector<std::thread> threads;
-  for (size_t t = 0; t < ps.size(); ++t)
-    threads.emplace_back([&, t] {
-      for (int i = 0; i < iterations; ++i)
-        if (job(*ps[t], int(t), i) != expected[t][size_t(i)])
-          ++mismatches;
-    });
-  for (std::thread &th : threads)
-    th.join();
-  EXPECT_EQ(mismatches.load(), 0);
+  EXPECT_EQ(kiln::inference::test::concurrentMismatches(
+                ps, 12, job,
+                [&](size_t t) -> ki::Predictor & { return t == 3 ? *refLenet : *refResnet; }),
+            0);
   EXPECT_EQ(ps[2]->model_name(), "resnet20");
   EXPECT_EQ(ps[3]->model_name(), "lenet5");
 }

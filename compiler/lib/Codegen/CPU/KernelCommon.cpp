@@ -38,34 +38,34 @@ void emitSgemm(KernelIR &ir, LLVM::LLVMFuncOp sgemm, bool transA, bool transB, V
   ir.b.create<LLVM::CallOp>(ir.loc, sgemm, args);
 }
 
-LLVM::LLVMFuncOp getOrDeclareDirectConv(KernelIR &ir) {
+namespace {
+
+/// Declares `void name(ptr x numPtrs, i64 x numI64)`, a function the runtime
+/// provides to kernels, at the top of the kernel's module on first use.
+LLVM::LLVMFuncOp getOrDeclareRuntimeFunction(KernelIR &ir, const char *name, int numPtrs,
+                                             int numI64) {
   auto module = ir.b.getInsertionBlock()->getParentOp()->getParentOfType<ModuleOp>();
-  constexpr const char *kName = "kiln_conv2d_same_f32";
-  if (auto fn = module.lookupSymbol<LLVM::LLVMFuncOp>(kName))
+  if (auto fn = module.lookupSymbol<LLVM::LLVMFuncOp>(name))
     return fn;
   OpBuilder::InsertionGuard guard(ir.b);
   ir.b.setInsertionPointToStart(module.getBody());
   MLIRContext *ctx = ir.b.getContext();
-  Type ptr = LLVM::LLVMPointerType::get(ctx), i64 = ir.b.getI64Type();
-  SmallVector<Type> params = {ptr, ptr, ptr};
-  params.append(15, i64); // ld, cin, h, w, cout, kh, kw, ph, pw, 4 weight strides, oy0, oy1
+  SmallVector<Type> params(numPtrs, LLVM::LLVMPointerType::get(ctx));
+  params.append(numI64, ir.b.getI64Type());
   auto type = LLVM::LLVMFunctionType::get(LLVM::LLVMVoidType::get(ctx), params);
-  return ir.b.create<LLVM::LLVMFuncOp>(module.getLoc(), kName, type);
+  return ir.b.create<LLVM::LLVMFuncOp>(module.getLoc(), name, type);
+}
+
+} // namespace
+
+LLVM::LLVMFuncOp getOrDeclareDirectConv(KernelIR &ir) {
+  // x, wt, out; ld, cin, h, w, cout, kh, kw, ph, pw, 4 weight strides, oy0, oy1
+  return getOrDeclareRuntimeFunction(ir, "kiln_conv2d_same_f32", 3, 15);
 }
 
 LLVM::LLVMFuncOp getOrDeclareDirectConvGradWeight(KernelIR &ir) {
-  auto module = ir.b.getInsertionBlock()->getParentOp()->getParentOfType<ModuleOp>();
-  constexpr const char *kName = "kiln_conv2d_same_grad_weight_f32";
-  if (auto fn = module.lookupSymbol<LLVM::LLVMFuncOp>(kName))
-    return fn;
-  OpBuilder::InsertionGuard guard(ir.b);
-  ir.b.setInsertionPointToStart(module.getBody());
-  MLIRContext *ctx = ir.b.getContext();
-  Type ptr = LLVM::LLVMPointerType::get(ctx), i64 = ir.b.getI64Type();
-  SmallVector<Type> params = {ptr, ptr, ptr, ptr};
-  params.append(11, i64); // batch, cin, h, w, cout, kh, kw, ph, pw, ci0, ci1
-  auto type = LLVM::LLVMFunctionType::get(LLVM::LLVMVoidType::get(ctx), params);
-  return ir.b.create<LLVM::LLVMFuncOp>(module.getLoc(), kName, type);
+  // x, dy, dw, scratch; batch, cin, h, w, cout, kh, kw, ph, pw, ci0, ci1
+  return getOrDeclareRuntimeFunction(ir, "kiln_conv2d_same_grad_weight_f32", 4, 11);
 }
 
 bool targetHasAvx512() {
