@@ -1,6 +1,8 @@
 //===- Epilogue.cpp - elementwise part of a fused group -------------------===//
 #include "Epilogue.h"
 
+#include "kiln/Dialect/OpQueries.h"
+
 #include "mlir/IR/BuiltinTypes.h"
 
 using namespace mlir;
@@ -57,15 +59,7 @@ Epilogue::Epilogue(KernelOp kernel, Operation *anchor) : kernel(kernel), anchor(
   outShape = shapeOf(yield.getValue());
   if (outShape.dims.empty()) // a scalar is iterated as one element of rank 1
     outShape.dims = {1};
-  bool afterAnchor = anchor == nullptr;
-  for (Operation &op : body.without_terminator()) {
-    if (&op == anchor) {
-      afterAnchor = true;
-      continue;
-    }
-    if (afterAnchor)
-      ops.push_back(&op);
-  }
+  ops = opsAfterAnchor(body, anchor);
   ArrayRef<int64_t> out = outShape.dims;
   for (Operation *op : ops) {
     for (OpOperand &operand : op->getOpOperands()) {

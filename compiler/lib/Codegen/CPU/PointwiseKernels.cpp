@@ -1,5 +1,6 @@
 //===- PointwiseKernels.cpp - softmax, pools, reductions, transpose, elementwise ---===//
 #include "Kernels.h"
+#include "kiln/Dialect/OpQueries.h"
 #include "kiln/Dialect/PoolWindow.h"
 
 #include <algorithm>
@@ -160,18 +161,9 @@ static Value emitAnchorScalar(KernelContext &cx, Operation *anchor, ArrayRef<Val
       inCoords[perm[i]] = oc[i];
     return ir.load(cx.argBuffer(tr.getInput()), linearIndex(ir, inDims, inCoords, cx.batch));
   }
-  if (isa<ReduceSumOp, ReduceMeanOp>(anchor)) {
-    bool isMean = isa<ReduceMeanOp>(anchor);
-    ArrayRef<int64_t> axesAttr;
-    bool keepdim;
-    if (auto rs = dyn_cast<ReduceSumOp>(anchor)) {
-      axesAttr = rs.getAxes();
-      keepdim = rs.getKeepdim();
-    } else {
-      auto rm = cast<ReduceMeanOp>(anchor);
-      axesAttr = rm.getAxes();
-      keepdim = rm.getKeepdim();
-    }
+  if (std::optional<ReduceAxes> reduction = reduceAxesOf(anchor)) {
+    const bool isMean = reduction->isMean, keepdim = reduction->keepdim;
+    ArrayRef<int64_t> axesAttr = reduction->axes;
     auto inDims = shapeOf(anchor->getOperand(0)).dims;
     const int64_t rank = inDims.size();
     SmallVector<bool> reduced(rank, false);

@@ -6,6 +6,8 @@
 //===----------------------------------------------------------------------===//
 #include "CudaCode.h"
 
+#include "kiln/Dialect/OpQueries.h"
+
 #include "mlir/IR/BuiltinTypes.h"
 
 #include <cmath>
@@ -83,15 +85,8 @@ Epilogue::Epilogue(KernelOp kernel, Operation *anchor) : kernel_(kernel), anchor
   out_ = dimsOf(yield.getValue());
   if (out_.empty())
     out_ = {1};
-  bool afterAnchor = anchor == nullptr;
-  for (Operation &op : body.without_terminator()) {
-    if (&op == anchor) {
-      afterAnchor = true;
-      continue;
-    }
-    if (afterAnchor)
-      ops_.push_back(&op);
-  }
+  for (Operation *op : opsAfterAnchor(body, anchor))
+    ops_.push_back(op);
   for (Operation *op : ops_) {
     for (OpOperand &operand : op->getOpOperands()) {
       auto arg = llvm::dyn_cast<BlockArgument>(operand.get());

@@ -87,18 +87,31 @@ void emitSplitPrologue(Code &c, const Tile &t, int64_t splits, int64_t tiles,
   g.launch.gridY = splits;
 }
 
-/// Epilogue groups for an NCHW-like output whose last two dims the anchor
-/// computes from one pixel index.
-std::vector<std::string> nchwCoords(Code &c, Epilogue &epi,
-                                    std::vector<std::vector<int64_t>> &groups,
-                                    const std::string &img, const std::string &chan,
-                                    const std::string &pixel, int64_t width) {
-  llvm::SmallVector<bool> mergeable = {false, false, true};
-  groups = epi.collapse(mergeable);
-  if (groups.size() == 3)
-    return {img, chan, pixel};
-  c.line(fmt::format("const int py = {0} / {1}, px = {0} % {1};", pixel, width));
-  return {img, chan, "py", "px"};
+/// The implicit GEMM's store for an NCHW output [images, channels, plane]:
+/// GEMM row m is channel `chanOffset` + m, column n is (image, pixel); adds
+/// the bias (when `bias` names one) and applies the epilogue, whose last two
+/// dims come from the one pixel index when the epilogue allows.
+void emitNchwStore(Code &c, Epilogue &epi, const std::string &chan,
+                   const std::string &chanOffset, int64_t channels, int64_t plane,
+                   int64_t width, const std::string &bias) {
+  c.open("auto store = [&](int m, int n, float v)");
+  c.line(fmt::format("const int img = n / {0}, p = n % {0};", plane));
+  c.line(fmt::format("const int {} = {}m;", chan, chanOffset));
+  if (!bias.empty())
+    c.line(fmt::format("v = v + {}[{}];", bias, chan));
+  std::string r = "v";
+  if (!epi.empty()) {
+    llvm::SmallVector<bool> mergeable = {false, false, true};
+    std::vector<std::vector<int64_t>> groups = epi.collapse(mergeable);
+    std::vector<std::string> coords = {"img", chan, "p"};
+    if (groups.size() != 3) {
+      c.line(fmt::format("const int py = p / {0}, px = p % {0};", width));
+      coords = {"img", chan, "py", "px"};
+    }
+    r = epi.emit(c, groups, coords, "v");
+  }
+  c.line(fmt::format("out[(img * {} + {}) * {} + p] = {};", channels, chan, plane, r));
+  c.close(";");
 }
 
 } // namespace
@@ -249,19 +262,8 @@ LogicalResult emitConv(KernelGen &gen, Epilogue &epi) {
   c.line(fmt::format("return {}[(img * {} + {}) * {} + y0 * {} + x0 + koff[k]];", x, g.cin,
                      g.groups == 1 ? "0" : fmt::format("grp * {}", g.cinG()), g.h * g.w, g.w));
   c.close(";");
-  c.open("auto store = [&](int m, int n, float v)");
-  c.line(fmt::format("const int img = n / {0}, p = n % {0};", ohw));
-  c.line(fmt::format("const int co = {}m;", grpOffset(g, g.coutG())));
-  if (Value bias = conv.getBias())
-    c.line(fmt::format("v = v + {}[co];", gen.arg(bias)));
-  std::string r = "v";
-  if (!epi.empty()) {
-    std::vector<std::vector<int64_t>> groups;
-    auto coords = nchwCoords(c, epi, groups, "img", "co", "p", g.ow);
-    r = epi.emit(c, groups, coords, "v");
-  }
-  c.line(fmt::format("out[(img * {} + co) * {} + p] = {};", g.cout, ohw, r));
-  c.close(";");
+  emitNchwStore(c, epi, "co", grpOffset(g, g.coutG()), g.cout, ohw, g.ow,
+                conv.getBias() ? gen.arg(conv.getBias()) : "");
   emitMainloop(c, t, true, false, "0", "K", 1);
   return failure(epi.failed());
 }
@@ -318,17 +320,7 @@ LogicalResult emitConvGradInput(KernelGen &gen, Epilogue &epi) {
                      g.groups == 1 ? "0" : fmt::format("grp * {}", g.coutG()), g.oh * g.ow,
                      g.ow));
   c.close(";");
-  c.open("auto store = [&](int m, int n, float v)");
-  c.line(fmt::format("const int img = n / {0}, p = n % {0};", hw));
-  c.line(fmt::format("const int ci = {}m;", grpOffset(g, g.cinG())));
-  std::string r = "v";
-  if (!epi.empty()) {
-    std::vector<std::vector<int64_t>> groups;
-    auto coords = nchwCoords(c, epi, groups, "img", "ci", "p", g.w);
-    r = epi.emit(c, groups, coords, "v");
-  }
-  c.line(fmt::format("out[(img * {} + ci) * {} + p] = {};", g.cin, hw, r));
-  c.close(";");
+  emitNchwStore(c, epi, "ci", grpOffset(g, g.cinG()), g.cin, hw, g.w, "");
   emitMainloop(c, t, true, false, "0", "K", 1);
   return failure(epi.failed());
 }

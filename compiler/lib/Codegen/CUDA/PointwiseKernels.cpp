@@ -13,6 +13,7 @@
 //   softmax / log_softmax     one thread per row (<= 64 long) or one warp per row
 //===----------------------------------------------------------------------===//
 #include "CudaCode.h"
+#include "kiln/Dialect/OpQueries.h"
 #include "kiln/Dialect/PoolWindow.h"
 
 #include <algorithm>
@@ -292,17 +293,9 @@ LogicalResult emitPointwise(KernelGen &g, Epilogue &epi) {
 LogicalResult emitReduce(KernelGen &g, Epilogue &epi) {
   Code &c = g.code;
   Operation *op = g.anchor;
-  const bool isMean = isa<ReduceMeanOp>(op);
-  ArrayRef<int64_t> axes;
-  bool keepdim;
-  if (auto rs = dyn_cast<ReduceSumOp>(op)) {
-    axes = rs.getAxes();
-    keepdim = rs.getKeepdim();
-  } else {
-    auto rm = cast<ReduceMeanOp>(op);
-    axes = rm.getAxes();
-    keepdim = rm.getKeepdim();
-  }
+  const ReduceAxes reduction = *reduceAxesOf(op);
+  const bool isMean = reduction.isMean, keepdim = reduction.keepdim;
+  ArrayRef<int64_t> axes = reduction.axes;
   Dims in = dimsOf(op->getOperand(0));
   const int64_t rank = in.size();
   llvm::SmallVector<bool> reduced(rank, false);

@@ -1,0 +1,37 @@
+//===- OpQueries.h - small questions both code generators ask --*- C++ -*-===//
+//
+// The CPU (LLVM) and CUDA code generators read the same facts off kiln ops
+// and kernel bodies; they read them here so that the two cannot drift apart.
+//===----------------------------------------------------------------------===//
+#ifndef KILN_DIALECT_OPQUERIES_H
+#define KILN_DIALECT_OPQUERIES_H
+
+#include "mlir/IR/Block.h"
+#include "mlir/IR/Operation.h"
+
+#include "llvm/ADT/ArrayRef.h"
+#include "llvm/ADT/SmallVector.h"
+
+#include <cstdint>
+#include <optional>
+
+namespace kiln {
+
+/// The reduction of a reduce_sum or reduce_mean. `axes` points into the op's
+/// attribute (owned by the MLIRContext); negative axes count from the end.
+struct ReduceAxes {
+  llvm::ArrayRef<int64_t> axes;
+  bool keepdim = false;
+  bool isMean = false;
+};
+
+/// The axes of a reduce_sum or reduce_mean; nullopt for any other op.
+std::optional<ReduceAxes> reduceAxesOf(mlir::Operation *op);
+
+/// The ops of a kernel body after its anchor, in order, without the
+/// terminator: the elementwise epilogue. Every op when `anchor` is null.
+llvm::SmallVector<mlir::Operation *> opsAfterAnchor(mlir::Block &body, mlir::Operation *anchor);
+
+} // namespace kiln
+
+#endif
