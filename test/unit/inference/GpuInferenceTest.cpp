@@ -57,7 +57,6 @@ constexpr bool kEmulated = false;
 constexpr double kTolerance = 1e-5;
 
 std::string work(const std::string &rel) { return std::string(KILN_INFER_WORK) + "/" + rel; }
-std::string source(const std::string &rel) { return std::string(KILN_SOURCE_DIR) + "/" + rel; }
 
 /// Empty when the GPU (or the emulator) is usable, else why the test is
 /// skipped. With the emulator, points the runtime at the fake driver first
@@ -83,18 +82,7 @@ std::string deviceUnavailable() {
     }                                                                                          \
   } while (0)
 
-/// The demo images (8), preprocessed as infer does.
-const std::vector<float> &demoImages() {
-  static const std::vector<float> images = [] {
-    std::vector<float> out;
-    for (const std::string &f : data::listImageFiles(source("images/demo"))) {
-      std::vector<float> x = data::readModelInput(f);
-      out.insert(out.end(), x.begin(), x.end());
-    }
-    return out;
-  }();
-  return images;
-}
+using kiln::inference::test::demoImages;
 
 std::shared_ptr<ki::Predictor> predictor(const std::string &dir, bool gpu, int deviceId = 0) {
   ki::Config config(work(dir));

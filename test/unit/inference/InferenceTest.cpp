@@ -37,18 +37,7 @@ namespace {
 std::string work(const std::string &rel) { return std::string(KILN_INFER_WORK) + "/" + rel; }
 std::string source(const std::string &rel) { return std::string(KILN_SOURCE_DIR) + "/" + rel; }
 
-/// The 8 demo images, preprocessed as infer does.
-const std::vector<float> &demoImages() {
-  static const std::vector<float> images = [] {
-    std::vector<float> out;
-    for (const std::string &f : data::listImageFiles(source("images/demo"))) {
-      std::vector<float> x = data::readModelInput(f);
-      out.insert(out.end(), x.begin(), x.end());
-    }
-    return out;
-  }();
-  return images;
-}
+using kiln::inference::test::demoImages;
 int64_t demoCount() { return int64_t(demoImages().size() / size_t(data::kImageSize)); }
 
 std::shared_ptr<ki::Predictor> predictor(const std::string &dir, int threads = 1) {

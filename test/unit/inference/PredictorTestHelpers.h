@@ -8,6 +8,7 @@
 #ifndef KILN_TEST_INFERENCE_PREDICTORTESTHELPERS_H
 #define KILN_TEST_INFERENCE_PREDICTORTESTHELPERS_H
 
+#include "kiln/data/Image.h"
 #include "kiln/inference/Predictor.h"
 
 #include <gtest/gtest.h>
@@ -19,6 +20,21 @@
 #include <vector>
 
 namespace kiln::inference::test {
+
+/// The demo images of the source tree (images/demo, 8 of them), preprocessed
+/// as infer does, back to back. Tests define KILN_SOURCE_DIR.
+inline const std::vector<float> &demoImages() {
+  static const std::vector<float> images = [] {
+    std::vector<float> out;
+    for (const std::string &f :
+         kiln::data::listImageFiles(std::string(KILN_SOURCE_DIR) + "/images/demo")) {
+      std::vector<float> x = kiln::data::readModelInput(f);
+      out.insert(out.end(), x.begin(), x.end());
+    }
+    return out;
+  }();
+  return images;
+}
 
 /// what() of the Error `f` throws ("" and a test failure if none); the
 /// message must be one line.
