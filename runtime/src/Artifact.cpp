@@ -431,7 +431,7 @@ void ArtifactImpl::loadCpuModule() {
 
   // A module built for a newer CPU would die of SIGILL inside a kernel.
   if (cpu->features() && cpu->features()->size() > 0) {
-    const std::set<std::string> host = hostCpuFlags();
+    const std::set<std::string> &host = hostCpuFlags();
     const std::vector<std::string> missing =
         host.empty() ? std::vector<std::string>{}
                      : missingCpuFeatures(cpu->features()->str(), host);

@@ -54,7 +54,13 @@ std::vector<std::string> missingCpuFeatures(const std::string &moduleFeatures,
   return missing;
 }
 
-std::set<std::string> hostCpuFlags() {
+const std::set<std::string> &hostCpuFlags() {
+  // Read once per process: every artifact load asks.
+  static const std::set<std::string> flags = readHostCpuFlags();
+  return flags;
+}
+
+std::set<std::string> readHostCpuFlags() {
   std::set<std::string> flags;
   std::ifstream in("/proc/cpuinfo");
   std::string line;

@@ -23,8 +23,9 @@ std::vector<std::string> missingCpuFeatures(const std::string &moduleFeatures,
                                             const std::set<std::string> &hostFlags);
 
 /// The "flags" of the first processor in /proc/cpuinfo; empty if unreadable
-/// (then nothing can be checked).
-std::set<std::string> hostCpuFlags();
+/// (then nothing can be checked). hostCpuFlags() reads them once per process.
+std::set<std::string> readHostCpuFlags();
+const std::set<std::string> &hostCpuFlags();
 
 } // namespace kiln::rt
 

@@ -284,10 +284,11 @@ LogicalResult emitConvGradInput(KernelContext &cx, Operation *op, Epilogue &epi,
   const int64_t k = g.k(), ohw = g.oh * g.ow, coutG = g.coutG(), cinG = g.cinG();
   // dX of a "same" stride-1 convolution is the "same" convolution of dY with
   // W^T flipped: Wt[ci][co][ky][kx] = W[co][ci][kh-1-ky][kw-1-kx], whose
-  // padding kh-1-ph equals ph. The direct kernel reads it through strides.
+  // padding kh-1-ph equals ph ("same" means kh = 2 ph + 1), so it is direct
+  // whenever the forward is. The direct kernel reads Wt through strides.
   const ConvGeometry gt{g.cout, g.oh, g.ow, g.cin, g.h,  g.w,  g.kh,    g.kw,
-                        1,      1,    g.kh - 1 - g.ph, g.kw - 1 - g.pw, 1, 1, 1};
-  const bool direct = cx.directConv && directConvApplies(g) && directConvApplies(gt);
+                        1,      1,    g.ph, g.pw, 1, 1, 1};
+  const bool direct = cx.directConv && directConvApplies(g);
   if (isDynamic(dxDims[0]))
     plan.workPerItem = 1;
   else
