@@ -46,6 +46,13 @@ struct LaunchPlan {
   int64_t workFixed;
   int64_t workPerItem;
   int64_t workPerTask;
+  /// Tasks for `work` units: ceil(work / workPerTask).
+  int64_t tasksFor(int64_t work) const {
+    return work / workPerTask + (work % workPerTask != 0 ? 1 : 0);
+  }
+  /// Tasks at `batch` (callers that cannot trust the batch check overflow
+  /// of workFixed + workPerItem * batch first, as Session does).
+  int64_t numTasks(int64_t batch) const { return tasksFor(workFixed + workPerItem * batch); }
 };
 
 struct CopyPlan {

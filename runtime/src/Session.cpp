@@ -373,7 +373,7 @@ std::vector<Tensor> Session::run(const std::string &entryName,
         __builtin_add_overflow(work, l.workFixed, &work))
       throw Error(fmt::format("kiln: entry '{}': work of launch {} overflows at batch {}",
                               e.name, i, batch));
-    s.numTasks[i] = work / l.workPerTask + (work % l.workPerTask != 0 ? 1 : 0);
+    s.numTasks[i] = l.tasksFor(work);
   }
 
   // ---- launches ----

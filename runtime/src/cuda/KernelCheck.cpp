@@ -109,8 +109,7 @@ std::vector<KernelCheck> checkCudaKernels(const std::shared_ptr<const Artifact> 
     ptrs.clear();
     for (uint32_t j = 0; j < l.numBindings; ++j)
       ptrs.push_back(resolve(e.bindings[l.firstBinding + j]));
-    int64_t work = l.workFixed + l.workPerItem * batch;
-    int64_t tasks = work / l.workPerTask + (work % l.workPerTask != 0 ? 1 : 0);
+    const int64_t tasks = l.numTasks(batch);
     if (tasks > 0)
       l.fn(ptrs.data(), batch, 0, tasks, reinterpret_cast<float *>(scratch.get()));
 

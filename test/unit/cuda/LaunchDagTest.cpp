@@ -12,12 +12,10 @@
 
 #include "cuda/LaunchDag.h"
 #include "kiln/Driver/Compiler.h"
-#include "kiln/runtime/KernelABI.h"
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
-#include <cstdint>
 #include <cstring>
 #include <random>
 
@@ -54,20 +52,16 @@ State runInOrder(const rt::ArtifactImpl &a, const rt::EntryPlan &e, int64_t batc
     }
     return nullptr;
   };
-  // Scratch is KILN_ARENA_ALIGNMENT-aligned, as KernelABI.h promises kernels
-  // (the direct convolution's weight gradient uses aligned vector loads).
-  std::vector<float> scratchStore(a.maxScratchBytes / 4 + 16 + KILN_ARENA_ALIGNMENT / 4);
-  float *scratch = reinterpret_cast<float *>(
-      (reinterpret_cast<uintptr_t>(scratchStore.data()) + KILN_ARENA_ALIGNMENT - 1) &
-      ~uintptr_t(KILN_ARENA_ALIGNMENT - 1));
+  // The runtime's own aligned scratch, as KernelABI.h promises kernels.
+  rt::AlignedBuffer scratchStore = rt::allocateAligned(a.maxScratchBytes + 64, "test scratch");
+  float *scratch = reinterpret_cast<float *>(scratchStore.get());
   std::vector<float *> ptrs;
   for (size_t li : order) {
     const rt::LaunchPlan &l = e.launches[li];
     ptrs.clear();
     for (uint32_t j = 0; j < l.numBindings; ++j)
       ptrs.push_back(resolve(e.bindings[l.firstBinding + j]));
-    int64_t work = l.workFixed + l.workPerItem * batch;
-    int64_t tasks = work / l.workPerTask + (work % l.workPerTask != 0 ? 1 : 0);
+    const int64_t tasks = l.numTasks(batch);
     if (tasks > 0)
       l.fn(ptrs.data(), batch, 0, tasks, scratch);
   }
