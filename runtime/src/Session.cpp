@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -86,6 +87,11 @@ struct Session::Impl {
   std::vector<float *> ptrs;      // bindings, flattened like EntryPlan::bindings
   std::vector<int64_t> numTasks;  // per launch
 
+  // SessionOptions::profile: per entry, per launch nanoseconds and calls.
+  bool profiling = false;
+  std::vector<std::vector<int64_t>> profileNs, profileCalls, profileTasks;
+  std::vector<int64_t> *launchNs = nullptr; // the running entry's, or null
+
   float *scratchFor(int tid) {
     return scratch ? reinterpret_cast<float *>(scratch.get() + scratchStride * uint64_t(tid))
                    : nullptr;
@@ -99,9 +105,20 @@ void Session::Impl::job(void *ctx, int tid) {
   const EntryPlan &e = *s->entry;
   const int64_t n = s->numThreads;
   float *scratch = s->scratchFor(tid);
+  // Profiling: thread 0 charges launch i - 1 with the time up to the end of
+  // the barrier before launch i, so the slowest thread's share and the
+  // barrier itself are counted where they belong.
+  std::vector<int64_t> *profile = tid == 0 ? s->launchNs : nullptr;
+  auto now = [] { return std::chrono::steady_clock::now(); };
+  auto last = profile ? now() : std::chrono::steady_clock::time_point{};
   for (size_t i = 0; i < e.launches.size(); ++i) {
     if (i != 0 && s->pool)
       s->pool->barrier(); // launch i reads what launch i-1 wrote
+    if (profile && i != 0) {
+      auto t = now();
+      (*profile)[i - 1] += std::chrono::duration_cast<std::chrono::nanoseconds>(t - last).count();
+      last = t;
+    }
     const LaunchPlan &l = e.launches[i];
     // Contiguous near-equal chunks: the first `rem` threads get one extra task.
     int64_t tasks = s->numTasks[i];
@@ -111,6 +128,10 @@ void Session::Impl::job(void *ctx, int tid) {
     if (begin < end)
       l.fn(s->ptrs.data() + l.firstBinding, s->batch, begin, end, scratch);
   }
+  if (s->launchNs && s->pool)
+    s->pool->barrier(); // the last launch ends when every thread is done with it
+  if (profile && !e.launches.empty())
+    profile->back() += std::chrono::duration_cast<std::chrono::nanoseconds>(now() - last).count();
 }
 
 Session::Session(std::shared_ptr<const Artifact> artifact, SessionOptions options)
@@ -125,6 +146,7 @@ Session::Session(std::shared_ptr<const Artifact> artifact, SessionOptions option
     throw Error(fmt::format("kiln: invalid thread count {} (0 means all hardware threads)",
                             options.numThreads));
   s.numThreads = options.numThreads;
+  s.profiling = options.profile;
   if (s.numThreads == 0)
     s.numThreads = std::max(1u, std::thread::hardware_concurrency());
 
@@ -143,6 +165,13 @@ Session::Session(std::shared_ptr<const Artifact> artifact, SessionOptions option
     s.paramPtrs.push_back(base + p.offset);
 
   s.arenas.resize(s.a->entries.size());
+  if (s.profiling) {
+    for (auto *v : {&s.profileNs, &s.profileCalls, &s.profileTasks}) {
+      v->resize(s.a->entries.size());
+      for (size_t i = 0; i < s.a->entries.size(); ++i)
+        (*v)[i].assign(s.a->entries[i].launches.size(), 0);
+    }
+  }
   s.device = options.device;
   if (options.device == Device::Cuda) {
     const char *graphs = std::getenv("KILN_CUDA_GRAPHS");
@@ -172,6 +201,37 @@ std::string Session::deviceDescription() const {
   if (impl_->gpu)
     return impl_->gpu->description();
   return fmt::format("CPU, {} thread{}", impl_->numThreads, impl_->numThreads == 1 ? "" : "s");
+}
+
+std::vector<LaunchProfile> Session::profile() const {
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  const Impl &s = *impl_;
+  std::vector<LaunchProfile> out;
+  if (!s.profiling || s.gpu)
+    return out;
+  for (size_t ei = 0; ei < s.a->entries.size(); ++ei) {
+    const EntryPlan &e = s.a->entries[ei];
+    for (size_t i = 0; i < e.launches.size(); ++i) {
+      if (s.profileCalls[ei][i] == 0)
+        continue;
+      LaunchProfile p;
+      p.entry = e.name;
+      p.launch = uint32_t(i);
+      p.kernel = s.a->kernels[e.launches[i].kernel];
+      p.calls = s.profileCalls[ei][i];
+      p.tasks = s.profileTasks[ei][i];
+      p.seconds = double(s.profileNs[ei][i]) * 1e-9;
+      out.push_back(std::move(p));
+    }
+  }
+  return out;
+}
+
+void Session::resetProfile() {
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  for (auto *v : {&impl_->profileNs, &impl_->profileCalls, &impl_->profileTasks})
+    for (auto &entry : *v)
+      std::fill(entry.begin(), entry.end(), 0);
 }
 
 std::vector<ParamInfo> Session::params() const { return impl_->artifact->params(); }
@@ -379,6 +439,12 @@ std::vector<Tensor> Session::run(const std::string &entryName,
   // ---- launches ----
   s.entry = &e;
   s.batch = batch;
+  s.launchNs = s.profiling ? &s.profileNs[entryIndex] : nullptr;
+  if (s.profiling)
+    for (size_t i = 0; i < e.launches.size(); ++i) {
+      ++s.profileCalls[entryIndex][i];
+      s.profileTasks[entryIndex][i] = s.numTasks[i];
+    }
   if (!e.launches.empty()) {
     if (s.pool)
       s.pool->run(&Impl::job, &s);

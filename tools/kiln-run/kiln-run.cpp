@@ -4,6 +4,8 @@
 //   kiln-run model.kiln --batch 128 --threads 2 --repeat 20 --warmup 3
 //   kiln-run model.kiln --input images.npy --output logits.npy --print
 //   kiln-run model.kiln --device gpu --batch 128 --repeat 50   # CUDA target
+//   kiln-run model.kiln --entry train_step --batch 128 --repeat 5 --profile
+//                       # time per launch and per fused-op pattern
 //   kiln-run model.kiln --check-gpu --entry train_step --batch 8
 //                       # every kernel on the GPU against the CPU kernel
 //
@@ -18,6 +20,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <map>
 #include <cstdio>
 #include <iostream>
 #include <random>
@@ -47,7 +50,52 @@ struct Options {
   std::vector<std::string> outputs;
   bool print = false;
   bool list = false;
+  int profileTop = -1; // -1: no profile
 };
+
+/// Time per run by fused-op pattern (all of them), then the `top` slowest
+/// launches. Times are thread 0's wall time per launch (barrier included).
+void printProfile(const std::vector<kiln::rt::LaunchProfile> &launches, int repeat, int top) {
+  struct Group {
+    double seconds = 0;
+    int launches = 0;
+    std::string kind;
+  };
+  std::map<std::string, Group> groups;
+  double total = 0;
+  for (const auto &l : launches) {
+    Group &g = groups[l.kernel.ops];
+    g.seconds += l.seconds;
+    ++g.launches;
+    g.kind = l.kernel.kind;
+    total += l.seconds;
+  }
+  std::vector<std::pair<std::string, Group>> sorted(groups.begin(), groups.end());
+  std::sort(sorted.begin(), sorted.end(),
+            [](const auto &a, const auto &b) { return a.second.seconds > b.second.seconds; });
+  double perRun = 1e3 / double(repeat);
+  fmt::print("\nprofile: {} launches, {:.3f} ms per run (launch times summed)\n",
+             launches.size(), total * perRun);
+  fmt::print("{:>10} {:>6} {:>8}  {:<13} {}\n", "ms/run", "%", "launches", "kind", "ops");
+  for (const auto &[ops, g] : sorted)
+    fmt::print("{:>10.3f} {:>6.1f} {:>8}  {:<13} {}\n", g.seconds * perRun,
+               100.0 * g.seconds / total, g.launches, g.kind, ops);
+  if (top == 0)
+    return;
+  std::vector<const kiln::rt::LaunchProfile *> byTime;
+  for (const auto &l : launches)
+    byTime.push_back(&l);
+  std::sort(byTime.begin(), byTime.end(),
+            [](const auto *a, const auto *b) { return a->seconds > b->seconds; });
+  fmt::print("\nslowest {} launches:\n{:>10} {:>6} {:>6} {:>7}  {:<22} {}\n",
+             std::min<size_t>(size_t(top), byTime.size()), "ms/run", "%", "#", "tasks", "kernel",
+             "ops");
+  for (size_t i = 0; i < byTime.size() && i < size_t(top); ++i) {
+    const auto &l = *byTime[i];
+    fmt::print("{:>10.3f} {:>6.1f} {:>6} {:>7}  {:<22} {}\n", l.seconds * perRun,
+               100.0 * l.seconds / total, l.launch, l.tasks, l.kernel.name, l.kernel.ops);
+  }
+}
 
 std::string shapeText(const std::vector<int64_t> &shape) {
   std::string s = "[";
@@ -223,9 +271,15 @@ int runTool(const Options &o) {
   kiln::rt::SessionOptions sessionOptions{o.threads};
   if (o.device == "gpu" || o.device == "cuda")
     sessionOptions.device = kiln::rt::Device::Cuda;
+  if (o.profileTop >= 0) {
+    if (sessionOptions.device != kiln::rt::Device::Cpu)
+      throw Error("--profile times CPU launches; drop --device gpu");
+    sessionOptions.profile = true;
+  }
   Session session(artifact, sessionOptions);
   for (int i = 0; i < o.warmup; ++i)
     session.run(o.entry, views);
+  session.resetProfile(); // timed runs only
   std::vector<double> times;
   std::vector<Tensor> outputs;
   for (int i = 0; i < o.repeat; ++i) {
@@ -261,6 +315,8 @@ int runTool(const Options &o) {
     rate += fmt::format(", {:.2f} GFLOP/s ({} per item)", flops / median / 1e9,
                         flopsText(double(artifact->flopsPerItem(o.entry))));
   fmt::print("{}\n", rate);
+  if (o.profileTop >= 0)
+    printProfile(session.profile(), o.repeat, o.profileTop);
   return 0;
 }
 
@@ -296,6 +352,11 @@ int main(int argc, char **argv) {
                                        "kiln-compile --target=cpu,cuda)")
       ->check(CLI::IsMember({"cpu", "gpu", "cuda"}))
       ->capture_default_str();
+  app.add_option("--profile", o.profileTop,
+                 "time every launch of the timed runs and print the time per fused-op "
+                 "pattern and the N slowest launches (CPU)")
+      ->expected(0, 1)
+      ->default_str("25");
   app.add_flag("--check-gpu", o.checkGpu,
                "run every kernel of the entry on the GPU and on the CPU with the same inputs "
                "and print the differences (exit 1 on a mismatch)");
@@ -316,6 +377,8 @@ int main(int argc, char **argv) {
     bad = fmt::format("--threads must be >= 0 (0: all hardware threads), got {}", o.threads);
   else if (o.repeat < 1)
     bad = fmt::format("--repeat must be >= 1, got {}", o.repeat);
+  else if (app.count("--profile") && o.profileTop < 0)
+    bad = fmt::format("--profile N must be >= 0, got {}", o.profileTop);
   else if (o.warmup < 0)
     bad = fmt::format("--warmup must be >= 0, got {}", o.warmup);
   if (!bad.empty()) {

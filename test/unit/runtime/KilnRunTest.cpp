@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -13,6 +14,7 @@
 #include <sys/wait.h>
 
 using namespace kiln::test;
+using kiln::rt::Artifact;
 
 namespace {
 
@@ -100,6 +102,25 @@ TEST_F(KilnRun, RandomInputsWithTiming) {
   Result again = run(model + " --batch 3 --random-seed 4 --threads 1");
   auto firstLine = [](const std::string &s) { return s.substr(0, s.find('\n')); };
   EXPECT_EQ(firstLine(again.out), firstLine(r.out));
+}
+
+TEST_F(KilnRun, ProfilePrintsEveryPatternAndTheSlowestLaunches) {
+  const auto kernels = Artifact::loadBuffer(buildArtifact(referenceDesc()), "m")->kernels("infer");
+  Result r = run(model + " --batch 3 --threads 2 --repeat 3 --profile 2");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("profile: " + std::to_string(kernels.size()) + " launches, "), std::string::npos)
+      << r.out;
+  for (const auto &k : kernels) // every fused-op pattern has a row
+    EXPECT_NE(r.out.find(" " + k.ops + "\n"), std::string::npos) << k.ops << "\n" << r.out;
+  EXPECT_NE(r.out.find("slowest 2 launches:"), std::string::npos) << r.out;
+  // --profile alone lists 25 (here: all of them); 0 lists none.
+  Result all = run(model + " --batch 3 --profile");
+  ASSERT_EQ(all.code, 0) << all.err;
+  EXPECT_NE(all.out.find("slowest " + std::to_string(std::min<size_t>(25, kernels.size())) + " launches:"),
+            std::string::npos) << all.out;
+  Result none = run(model + " --batch 3 --profile 0");
+  EXPECT_EQ(none.out.find("slowest"), std::string::npos) << none.out;
+  expectOneLineError(run(model + " --profile -1"), "--profile N must be >= 0, got -1");
 }
 
 TEST_F(KilnRun, NpyInputsAndOutputs) {

@@ -268,3 +268,36 @@ TEST(Session, OpenBlasStillWorksMultithreadedAfterward) {
     }
   expectInferCorrect(session, 9, 6);
 }
+
+TEST(Session, ProfileCountsEveryLaunchOfTheEntriesThatRan) {
+  const size_t launches = reference()->kernels("infer").size();
+  ASSERT_GT(launches, 1u);
+  for (int threads : {1, 3}) {
+    SessionOptions options{threads};
+    options.profile = true;
+    Session session(reference(), options);
+    EXPECT_TRUE(session.profile().empty()); // nothing ran yet
+    for (int64_t batch : {5, 9, 9})
+      expectInferCorrect(session, batch, uint64_t(batch)); // profiling changes no result
+    auto profile = session.profile();
+    ASSERT_EQ(profile.size(), launches) << "threads " << threads;
+    auto kernels = reference()->kernels("infer");
+    double total = 0;
+    for (size_t i = 0; i < profile.size(); ++i) {
+      EXPECT_EQ(profile[i].entry, "infer");
+      EXPECT_EQ(profile[i].launch, i);
+      EXPECT_EQ(profile[i].kernel.name, kernels[i].name);
+      EXPECT_EQ(profile[i].calls, 3);
+      EXPECT_GE(profile[i].tasks, 1);
+      EXPECT_GE(profile[i].seconds, 0.0);
+      total += profile[i].seconds;
+    }
+    EXPECT_GT(total, 0.0);
+    session.resetProfile();
+    for (const auto &p : session.profile())
+      ADD_FAILURE() << "launch " << p.launch << " kept " << p.calls << " calls after reset";
+  }
+  Session plain(reference(), SessionOptions{2});
+  expectInferCorrect(plain, 4, 4);
+  EXPECT_TRUE(plain.profile().empty()); // off unless asked for
+}

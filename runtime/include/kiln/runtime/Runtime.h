@@ -119,6 +119,20 @@ struct SessionOptions {
   /// GPU: capture each (entry, batch) into a CUDA graph after its first run
   /// and replay it (set KILN_CUDA_GRAPHS=0 in the environment to disable).
   bool cudaGraphs = true;
+  /// CPU: time every launch (thread 0's wall time from the start of a launch
+  /// to the start of the next, barrier included) and accumulate it per launch;
+  /// read it with Session::profile(). Costs two clock reads per launch.
+  bool profile = false;
+};
+
+/// One launch of an entry with its accumulated time (SessionOptions::profile).
+struct LaunchProfile {
+  std::string entry;
+  uint32_t launch = 0;   // position in the entry's launch order
+  KernelInfo kernel;
+  int64_t calls = 0;     // runs of the entry that executed this launch
+  int64_t tasks = 0;     // tasks of the last call
+  double seconds = 0;    // summed over calls
 };
 
 /// Parameters, arenas and worker threads for running an artifact's entries.
@@ -141,6 +155,11 @@ public:
   Device device() const;
   /// "CPU, 2 threads" or "NVIDIA H100 80GB HBM3 (sm_90, 132 SMs), cubin sm_90, driver 13.0".
   std::string deviceDescription() const;
+
+  /// Per-launch times accumulated since construction (or resetProfile()), for
+  /// every entry that ran; empty unless SessionOptions::profile (CPU only).
+  std::vector<LaunchProfile> profile() const;
+  void resetProfile();
 
   /// Parameter access (by name, in the artifact's parameter order). On a GPU
   /// session the pointer is a host copy, refreshed from the device by this
