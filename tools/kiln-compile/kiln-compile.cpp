@@ -70,6 +70,11 @@ int main(int argc, char **argv) {
                  "NVRTC cache (default $KILN_CUDA_CACHE_DIR, else ~/.cache/kiln/cuda; none: off)");
   app.add_option("--dump-ir-dir", dumpDir, "write the IR after every pass into this directory");
   app.add_option("--seed", seed, "seed of the initial weights");
+  std::string convAlgorithm = "auto";
+  app.add_option("--conv-algorithm", convAlgorithm,
+                 "CPU convolutions: auto (direct on AVX-512 hosts), direct or im2col")
+      ->check(CLI::IsMember({"auto", "direct", "im2col"}))
+      ->capture_default_str();
   app.add_flag("--no-fusion", noFusion, "one kernel per op (the unfused reference)");
   app.add_flag("--list-kernels", listKernels, "print every kernel in launch order");
   app.add_flag("--quiet,-q", quiet, "print nothing on success");
@@ -107,6 +112,7 @@ int main(int argc, char **argv) {
     options.cudaArchs = kiln::tools::splitCommaList(cudaArchs);
     options.cudaCacheDir = cudaCacheDir;
     options.fusion = !noFusion;
+    options.convAlgorithm = convAlgorithm;
     options.emit = emit;
     options.irDumpDir = dumpDir;
     kiln::CompileResult result = train

@@ -153,7 +153,12 @@ CompileResult compileText(const std::string &mlirText, const ArtifactContents &c
     }
   }
   runPasses(*module, ctx, diags,
-            {{"kiln-lower-to-llvm", [](OpPassManager &pm) { pm.addPass(createKilnLowerToLLVM()); }}},
+            {{"kiln-lower-to-llvm",
+              [&](OpPassManager &pm) {
+                KilnLowerToLLVMOptions lowering;
+                lowering.convAlgorithm = options.convAlgorithm;
+                pm.addPass(createKilnLowerToLLVM(lowering));
+              }}},
             options, dumpIndex);
 
   contents.target = codegen::hostCpuTarget();
@@ -166,8 +171,9 @@ CompileResult compileText(const std::string &mlirText, const ArtifactContents &c
     return result;
   }
   contents.cpu = &cpu;
-  contents.compileFlags = fmt::format("fusion={} target={} cpu={}", fusion ? "on" : "off",
-                                      contents.target.triple, contents.target.cpu);
+  contents.compileFlags =
+      fmt::format("fusion={} conv={} target={} cpu={}", fusion ? "on" : "off",
+                  options.convAlgorithm, contents.target.triple, contents.target.cpu);
   std::vector<codegen::CudaBinary> cudaBinaries;
   if (options.cuda) {
     codegen::CudaCompileOptions cudaOptions;

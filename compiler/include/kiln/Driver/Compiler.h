@@ -46,6 +46,9 @@ struct CompileOptions {
   std::string cudaCacheDir;
   /// If set, the IR after every pass goes to <dir>/<NN>-<pass>.mlir.
   std::string irDumpDir;
+  /// CPU convolutions: "auto" (direct on AVX-512 hosts), "direct" or "im2col"
+  /// (kiln-lower-to-llvm's conv-algorithm); for benchmarks and A/B checks.
+  std::string convAlgorithm = "auto";
   /// The model name recorded in the artifact (compileGraph only).
   std::string modelName = "model";
 };
