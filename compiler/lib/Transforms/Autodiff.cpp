@@ -189,21 +189,48 @@ FailureOr<Value> GradientBuilder::unbroadcast(Location loc, Value grad, RankedTe
                          << " has a lower rank than its operand " << target;
     return failure();
   }
+  // One reduction over the leading dims the operand lacks and the dims it
+  // stretched from 1 (a per-channel [C,1,1] operand of [N,C,H,W]: N, H and W
+  // in one pass, not N then H and W).
+  llvm::SmallVector<int64_t, 4> axes(lead), kept;
+  std::iota(axes.begin(), axes.end(), 0);
+  for (int64_t i = 0; i < target.getRank(); ++i) {
+    if (target.getDimSize(i) == 1 && type.getDimSize(lead + i) != 1)
+      axes.push_back(lead + i);
+    else
+      kept.push_back(target.getDimSize(i));
+  }
+  if (axes.empty())
+    return castTo(loc, grad, target);
   Value result = grad;
-  if (lead > 0) {
-    llvm::SmallVector<int64_t, 4> axes(lead);
-    std::iota(axes.begin(), axes.end(), 0);
-    FailureOr<Value> reduced = make<ReduceSumOp>(loc, result, axes, false);
+  if (int64_t(axes.size()) == lead || lead == 0) {
+    // Only leading dims (their absence is the target's shape), or no leading
+    // dims (keepdim leaves the 1s in place).
+    FailureOr<Value> reduced = make<ReduceSumOp>(loc, grad, axes, /*keepdim=*/lead == 0);
     if (failed(reduced))
       return failure();
     result = *reduced;
-  }
-  llvm::SmallVector<int64_t, 4> stretched;
-  for (int64_t i = 0; i < target.getRank(); ++i)
-    if (target.getDimSize(i) == 1 && tensorTypeOf(result).getDimSize(i) != 1)
-      stretched.push_back(i);
-  if (!stretched.empty()) {
-    FailureOr<Value> reduced = make<ReduceSumOp>(loc, result, stretched, true);
+  } else if (!kept.empty() && kept[0] == target.getDimSize(0) && !target.isDynamicDim(0)) {
+    // Both kinds: reduce without keepdim, then re-insert the 1s (a reshape
+    // keeps dim 0, which the kept dims and the target share).
+    FailureOr<Value> reduced = make<ReduceSumOp>(loc, grad, axes, /*keepdim=*/false);
+    if (failed(reduced))
+      return failure();
+    FailureOr<Value> reshaped = make<ReshapeOp>(loc, *reduced, shapeAttrOf(target));
+    if (failed(reshaped))
+      return failure();
+    result = *reshaped;
+  } else {
+    // Otherwise in two steps: the leading dims, then the stretched ones.
+    llvm::SmallVector<int64_t, 4> leading(lead), stretched;
+    std::iota(leading.begin(), leading.end(), 0);
+    for (int64_t a : axes)
+      if (a >= lead)
+        stretched.push_back(a - lead);
+    FailureOr<Value> reduced = make<ReduceSumOp>(loc, grad, leading, false);
+    if (failed(reduced))
+      return failure();
+    reduced = make<ReduceSumOp>(loc, *reduced, stretched, true);
     if (failed(reduced))
       return failure();
     result = *reduced;

@@ -182,16 +182,27 @@ static Value emitAnchorScalar(KernelContext &cx, Operation *anchor, ArrayRef<Val
     }
     Value x = cx.argBuffer(anchor->getOperand(0));
     Value count = ir.c(1);
+    // A run of adjacent reduced dims is contiguous in memory (row-major), so it
+    // is one loop over the run's product with the coordinate on its last dim:
+    // reducing H and W of NCHW is one vectorisable loop of H*W, not H loops
+    // of W.
     std::function<Value(int64_t, Value)> reduceFrom = [&](int64_t d, Value acc) -> Value {
       if (d == rank)
         return ir.faddReduce(acc, ir.load(x, linearIndex(ir, inDims, inCoords, cx.batch)));
       if (!reduced[d])
         return reduceFrom(d + 1, acc);
-      return ir.forReduce(ir.c(0), dimValue(ir, inDims[d], cx.batch), acc,
-                          [&](Value i, Value inner) {
-                            inCoords[d] = i;
-                            return reduceFrom(d + 1, inner);
-                          });
+      int64_t last = d;
+      while (last + 1 < rank && reduced[last + 1])
+        ++last;
+      Value extent = dimValue(ir, inDims[d], cx.batch);
+      for (int64_t e = d + 1; e <= last; ++e)
+        extent = ir.mul(extent, dimValue(ir, inDims[e], cx.batch));
+      for (int64_t e = d; e < last; ++e)
+        inCoords[e] = ir.c(0);
+      return ir.forReduce(ir.c(0), extent, acc, [&](Value i, Value inner) {
+        inCoords[last] = i;
+        return reduceFrom(last + 1, inner);
+      });
     };
     for (int64_t d = 0; d < rank; ++d)
       if (reduced[d])
@@ -316,7 +327,23 @@ LogicalResult emitPointwise(KernelContext &cx, Operation *anchor, Epilogue &epi,
   // batch last) a unit is a whole row, so the unit count stays independent of
   // the batch.
   const bool dynamicInner = groupDynamic.back();
-  const int64_t chunk = dynamicInner ? 0 : std::min(groupStatic.back(), kInnerChunk);
+  // Elements an output element reads: a reduction's units shrink so that each
+  // still covers about kInnerChunk inputs (a reduction over N, H and W gets one
+  // unit per channel, so the threads share it).
+  int64_t readsPerOutput = 1;
+  if (anchor)
+    if (std::optional<ReduceAxes> reduction = reduceAxesOf(anchor)) {
+      auto inDims = shapeOf(anchor->getOperand(0)).dims;
+      for (int64_t a : reduction->axes) {
+        int64_t d = inDims[a < 0 ? a + (int64_t)inDims.size() : a];
+        readsPerOutput *= isDynamic(d) ? kInnerChunk : d; // the batch: assume large
+      }
+    }
+  const int64_t chunk =
+      dynamicInner ? 0
+                   : std::min(groupStatic.back(),
+                              std::max<int64_t>(1, kInnerChunk / std::min(readsPerOutput,
+                                                                          kInnerChunk)));
   const int64_t chunksPerRow =
       dynamicInner ? 1 : (groupStatic.back() + chunk - 1) / std::max<int64_t>(chunk, 1);
   int64_t staticRows = 1;
