@@ -13,6 +13,31 @@ std::optional<ReduceAxes> reduceAxesOf(mlir::Operation *op) {
   return std::nullopt;
 }
 
+bool isAnchorOp(mlir::Operation *op) {
+  return llvm::isa<Conv2dOp, MatmulOp, LinearOp, MaxPool2dOp, AvgPool2dOp, GlobalAvgPoolOp,
+                   SoftmaxOp, LogSoftmaxOp, ReduceSumOp, ReduceMeanOp, TransposeOp,
+                   Conv2dGradInputOp, Conv2dGradWeightOp, MaxPool2dGradOp, AvgPool2dGradOp>(op);
+}
+
+mlir::Operation *kernelAnchor(mlir::Block &body) {
+  for (mlir::Operation &op : body.without_terminator())
+    if (isAnchorOp(&op))
+      return &op;
+  return nullptr;
+}
+
+llvm::SmallVector<mlir::Operation *> opsBeforeAnchor(mlir::Block &body, mlir::Operation *anchor) {
+  llvm::SmallVector<mlir::Operation *> ops;
+  if (!anchor)
+    return ops;
+  for (mlir::Operation &op : body.without_terminator()) {
+    if (&op == anchor)
+      break;
+    ops.push_back(&op);
+  }
+  return ops;
+}
+
 llvm::SmallVector<mlir::Operation *> opsAfterAnchor(mlir::Block &body, mlir::Operation *anchor) {
   llvm::SmallVector<mlir::Operation *> ops;
   bool afterAnchor = anchor == nullptr;

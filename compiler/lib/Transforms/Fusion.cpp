@@ -12,10 +12,20 @@
 // If several groups qualify (a residual add reading two groups), it joins the
 // one created last; the other value becomes an external input.
 //
+// Then, in the order the groups end, producer fusion (canAbsorbProducer): a
+// pointwise group P moves into the group C that reads its result when
+//   5. every user of P's result is in C, and
+//   6. C iterates over P's elements: C is pointwise with P's result shape, or
+//      C is anchored by reduce_sum/reduce_mean whose input is P's result and
+//      no op after the anchor reads it (P becomes C's prologue).
+// Its result is then never stored: a residual add's other operand, or a
+// batch-norm statistic's squared deviations, are computed where they are read.
+//
 // Each group then becomes one kiln.kernel placed where its last op was. That
 // is sound because, by rule 3, no value computed inside a group except its last
 // one has a user outside the group, so nothing between the group's first and
-// last op can depend on the ops being moved.
+// last op can depend on the ops being moved; by rule 5 the same holds for a
+// group with an absorbed producer (whose ops keep their program order).
 //
 //===----------------------------------------------------------------------===//
 #include "kiln/Transforms/FusionKinds.h"
@@ -40,8 +50,9 @@ using mlir::Value;
 
 struct Group {
   FusionKind anchorKind;
-  llvm::SmallVector<Operation *, 4> ops; // program order; ops.front() is the anchor
+  llvm::SmallVector<Operation *, 4> ops; // program order
   unsigned lastPosition = 0;             // program position of ops.back()
+  Operation *anchor = nullptr;           // the op that started the group
 };
 
 bool isElementwiseLike(FusionKind kind) {
@@ -88,8 +99,16 @@ struct KilnFusionPass : impl::KilnFusionBase<KilnFusionPass> {
     // The current result of every group, i.e. the value an epilogue may read.
     llvm::DenseMap<Value, unsigned> groupOfResult;
     unsigned position = 0;
+    positionOf.clear();
+    updates.clear();
     for (Operation &op : block) {
       ++position;
+      if (auto update = llvm::dyn_cast<UpdateOp>(op)) {
+        // The parameter is overwritten where the new value is computed.
+        Operation *writer = rootOf(update.getValue()).getDefiningOp();
+        unsigned at = writer && positionOf.count(writer) ? positionOf.lookup(writer) : position;
+        updates.push_back({at, rootOf(update.getParameter())});
+      }
       if (!isFusible(&op))
         continue;
       FusionKind kind = getFusionKind(&op);
@@ -112,6 +131,7 @@ struct KilnFusionPass : impl::KilnFusionBase<KilnFusionPass> {
         }
       }
 
+      positionOf[&op] = position;
       if (join) {
         Group &group = groups[*join];
         groupOfResult.erase(group.ops.back()->getResult(0));
@@ -119,7 +139,7 @@ struct KilnFusionPass : impl::KilnFusionBase<KilnFusionPass> {
         group.lastPosition = position;
         ++numEpilogueOps;
       } else {
-        groups.push_back(Group{kind, {&op}, position});
+        groups.push_back(Group{kind, {&op}, position, &op});
       }
       groupOfResult[result] = join ? *join : groups.size() - 1;
     }
@@ -128,8 +148,93 @@ struct KilnFusionPass : impl::KilnFusionBase<KilnFusionPass> {
     llvm::stable_sort(groups, [](const Group &a, const Group &b) {
       return a.lastPosition < b.lastPosition;
     });
+    if (!noFusion)
+      absorbProducers(groups);
     return groups;
   }
+
+  // Rules 5 and 6 of the file comment. `groups` is in the order the groups
+  // end, so a producer is visited before the group that absorbs it, and a
+  // group that absorbed producers can itself be absorbed later.
+  void absorbProducers(llvm::SmallVectorImpl<Group> &groups) {
+    llvm::DenseMap<Operation *, unsigned> owner;
+    for (unsigned i = 0; i < groups.size(); ++i)
+      for (Operation *op : groups[i].ops)
+        owner[op] = i;
+    for (unsigned p = 0; p < groups.size(); ++p) {
+      Group &producer = groups[p];
+      if (producer.ops.empty())
+        continue;
+      Value result = producer.ops.back()->getResult(0);
+      std::optional<unsigned> consumer;
+      bool oneConsumer = !result.use_empty();
+      for (Operation *user : result.getUsers()) {
+        auto it = owner.find(user);
+        if (it == owner.end() || it->second == p || (consumer && *consumer != it->second)) {
+          oneConsumer = false;
+          break;
+        }
+        consumer = it->second;
+      }
+      if (!oneConsumer)
+        continue;
+      Group &into = groups[*consumer];
+      if (!canAbsorbProducer(into.anchorKind, into.anchor, producer.anchorKind))
+        continue;
+      auto shapeOf = [](Value v) { return llvm::cast<mlir::ShapedType>(v.getType()).getShape(); };
+      bool iteratesOverIt;
+      if (into.anchorKind == FusionKind::Reduction) {
+        // The reduction's input, read by nothing after the anchor.
+        unsigned anchorPosition = positionOf.lookup(into.anchor);
+        iteratesOverIt = into.anchor->getOperand(0) == result &&
+                         llvm::all_of(result.getUsers(), [&](Operation *user) {
+                           return user == into.anchor || positionOf.lookup(user) < anchorPosition;
+                         });
+      } else {
+        iteratesOverIt = shapeOf(result) == shapeOf(into.ops.back()->getResult(0));
+      }
+      if (!iteratesOverIt || readsParameterUpdatedBefore(producer, into.lastPosition))
+        continue;
+      for (Operation *op : producer.ops)
+        owner[op] = *consumer;
+      into.ops.append(producer.ops.begin(), producer.ops.end());
+      llvm::stable_sort(into.ops, [&](Operation *a, Operation *b) {
+        return positionOf.lookup(a) < positionOf.lookup(b);
+      });
+      if (into.anchorKind == FusionKind::Elementwise)
+        into.anchorKind = producer.anchorKind; // broadcast if either reads a stretched input
+      producer.ops.clear();
+      ++numProducerGroups;
+    }
+    llvm::erase_if(groups, [](const Group &g) { return g.ops.empty(); });
+  }
+
+  // Parameters are updated in place by the kernel computing their
+  // kiln.update's value (kiln-plan-memory), so a producer that reads a
+  // parameter must not move to or past that kernel.
+  bool readsParameterUpdatedBefore(const Group &producer, unsigned newPosition) const {
+    for (Operation *op : producer.ops)
+      for (Value operand : op->getOperands()) {
+        Value root = rootOf(operand);
+        for (const auto &[at, param] : updates)
+          if (param == root && at > positionOf.lookup(op) && at <= newPosition)
+            return true;
+      }
+    return false;
+  }
+
+  /// The value under any reshape/flatten views.
+  static Value rootOf(Value v) {
+    while (Operation *def = v.getDefiningOp()) {
+      if (!llvm::isa<ReshapeOp, FlattenOp>(def))
+        break;
+      v = def->getOperand(0);
+    }
+    return v;
+  }
+
+  llvm::DenseMap<Operation *, unsigned> positionOf; // program position of fusible ops
+  llvm::SmallVector<std::pair<unsigned, Value>> updates; // kiln.update: position, parameter
 
   void materialize(llvm::ArrayRef<Group> groups,
                    llvm::SmallPtrSetImpl<Operation *> &created) {

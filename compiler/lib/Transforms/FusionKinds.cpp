@@ -127,6 +127,26 @@ bool canFuseIntoGroup(FusionKind groupAnchorKind, FusionKind consumerKind) {
   return kTable[static_cast<unsigned>(groupAnchorKind)][static_cast<unsigned>(consumerKind)];
 }
 
+// Producer fusion saves the producer's store and the consumer's load of a
+// whole tensor. Only pointwise producers qualify: the consumer evaluates them
+// once per element it reads, which costs no more than the producer's own loop.
+//   consumer group            absorbs a pointwise producer?
+//   elementwise / broadcast   yes (same elements: one loop nest, a DAG)
+//   reduce_sum / reduce_mean  yes (evaluated per element reduced: a prologue)
+//   other reductions, conv,   no (pools, softmax and GEMMs read each input
+//   GEMM, transpose               element several times or in blocks)
+bool canAbsorbProducer(FusionKind consumerKind, mlir::Operation *consumerAnchor,
+                       FusionKind producerKind) {
+  bool pointwiseProducer =
+      producerKind == FusionKind::Elementwise || producerKind == FusionKind::Broadcast;
+  if (!pointwiseProducer)
+    return false;
+  if (consumerKind == FusionKind::Elementwise || consumerKind == FusionKind::Broadcast)
+    return true;
+  return consumerKind == FusionKind::Reduction &&
+         llvm::isa<ReduceSumOp, ReduceMeanOp>(consumerAnchor);
+}
+
 std::string describeKernel(KernelOp kernel) {
   std::string ops;
   for (mlir::Operation &op : kernel.getBody().front().without_terminator()) {

@@ -193,3 +193,26 @@ func.func @dedup(%a: tensor<?x8xf32>, %b: tensor<?x8xf32>) -> (tensor<?x8xf32>, 
 }
 // CHECK-LABEL: // dedup_k0: relu [elementwise vec4]
 // CHECK-NOT:   dedup_k1
+
+// -----
+
+// Batch-norm variance with its prologue (kiln-fuse's producer rule): the
+// squared deviation is computed per addend inside the reduction loop, from x
+// and the per-channel mean, and never stored.
+func.func @bn_variance(%x: tensor<?x16x8x8xf32>, %m: tensor<16x1x1xf32>) -> tensor<16xf32> {
+  %c = kiln.sub %x, %m : (tensor<?x16x8x8xf32>, tensor<16x1x1xf32>) -> tensor<?x16x8x8xf32>
+  %s = kiln.mul %c, %c : (tensor<?x16x8x8xf32>, tensor<?x16x8x8xf32>) -> tensor<?x16x8x8xf32>
+  %v = kiln.reduce_mean %s {axes = array<i64: 0, 2, 3>} : (tensor<?x16x8x8xf32>) -> tensor<16xf32>
+  return %v : tensor<16xf32>
+}
+// CHECK-LABEL: // bn_variance_k0: sub+mul+reduce_mean [reduce block split=17]
+// CHECK:         for (int r = split * per + threadIdx.x; r < rEnd; r += 256) {
+// CHECK:           const int q1 = [[R:r[0-9]+]] % 64;
+// CHECK:           const int q0 = [[R]];
+// CHECK-NEXT:      const float [[X:x[0-9]+]] = in0[(q0*1024 + o0*64 + q1)];
+// CHECK-NEXT:      const float [[M:x[0-9]+]] = in1[o0];
+// CHECK-NEXT:      const float [[C:e[0-9]+]] = ([[X]] - [[M]]);
+// CHECK-NEXT:      const float [[S:e[0-9]+]] = ([[C]] * [[C]]);
+// CHECK-NEXT:      acc += [[S]];
+// CHECK-NEXT:    }
+// CHECK:         const float partial = kiln_block_sum<256>(acc);

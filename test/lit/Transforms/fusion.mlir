@@ -370,3 +370,43 @@ func.func @views(%x: tensor<?x4x2x2xf32>) -> tensor<?x2x8xf32> {
 // CHECK-NEXT:    }
 // CHECK-NEXT:    %[[R:.*]] = kiln.reshape %[[K2]] {shape = array<i64: -1, 2, 8>}
 // CHECK-NEXT:    return %[[R]]
+
+// -----
+
+// Producer fusion. The squared deviation (sub, then mul: one pointwise group)
+// is read only by the variance's reduce_mean: it moves in front of it as the
+// reduction's prologue. The residual's second operand (a relu group read only
+// by the add's group) moves into that group: one kernel, nothing stored in
+// between. The mean itself is read by two groups and stays a kernel.
+func.func @producers(%x: tensor<?x4x8x8xf32>, %y: tensor<?x4x8x8xf32>) -> (tensor<4xf32>, tensor<?x4x8x8xf32>) {
+  %mean = kiln.reduce_mean %x {axes = array<i64: 0, 2, 3>} : (tensor<?x4x8x8xf32>) -> tensor<4xf32>
+  %m = kiln.reshape %mean {shape = array<i64: 4, 1, 1>} : (tensor<4xf32>) -> tensor<4x1x1xf32>
+  %c = kiln.sub %x, %m : (tensor<?x4x8x8xf32>, tensor<4x1x1xf32>) -> tensor<?x4x8x8xf32>
+  %s = kiln.mul %c, %c : (tensor<?x4x8x8xf32>, tensor<?x4x8x8xf32>) -> tensor<?x4x8x8xf32>
+  %v = kiln.reduce_mean %s {axes = array<i64: 0, 2, 3>} : (tensor<?x4x8x8xf32>) -> tensor<4xf32>
+  %r = kiln.relu %y : (tensor<?x4x8x8xf32>) -> tensor<?x4x8x8xf32>
+  %n = kiln.mul %x, %m : (tensor<?x4x8x8xf32>, tensor<4x1x1xf32>) -> tensor<?x4x8x8xf32>
+  %o = kiln.add %n, %r : (tensor<?x4x8x8xf32>, tensor<?x4x8x8xf32>) -> tensor<?x4x8x8xf32>
+  return %v, %o : tensor<4xf32>, tensor<?x4x8x8xf32>
+}
+
+// CHECK-LABEL: func.func @producers
+// CHECK:         %[[K0:.*]] = kiln.kernel "producers_k0" kind("reduction")
+// CHECK-NEXT:    ^bb0
+// CHECK-NEXT:      kiln.reduce_mean
+// CHECK-NEXT:      kiln.yield
+// CHECK:         %[[M:.*]] = kiln.reshape %[[K0]]
+// CHECK-NEXT:    %[[K1:.*]] = kiln.kernel "producers_k1" kind("reduction") (%{{.*}}, %[[M]] :
+// CHECK-NEXT:    ^bb0
+// CHECK-NEXT:      kiln.sub
+// CHECK-NEXT:      kiln.mul
+// CHECK-NEXT:      kiln.reduce_mean
+// CHECK-NEXT:      kiln.yield
+// CHECK:         %[[K2:.*]] = kiln.kernel "producers_k2" kind("broadcast") (%{{.*}}, %{{.*}}, %[[M]] :
+// CHECK-NEXT:    ^bb0
+// CHECK-NEXT:      kiln.relu
+// CHECK-NEXT:      kiln.mul
+// CHECK-NEXT:      kiln.add
+// CHECK-NEXT:      kiln.yield
+// CHECK-NOT:     kiln.kernel
+// CHECK:         return %[[K1]], %[[K2]]

@@ -154,13 +154,14 @@ TEST(FusedChain, ElementwiseChains) {
   spec.ranges["w"] = InputRange{0.5, 2.0, /*randomSign=*/true};
   auto r = checkGraph(g, spec);
   // sub reads two open groups (hardswish*chan and b/w): it joins the one
-  // created last.
-  EXPECT_EQ(kernelList(r.fused), "mul+add+sigmoid | hardswish+mul | div+sub");
+  // created last, and the other one (read by nothing else) moves into it.
+  EXPECT_EQ(kernelList(r.fused), "mul+add+sigmoid | hardswish+mul+div+sub");
 }
 
 // A value with two users is not fused into either (its kernel must write it
-// out): conv -> {relu, sigmoid} -> add; relu(x) squared; an intermediate that
-// is also a graph output and is read again.
+// out): conv -> {relu, sigmoid} -> add (sigmoid's own group then moves into
+// the add's: its only reader); relu(x) squared; an intermediate that is also a
+// graph output and is read again.
 TEST(FusedChain, ValueUsedTwice) {
   fe::Rng rng(testSeed());
   fe::Graph g;
@@ -176,7 +177,7 @@ TEST(FusedChain, ValueUsedTwice) {
   g.output(g.linear(hidden, weightParam(g, "w2", {3, 7}, 7, rng), fe::Value()), "head");
   auto result = checkGraph(g, fusedSpec(accumulation(27 + 4)));
   EXPECT_EQ(kernelList(result.fused),
-            "conv2d | sigmoid | relu+add | relu+mul | linear+relu | linear");
+            "conv2d | sigmoid+relu+add | relu+mul | linear+relu | linear");
 }
 
 // Reduction anchors with epilogues: softmax * [W] + [C,1,1]; log_softmax on
@@ -198,6 +199,34 @@ TEST(FusedChain, ReductionEpilogues) {
   auto r = checkGraph(g, spec);
   EXPECT_EQ(kernelList(r.fused), "softmax+mul+add | log_softmax+add+relu | "
                                  "reduce_mean+add+sigmoid | reduce_mean | sub");
+}
+
+// Producer fusion into reductions: batch-norm's variance reduce_mean((x -
+// mean)^2) over N, H, W is one kernel with sub+mul as the reduction's
+// prologue, and reduce_sum(a * b) never stores the product. A producer that is
+// also a graph output stays a kernel (its value is needed anyway). A prologue
+// input that varies along H but not W ([7, 1]) keeps H and W as two loops.
+TEST(FusedChain, ReductionPrologues) {
+  fe::Rng rng(testSeed());
+  fe::Graph g;
+  fe::Value x = g.input("x", {D, 5, 7, 9});
+  fe::Value a = g.input("a", {D, 5, 7, 9});
+  fe::Value mean = randomParam(g, "mean", {5, 1, 1}, rng);
+  fe::Value rows = randomParam(g, "rows", {7, 1}, rng);
+  fe::Value centered = g.sub(x, mean);
+  g.output(g.reduceMean(g.mul(centered, centered), {0, 2, 3}), "variance");
+  g.output(g.reduceSum(g.mul(x, a), {0, 2, 3}), "sum_of_products");
+  fe::Value shifted = g.add(a, mean);
+  g.output(shifted, "shifted");
+  g.output(g.reduceSum(shifted, {0, 3}), "shifted_sum");
+  g.output(g.reduceSum(g.mul(x, rows), {2, 3}, true), "row_weighted_sum");
+  CheckSpec spec;
+  spec.alsoUnfused = true;
+  spec.tolerance = accumulation(17 * 63 + 4);
+  spec.ranges["x"] = InputRange{-3.0, 3.0};
+  auto r = checkGraph(g, spec);
+  EXPECT_EQ(kernelList(r.fused), "sub+mul+reduce_mean | mul+reduce_sum | add | reduce_sum | "
+                                 "mul+reduce_sum");
 }
 
 // A LeNet-like stack: conv -> relu -> maxpool -> conv -> relu -> avgpool ->

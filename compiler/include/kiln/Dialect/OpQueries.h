@@ -28,6 +28,20 @@ struct ReduceAxes {
 /// The axes of a reduce_sum or reduce_mean; nullopt for any other op.
 std::optional<ReduceAxes> reduceAxesOf(mlir::Operation *op);
 
+/// Ops that compute each output element from many input elements (conv,
+/// GEMM, pools, softmax, reductions, transpose and their gradients): at most
+/// one per kernel, its anchor.
+bool isAnchorOp(mlir::Operation *op);
+
+/// The anchor of a kernel body, or null for a purely elementwise kernel. It is
+/// the first op, unless a reduction has a prologue (pointwise ops computing its
+/// input, absorbed by kiln-fuse's producer rule) in front of it.
+mlir::Operation *kernelAnchor(mlir::Block &body);
+
+/// The ops of a kernel body before its anchor, in order: the prologue of a
+/// reduction. Empty when the anchor is null or first.
+llvm::SmallVector<mlir::Operation *> opsBeforeAnchor(mlir::Block &body, mlir::Operation *anchor);
+
 /// The ops of a kernel body after its anchor, in order, without the
 /// terminator: the elementwise epilogue. Every op when `anchor` is null.
 llvm::SmallVector<mlir::Operation *> opsAfterAnchor(mlir::Block &body, mlir::Operation *anchor);

@@ -1,8 +1,10 @@
 //===- FusionKinds.h - how kiln ops fuse --------------------------*- C++ -*-===//
 //
 // Every kiln op has a fusion kind, and one small table (canFuseIntoGroup, in
-// FusionKinds.cpp) says which kinds a group may absorb. kiln-fuse is nothing
-// more than that table applied in program order; read the table first.
+// FusionKinds.cpp) says which kinds a group may absorb as its epilogue; one
+// rule (canAbsorbProducer) says which finished groups the group reading them
+// may take in as producers. kiln-fuse is nothing more than the table applied
+// in program order, then the rule; read them first.
 //
 //===----------------------------------------------------------------------===//
 #ifndef KILN_TRANSFORMS_FUSIONKINDS_H
@@ -45,6 +47,16 @@ std::optional<FusionKind> symbolizeFusionKind(llvm::StringRef text);
 // absorb a consumer of kind `consumerKind` as an epilogue? The structural
 // conditions (sole user, same shape) are kiln-fuse's business, not the table's.
 bool canFuseIntoGroup(FusionKind groupAnchorKind, FusionKind consumerKind);
+
+// THE SECOND RULE, producer (input) fusion: may a finished group of kind
+// `producerKind` be absorbed by the group that reads its result, anchored by
+// `consumerAnchor` (kind `consumerKind`)? Yes for a pointwise producer
+// (elementwise/broadcast) read by a pointwise consumer (one loop nest over the
+// same elements) or by a reduce_sum/reduce_mean anchor (the reduction
+// evaluates it per input element: a prologue). Sole use and shape are
+// kiln-fuse's business.
+bool canAbsorbProducer(FusionKind consumerKind, mlir::Operation *consumerAnchor,
+                       FusionKind producerKind);
 
 // The ops of a kernel body joined by '+', without the dialect prefix, in body
 // order: "conv2d+batch_norm+add+relu". Used by reports and the artifact.

@@ -119,7 +119,10 @@ def KilnFusion : Pass<"kiln-fuse", "mlir::func::FuncOp"> {
     group) absorbs the elementwise and broadcast consumers of its current
     result while that result has no other user and the consumer keeps its
     shape. A consumer reading two open groups (a residual add) joins the one
-    created last. See compiler/lib/Transforms/FusionKinds.cpp for the table.
+    created last. Then a pointwise group whose result only one other group
+    reads moves into it: into a pointwise group of its shape, or in front of a
+    reduce_sum/reduce_mean that reduces it (a prologue). See
+    compiler/lib/Transforms/FusionKinds.cpp for the table and the rule.
     Each group becomes a `kiln.kernel` named `<function>_k<index>` at the
     position of its last op; its operands are the group's external values in
     first-use order (parameters and constants included).
@@ -134,7 +137,9 @@ def KilnFusion : Pass<"kiln-fuse", "mlir::func::FuncOp"> {
   let statistics = [
     Statistic<"numKernels", "num-kernels", "Number of kiln.kernel ops created">,
     Statistic<"numEpilogueOps", "num-epilogue-ops",
-              "Number of ops fused into an existing group as an epilogue">
+              "Number of ops fused into an existing group as an epilogue">,
+    Statistic<"numProducerGroups", "num-producer-groups",
+              "Number of pointwise groups absorbed by the group reading them">
   ];
   let dependentDialects = ["kiln::KilnDialect"];
 }

@@ -55,11 +55,58 @@ bool RuntimeShape::hasDynamic() const {
 
 Epilogue::Epilogue(KernelOp kernel, Operation *anchor) : kernel(kernel), anchor(anchor) {
   Block &body = kernel.getBody().front();
-  auto yield = cast<YieldOp>(body.getTerminator());
-  outShape = shapeOf(yield.getValue());
+  result = cast<YieldOp>(body.getTerminator()).getValue();
+  outShape = shapeOf(result);
   if (outShape.dims.empty()) // a scalar is iterated as one element of rank 1
     outShape.dims = {1};
   ops = opsAfterAnchor(body, anchor);
+  analyseUses();
+}
+
+Epilogue::Epilogue(KernelOp kernel, SmallVector<Operation *> prologueOps, Value value)
+    : kernel(kernel), anchor(nullptr), result(value) {
+  outShape = shapeOf(value);
+  if (outShape.dims.empty())
+    outShape.dims = {1};
+  ops = std::move(prologueOps);
+  analyseUses();
+}
+
+Epilogue Epilogue::prologue(KernelOp kernel, Operation *anchor) {
+  return Epilogue(kernel, opsBeforeAnchor(kernel.getBody().front(), anchor),
+                  anchor->getOperand(0));
+}
+
+bool Epilogue::mergesAt(int64_t d) const {
+  for (auto &entry : uses)
+    if (!mergesAcross(entry.second.strides, d, outShape.dims[d]))
+      return false;
+  return true;
+}
+
+Value Epilogue::emitAt(KernelIR &ir, Value batch, ArrayRef<Value> buffers,
+                       ArrayRef<Value> coords) {
+  llvm::DenseMap<Value, Value> memo;
+  for (Operation *op : ops) {
+    SmallVector<Value> operands;
+    for (OpOperand &operand : op->getOpOperands()) {
+      if (!llvm::isa<BlockArgument>(operand.get())) {
+        operands.push_back(memo.lookup(operand.get()));
+        continue;
+      }
+      const Use &use = uses[&operand];
+      Value index = ir.c(0);
+      for (size_t d = 0; d < coords.size(); ++d)
+        if (!use.strides[d].isZero())
+          index = ir.add(index, ir.mul(coords[d], strideValue(ir, batch, use.strides[d])));
+      operands.push_back(ir.load(buffers[use.argNumber], index));
+    }
+    memo[op->getResult(0)] = emitScalarOp(ir, op, operands);
+  }
+  return memo.lookup(result);
+}
+
+void Epilogue::analyseUses() {
   ArrayRef<int64_t> out = outShape.dims;
   for (Operation *op : ops) {
     for (OpOperand &operand : op->getOpOperands()) {
@@ -264,8 +311,7 @@ Value Epilogue::emitElement(KernelIR &ir, Value batch, ArrayRef<Value> buffers, 
     }
     memo[result] = emitScalarOp(ir, op, operands);
   }
-  Value yielded = cast<YieldOp>(kernel.getBody().front().getTerminator()).getValue();
-  return memo.lookup(yielded);
+  return memo.lookup(result);
 }
 
 } // namespace kiln::codegen

@@ -40,6 +40,18 @@ public:
   /// pointer of kernel operand i (block argument i).
   Epilogue(KernelOp kernel, mlir::Operation *anchor);
 
+  /// The prologue of a reduction anchor: the pointwise ops in front of it
+  /// (kiln-fuse's producer rule), over the shape of the anchor's input, whose
+  /// value they compute. Empty when the input is a kernel operand.
+  static Epilogue prologue(KernelOp kernel, mlir::Operation *anchor);
+  /// The prologue's value at full coordinates (one per dim of its shape).
+  /// Index arithmetic only, so `coords[d]` may run past dim d when dims d-k..d
+  /// are iterated as one index and mergesAt() allows it for each of them.
+  mlir::Value emitAt(KernelIR &ir, mlir::Value batch, llvm::ArrayRef<mlir::Value> buffers,
+                     llvm::ArrayRef<mlir::Value> coords);
+  /// Whether every external input steps consistently across dims d-1 and d.
+  bool mergesAt(int64_t d) const;
+
   /// Dims of the output that may be merged into one loop dimension, given
   /// that the anchor itself only tolerates merging the dims in `anchorMergeable`
   /// (pairs (d, d+1) are mergeable when mergeable[d] is true).
@@ -76,8 +88,12 @@ private:
   mlir::Value emitScalarOp(KernelIR &ir, mlir::Operation *op,
                            llvm::ArrayRef<mlir::Value> operands);
 
+  Epilogue(KernelOp kernel, llvm::SmallVector<mlir::Operation *> ops, mlir::Value result);
+  void analyseUses();
+
   KernelOp kernel;
   mlir::Operation *anchor;
+  mlir::Value result; // the value the ops compute (the kernel's yield for an epilogue)
   RuntimeShape outShape;
   llvm::SmallVector<mlir::Operation *> ops;              // epilogue ops in order
   llvm::DenseMap<mlir::OpOperand *, Use> uses;           // external operand uses

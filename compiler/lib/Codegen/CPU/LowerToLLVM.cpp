@@ -20,6 +20,7 @@
 // LLVM dialect kernels next to the (unchanged) kiln scheduling functions.
 //===----------------------------------------------------------------------===//
 #include "Kernels.h"
+#include "kiln/Dialect/OpQueries.h"
 #include "kiln/Transforms/Passes.h"
 
 #include "mlir/Conversion/ArithToLLVM/ArithToLLVM.h"
@@ -71,18 +72,7 @@ LLVM::LLVMFuncOp getOrDeclareSgemm(ModuleOp module, OpBuilder &builder) {
 // The pass
 // ---------------------------------------------------------------------------
 
-/// Ops that compute each output element from many input elements anchor a
-/// kernel; everything after them in the body is the elementwise epilogue.
-bool isAnchorOp(Operation *op) {
-  return isa<Conv2dOp, MatmulOp, LinearOp, MaxPool2dOp, AvgPool2dOp, GlobalAvgPoolOp,
-             SoftmaxOp, LogSoftmaxOp, ReduceSumOp, ReduceMeanOp, TransposeOp, Conv2dGradInputOp,
-             Conv2dGradWeightOp, MaxPool2dGradOp, AvgPool2dGradOp>(op);
-}
-
-Operation *findAnchor(KernelOp kernel) {
-  Operation &first = kernel.getBody().front().front();
-  return isAnchorOp(&first) ? &first : nullptr;
-}
+Operation *findAnchor(KernelOp kernel) { return kernelAnchor(kernel.getBody().front()); }
 
 bool usesSgemm(Operation *anchor) {
   return anchor && isa<Conv2dOp, LinearOp, MatmulOp, Conv2dGradInputOp, Conv2dGradWeightOp>(anchor);

@@ -180,19 +180,27 @@ static Value emitAnchorScalar(KernelContext &cx, Operation *anchor, ArrayRef<Val
       }
       inCoords[d] = oc[o++];
     }
-    Value x = cx.argBuffer(anchor->getOperand(0));
+    // The input is a kernel operand, or computed per element by the prologue
+    // (pointwise producers kiln-fuse moved in front of the reduction).
+    Epilogue prologue = Epilogue::prologue(cx.kernel, anchor);
+    Value x = prologue.empty() ? cx.argBuffer(anchor->getOperand(0)) : Value();
+    auto element = [&]() {
+      return prologue.empty() ? ir.load(x, linearIndex(ir, inDims, inCoords, cx.batch))
+                              : prologue.emitAt(ir, cx.batch, cx.buffers, inCoords);
+    };
     Value count = ir.c(1);
     // A run of adjacent reduced dims is contiguous in memory (row-major), so it
     // is one loop over the run's product with the coordinate on its last dim:
     // reducing H and W of NCHW is one vectorisable loop of H*W, not H loops
-    // of W.
+    // of W. A prologue's broadcast inputs must step consistently across it too.
     std::function<Value(int64_t, Value)> reduceFrom = [&](int64_t d, Value acc) -> Value {
       if (d == rank)
-        return ir.faddReduce(acc, ir.load(x, linearIndex(ir, inDims, inCoords, cx.batch)));
+        return ir.faddReduce(acc, element());
       if (!reduced[d])
         return reduceFrom(d + 1, acc);
       int64_t last = d;
-      while (last + 1 < rank && reduced[last + 1])
+      while (last + 1 < rank && reduced[last + 1] &&
+             (prologue.empty() || prologue.mergesAt(last + 1)))
         ++last;
       Value extent = dimValue(ir, inDims[d], cx.batch);
       for (int64_t e = d + 1; e <= last; ++e)

@@ -80,6 +80,12 @@ std::string linearExpr(llvm::ArrayRef<std::string> coords, llvm::ArrayRef<Stride
 class Epilogue {
 public:
   Epilogue(KernelOp kernel, mlir::Operation *anchor);
+  /// The prologue of a reduction anchor: the pointwise ops in front of it
+  /// (kiln-fuse's producer rule) over the shape of the anchor's input, whose
+  /// value emit() returns. Empty when the input is a kernel operand.
+  static Epilogue prologue(KernelOp kernel, mlir::Operation *anchor);
+  /// Whether every external input steps consistently across dims d-1 and d.
+  bool mergesAt(int64_t d) const;
 
   /// Output dims; a rank-0 result is treated as [1].
   const Dims &outDims() const { return out_; }
@@ -126,9 +132,12 @@ private:
     llvm::SmallVector<Stride, 4> strides; // per output dim; 0 = broadcast
   };
   std::string scalarOp(mlir::Operation *op, llvm::ArrayRef<std::string> v) const;
+  Epilogue(KernelOp kernel, std::vector<mlir::Operation *> ops, mlir::Value result);
+  void analyseUses();
 
   KernelOp kernel_;
   mlir::Operation *anchor_;
+  mlir::Value result_; // the value the ops compute (the kernel's yield for an epilogue)
   Dims out_;
   std::vector<mlir::Operation *> ops_;
   std::vector<Use> uses_; // in op/operand order (deterministic text)

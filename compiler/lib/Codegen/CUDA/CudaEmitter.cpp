@@ -8,6 +8,7 @@
 // first of them.
 //===----------------------------------------------------------------------===//
 #include "CudaCode.h"
+#include "kiln/Dialect/OpQueries.h"
 #include "kiln/Transforms/FusionKinds.h"
 
 #include "mlir/IR/BuiltinTypes.h"
@@ -24,12 +25,6 @@ namespace {
 using namespace cuda;
 
 constexpr const char *kNamePlaceholder = "KILN_KERNEL_SYMBOL";
-
-bool isAnchorOp(Operation *op) {
-  return isa<Conv2dOp, MatmulOp, LinearOp, MaxPool2dOp, AvgPool2dOp, GlobalAvgPoolOp, SoftmaxOp,
-             LogSoftmaxOp, ReduceSumOp, ReduceMeanOp, TransposeOp, Conv2dGradInputOp,
-             Conv2dGradWeightOp, MaxPool2dGradOp, AvgPool2dGradOp>(op);
-}
 
 /// Largest batch at which every tensor of the kernel has < 2^31 elements.
 int64_t maxBatchFor(KernelOp kernel) {
@@ -65,10 +60,9 @@ LogicalResult checkLayout(KernelOp kernel) {
 LogicalResult generateKernel(KernelOp kernel, std::string &text, CudaLaunch &launch) {
   if (failed(checkLayout(kernel)))
     return failure();
-  Operation &first = kernel.getBody().front().front();
   KernelGen g;
   g.kernel = kernel;
-  g.anchor = isAnchorOp(&first) ? &first : nullptr;
+  g.anchor = kernelAnchor(kernel.getBody().front());
   Epilogue epi(kernel, g.anchor);
   LogicalResult result = success();
   Operation *a = g.anchor;

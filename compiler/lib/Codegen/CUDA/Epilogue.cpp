@@ -81,12 +81,37 @@ std::string linearExpr(ArrayRef<std::string> coords, ArrayRef<Stride> strides) {
 
 Epilogue::Epilogue(KernelOp kernel, Operation *anchor) : kernel_(kernel), anchor_(anchor) {
   Block &body = kernel.getBody().front();
-  auto yield = cast<YieldOp>(body.getTerminator());
-  out_ = dimsOf(yield.getValue());
+  result_ = cast<YieldOp>(body.getTerminator()).getValue();
+  out_ = dimsOf(result_);
   if (out_.empty())
     out_ = {1};
   for (Operation *op : opsAfterAnchor(body, anchor))
     ops_.push_back(op);
+  analyseUses();
+}
+
+Epilogue::Epilogue(KernelOp kernel, std::vector<Operation *> ops, Value result)
+    : kernel_(kernel), anchor_(nullptr), result_(result), ops_(std::move(ops)) {
+  out_ = dimsOf(result);
+  if (out_.empty())
+    out_ = {1};
+  analyseUses();
+}
+
+Epilogue Epilogue::prologue(KernelOp kernel, Operation *anchor) {
+  auto before = opsBeforeAnchor(kernel.getBody().front(), anchor);
+  return Epilogue(kernel, std::vector<Operation *>(before.begin(), before.end()),
+                  anchor->getOperand(0));
+}
+
+bool Epilogue::mergesAt(int64_t d) const {
+  for (const Use &use : uses_)
+    if (!mergesAcross(use.strides, d, out_[d]))
+      return false;
+  return true;
+}
+
+void Epilogue::analyseUses() {
   for (Operation *op : ops_) {
     for (OpOperand &operand : op->getOpOperands()) {
       auto arg = llvm::dyn_cast<BlockArgument>(operand.get());
@@ -203,8 +228,7 @@ std::string Epilogue::emit(Code &c, const std::vector<std::vector<int64_t>> &gro
     c.line(fmt::format("const float {} = {};", name, expr));
     names[op->getResult(0)] = name;
   }
-  Value yielded = cast<YieldOp>(kernel_.getBody().front().getTerminator()).getValue();
-  return names.lookup(yielded);
+  return names.lookup(result_);
 }
 
 std::string KernelGen::arg(Value v) const {

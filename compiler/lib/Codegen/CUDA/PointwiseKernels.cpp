@@ -303,10 +303,15 @@ LogicalResult emitReduce(KernelGen &g, Epilogue &epi) {
     reduced[a < 0 ? a + rank : a] = true;
   const Dims &out = epi.outDims();
   auto inStrides = rowMajorStrides(in);
+  // The input is a kernel operand, or computed per element by the prologue
+  // (pointwise producers kiln-fuse moved in front of the reduction).
+  Epilogue prologue = Epilogue::prologue(g.kernel, op);
 
-  // Reduced dims, consecutive static ones merged (row-major contiguous).
+  // Reduced dims, consecutive static ones merged (row-major contiguous; a
+  // prologue's broadcast inputs must step consistently across them too).
   std::vector<std::string> redExtents;
   llvm::SmallVector<Stride> redStrides;
+  std::vector<std::vector<int64_t>> redRuns; // the input dims of each merged run
   int64_t rStatic = 1;
   bool rDynamic = false;
   for (int64_t d = 0; d < rank; ++d) {
@@ -316,7 +321,12 @@ LogicalResult emitReduce(KernelGen &g, Epilogue &epi) {
       rDynamic = true;
     else
       rStatic *= in[d];
-    bool merge = d > 0 && reduced[d - 1] && in[d] >= 0 && in[d - 1] >= 0 && !redExtents.empty();
+    bool merge = d > 0 && reduced[d - 1] && in[d] >= 0 && in[d - 1] >= 0 &&
+                 !redExtents.empty() && (prologue.empty() || prologue.mergesAt(d));
+    if (merge)
+      redRuns.back().push_back(d);
+    else
+      redRuns.push_back({d});
     if (merge) {
       int64_t prev = std::stoll(redExtents.back());
       redExtents.back() = std::to_string(prev * in[d]);
@@ -367,7 +377,32 @@ LogicalResult emitReduce(KernelGen &g, Epilogue &epi) {
   std::vector<std::string> rc;
   for (size_t i = 0; i < redExtents.size(); ++i)
     rc.push_back(fmt::format("q{}", i));
-  const std::string x = g.arg(op->getOperand(0));
+  const std::string x = prologue.empty() ? g.arg(op->getOperand(0)) : "";
+  // The prologue iterates over the input's dims: each kept dim at its output
+  // coordinate, each merged run of reduced dims at its loop coordinate.
+  std::vector<std::vector<int64_t>> inGroups;
+  std::vector<std::string> inCoords;
+  {
+    size_t kept = 0, run = 0;
+    for (int64_t d = 0; d < rank; ++d) {
+      if (!reduced[d]) {
+        inGroups.push_back({d});
+        inCoords.push_back(keptCoords[kept++]);
+      } else if (run < redRuns.size() && d == redRuns[run].front()) {
+        inGroups.push_back(redRuns[run]);
+        inCoords.push_back(rc[run++]);
+      }
+    }
+  }
+  // One addend: the input element, or the prologue's value at it.
+  auto emitAddend = [&]() {
+    if (prologue.empty()) {
+      c.line(fmt::format("acc += {}[base + {}];", x, linearExpr(rc, redStrides)));
+      return;
+    }
+    std::string v = prologue.emit(c, inGroups, inCoords, "");
+    c.line(fmt::format("acc += {};", v));
+  };
 
   auto emitLoop = [&](const std::string &start, const std::string &step) {
     c.line("float acc = 0.0f;");
@@ -375,7 +410,7 @@ LogicalResult emitReduce(KernelGen &g, Epilogue &epi) {
       c.line("#pragma unroll");
     c.open(fmt::format("for (int r = {0}; r < {1}; r += {2})", start, R, step));
     decompose(c, "r", redExtents, rc);
-    c.line(fmt::format("acc += {}[base + {}];", x, linearExpr(rc, redStrides)));
+    emitAddend();
     c.close();
   };
   auto emitFinish = [&](const std::string &sum) {
@@ -430,7 +465,7 @@ LogicalResult emitReduce(KernelGen &g, Epilogue &epi) {
     c.line("float acc = 0.0f;");
     c.open(fmt::format("for (int r = split * per + threadIdx.x; r < rEnd; r += {})", kThreads));
     decompose(c, "r", redExtents, rc);
-    c.line(fmt::format("acc += {}[base + {}];", x, linearExpr(rc, redStrides)));
+    emitAddend();
     c.close();
     c.line(fmt::format("const float partial = kiln_block_sum<{}>(acc);", kThreads));
     c.line("float sum;");
@@ -442,7 +477,7 @@ LogicalResult emitReduce(KernelGen &g, Epilogue &epi) {
     emitFinish("sum");
     c.close();
   }
-  return failure(epi.failed());
+  return failure(epi.failed() || prologue.failed());
 }
 
 // ---------------------------------------------------------------------------
