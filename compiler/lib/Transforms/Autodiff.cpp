@@ -22,7 +22,8 @@
 //   linear(x, W, b)      gx = g . W, gW = gT . x, gb = reduce_sum(g, [0])
 //   conv2d(x, w, b)      gx = conv2d_grad_input(g, w), gw = conv2d_grad_weight(x, g),
 //                        gb = reduce_sum(g, [0, 2, 3])
-//   relu/relu6/hardswish gx = <op>_grad(x, g);  sigmoid: gx = sigmoid_grad(y, g)
+//   relu                 gx = relu_grad(y, g) (y > 0 exactly where x > 0)
+//   relu6/hardswish      gx = <op>_grad(x, g);  sigmoid: gx = sigmoid_grad(y, g)
 //   sqrt                 gx = g / y * 0.5;  rsqrt: gx = g * (y / x) * -0.5;  neg: -g
 //   broadcast_to         gx = unbroadcast(g)
 //   batch_norm           the inference form: y = (x - mean) * inv * w + b with
@@ -532,7 +533,11 @@ LogicalResult GradientBuilder::differentiate(Operation *op, Value grad,
         return success();
       })
       .Case<ReluOp>([&](ReluOp relu) {
-        return set(0, make<ReluGradOp>(loc, relu.getInput(), grad));
+        // The output decides as well as the input (y > 0 exactly when x > 0,
+        // PyTorch's threshold_backward on the result), and reading it leaves
+        // the input with one user, so relu fuses into the op before it and
+        // the pre-activation tensor is not kept for the backward.
+        return set(0, make<ReluGradOp>(loc, relu.getResult(), grad));
       })
       .Case<Relu6Op>([&](Relu6Op relu6) {
         return set(0, make<Relu6GradOp>(loc, relu6.getInput(), grad));

@@ -1,6 +1,8 @@
 // Gradients of the elementwise unary ops: the activation gradient ops for
-// relu, relu6 and hardswish (reading the forward input) and sigmoid (reading
-// the forward output); sqrt, rsqrt and neg from primitives.
+// relu6 and hardswish (reading the forward input), relu and sigmoid (reading
+// the forward output; for relu y > 0 exactly where x > 0, and the input keeps
+// one user so relu fuses into its producer); sqrt, rsqrt and neg from
+// primitives.
 // RUN: kiln-opt %s -split-input-file -kiln-autodiff | FileCheck %s
 
 // A chain y = sigmoid(hardswish(relu6(relu(x * s)))): the backward walks it in
@@ -15,7 +17,7 @@
 // CHECK-NEXT: %[[G1:.*]] = kiln.sigmoid_grad %[[SG]], %[[G]] : (tensor<?x4xf32>, tensor<?x4xf32>) -> tensor<?x4xf32>
 // CHECK-NEXT: %[[G2:.*]] = kiln.hardswish_grad %[[R6]], %[[G1]]
 // CHECK-NEXT: %[[G3:.*]] = kiln.relu6_grad %[[R]], %[[G2]]
-// CHECK-NEXT: %[[G4:.*]] = kiln.relu_grad %[[H]], %[[G3]]
+// CHECK-NEXT: %[[G4:.*]] = kiln.relu_grad %[[R]], %[[G3]]
 // CHECK-NEXT: kiln.mul %[[G4]], %{{.*}}
 func.func @forward(%x: tensor<?x4xf32>) -> tensor<1xf32> {
   %s = kiln.parameter "s" : tensor<4xf32>
