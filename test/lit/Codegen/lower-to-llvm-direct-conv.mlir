@@ -64,15 +64,15 @@ func.func @grad(%arg0: tensor<?x4x5x5xf32>) -> tensor<?x3x5x5xf32> attributes {k
 
 // -----
 
-// Weight gradient of the same convolution, batch summed inside the runtime's
-// kiln_conv2d_same_grad_weight_f32: one work unit per block of input
+// Weight gradient of the same convolution (8x8 planes), batch summed inside
+// the runtime's kiln_conv2d_same_grad_weight_f32: one work unit per block of input
 // channels (3 / 8 -> blocks of 1: 3 units), scratch for the per-lane sums of
 // every (output channel, input channel of the block, tap):
 // 4 * 1 * 9 * 16 floats * 4 bytes = 2304 bytes.
-func.func @gradw(%arg0: tensor<?x3x5x5xf32>, %arg1: tensor<?x4x5x5xf32>) -> tensor<4x3x3x3xf32> attributes {kiln.arena_fixed_bytes = 0 : i64, kiln.arena_per_item_bytes = 0 : i64, kiln.peak_bytes_per_item = 0 : i64} {
-  %1 = kiln.kernel "gradw_k0" kind("out_fusible") (%arg0, %arg1 : tensor<?x3x5x5xf32>, tensor<?x4x5x5xf32>) attributes {kiln.buffer = "output", kiln.output_index = 0 : i64} -> tensor<4x3x3x3xf32> {
-  ^bb0(%arg2: tensor<?x3x5x5xf32>, %arg3: tensor<?x4x5x5xf32>):
-    %3 = "kiln.conv2d_grad_weight"(%arg2, %arg3) {strides = array<i64: 1, 1>, padding = array<i64: 1, 1>, weight_shape = array<i64: 4, 3, 3, 3>} : (tensor<?x3x5x5xf32>, tensor<?x4x5x5xf32>) -> tensor<4x3x3x3xf32>
+func.func @gradw(%arg0: tensor<?x3x8x8xf32>, %arg1: tensor<?x4x8x8xf32>) -> tensor<4x3x3x3xf32> attributes {kiln.arena_fixed_bytes = 0 : i64, kiln.arena_per_item_bytes = 0 : i64, kiln.peak_bytes_per_item = 0 : i64} {
+  %1 = kiln.kernel "gradw_k0" kind("out_fusible") (%arg0, %arg1 : tensor<?x3x8x8xf32>, tensor<?x4x8x8xf32>) attributes {kiln.buffer = "output", kiln.output_index = 0 : i64} -> tensor<4x3x3x3xf32> {
+  ^bb0(%arg2: tensor<?x3x8x8xf32>, %arg3: tensor<?x4x8x8xf32>):
+    %3 = "kiln.conv2d_grad_weight"(%arg2, %arg3) {strides = array<i64: 1, 1>, padding = array<i64: 1, 1>, weight_shape = array<i64: 4, 3, 3, 3>} : (tensor<?x3x8x8xf32>, tensor<?x4x8x8xf32>) -> tensor<4x3x3x3xf32>
     kiln.yield %3 : tensor<4x3x3x3xf32>
   }
   return %1 : tensor<4x3x3x3xf32>
@@ -84,6 +84,24 @@ func.func @gradw(%arg0: tensor<?x3x5x5xf32>, %arg1: tensor<?x4x5x5xf32>) -> tens
 // CHECK-NOT:     llvm.call @cblas_sgemm
 // CHECK:         llvm.call @kiln_conv2d_same_grad_weight_f32({{.*}}) : (!llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64) -> ()
 // CHECK-NOT:     llvm.call @cblas_sgemm
+// CHECK:         llvm.return
+
+// -----
+
+// On planes under 64 pixels (7x7 here: 3 full vectors and one with a single
+// lane) the weight gradient stays im2col + sgemm.
+func.func @gradw_small(%arg0: tensor<?x3x7x7xf32>, %arg1: tensor<?x4x7x7xf32>) -> tensor<4x3x3x3xf32> attributes {kiln.arena_fixed_bytes = 0 : i64, kiln.arena_per_item_bytes = 0 : i64, kiln.peak_bytes_per_item = 0 : i64} {
+  %1 = kiln.kernel "gradw_small_k0" kind("out_fusible") (%arg0, %arg1 : tensor<?x3x7x7xf32>, tensor<?x4x7x7xf32>) attributes {kiln.buffer = "output", kiln.output_index = 0 : i64} -> tensor<4x3x3x3xf32> {
+  ^bb0(%arg2: tensor<?x3x7x7xf32>, %arg3: tensor<?x4x7x7xf32>):
+    %3 = "kiln.conv2d_grad_weight"(%arg2, %arg3) {strides = array<i64: 1, 1>, padding = array<i64: 1, 1>, weight_shape = array<i64: 4, 3, 3, 3>} : (tensor<?x3x7x7xf32>, tensor<?x4x7x7xf32>) -> tensor<4x3x3x3xf32>
+    kiln.yield %3 : tensor<4x3x3x3xf32>
+  }
+  return %1 : tensor<4x3x3x3xf32>
+}
+
+// CHECK-LABEL: llvm.func @gradw_small_k0(
+// CHECK-NOT:     llvm.call @kiln_conv2d_same_grad_weight_f32
+// CHECK:         llvm.call @cblas_sgemm
 // CHECK:         llvm.return
 
 // -----
