@@ -20,6 +20,11 @@
 //      no op after the anchor reads it (P becomes C's prologue).
 // Its result is then never stored: a residual add's other operand, or a
 // batch-norm statistic's squared deviations, are computed where they are read.
+//   7. A producer read by several groups that all satisfy 6 is recomputed in
+//      each (a copy of its ops per reader) when it reads at most one tensor of
+//      its own size and is at most 4 ops: batch norm's x - mean and
+//      (x - mean) * rstd are recomputed from x by every reader instead of
+//      being stored for the backward.
 //
 // Each group then becomes one kiln.kernel placed where its last op was. That
 // is sound because, by rule 3, no value computed inside a group except its last
@@ -153,60 +158,110 @@ struct KilnFusionPass : impl::KilnFusionBase<KilnFusionPass> {
     return groups;
   }
 
-  // Rules 5 and 6 of the file comment. `groups` is in the order the groups
-  // end, so a producer is visited before the group that absorbs it, and a
+  // Rules 5 to 7 of the file comment. `groups` is in the order the groups
+  // end, so a producer is visited before the groups that absorb it, and a
   // group that absorbed producers can itself be absorbed later.
   void absorbProducers(llvm::SmallVectorImpl<Group> &groups) {
     llvm::DenseMap<Operation *, unsigned> owner;
     for (unsigned i = 0; i < groups.size(); ++i)
       for (Operation *op : groups[i].ops)
         owner[op] = i;
+    auto shapeOf = [](Value v) { return llvm::cast<mlir::ShapedType>(v.getType()).getShape(); };
+    // Rule 6 for one consumer group.
+    auto canMoveInto = [&](const Group &producer, const Group &into, Value result) {
+      if (!canAbsorbProducer(into.anchorKind, into.anchor, producer.anchorKind))
+        return false;
+      bool iteratesOverIt;
+      if (into.anchorKind == FusionKind::Reduction) {
+        // The reduction's input, read by nothing after the anchor.
+        unsigned anchorPosition = positionOf.lookup(into.anchor);
+        iteratesOverIt =
+            into.anchor->getOperand(0) == result &&
+            llvm::all_of(result.getUsers(), [&](Operation *user) {
+              return !llvm::is_contained(into.ops, user) || user == into.anchor ||
+                     positionOf.lookup(user) < anchorPosition;
+            });
+      } else {
+        iteratesOverIt = shapeOf(result) == shapeOf(into.ops.back()->getResult(0));
+      }
+      return iteratesOverIt && !readsParameterUpdatedBefore(producer, into.lastPosition);
+    };
+    auto merge = [&](unsigned into, llvm::ArrayRef<Operation *> ops, FusionKind kind) {
+      Group &group = groups[into];
+      for (Operation *op : ops)
+        owner[op] = into;
+      group.ops.append(ops.begin(), ops.end());
+      llvm::stable_sort(group.ops, [&](Operation *a, Operation *b) {
+        return positionOf.lookup(a) < positionOf.lookup(b);
+      });
+      if (group.anchorKind == FusionKind::Elementwise)
+        group.anchorKind = kind; // broadcast if either reads a stretched input
+    };
     for (unsigned p = 0; p < groups.size(); ++p) {
       Group &producer = groups[p];
       if (producer.ops.empty())
         continue;
       Value result = producer.ops.back()->getResult(0);
-      std::optional<unsigned> consumer;
-      bool oneConsumer = !result.use_empty();
+      // Rule 5: every user is in a group (one, or rule 7: several).
+      llvm::SmallVector<unsigned, 4> consumers;
+      bool allInGroups = !result.use_empty();
       for (Operation *user : result.getUsers()) {
         auto it = owner.find(user);
-        if (it == owner.end() || it->second == p || (consumer && *consumer != it->second)) {
-          oneConsumer = false;
+        if (it == owner.end() || it->second == p) {
+          allInGroups = false;
           break;
         }
-        consumer = it->second;
+        if (!llvm::is_contained(consumers, it->second))
+          consumers.push_back(it->second);
       }
-      if (!oneConsumer)
+      if (!allInGroups ||
+          !llvm::all_of(consumers,
+                        [&](unsigned c) { return canMoveInto(producer, groups[c], result); }) ||
+          (consumers.size() > 1 && !cheapToRecompute(producer, result)))
         continue;
-      Group &into = groups[*consumer];
-      if (!canAbsorbProducer(into.anchorKind, into.anchor, producer.anchorKind))
-        continue;
-      auto shapeOf = [](Value v) { return llvm::cast<mlir::ShapedType>(v.getType()).getShape(); };
-      bool iteratesOverIt;
-      if (into.anchorKind == FusionKind::Reduction) {
-        // The reduction's input, read by nothing after the anchor.
-        unsigned anchorPosition = positionOf.lookup(into.anchor);
-        iteratesOverIt = into.anchor->getOperand(0) == result &&
-                         llvm::all_of(result.getUsers(), [&](Operation *user) {
-                           return user == into.anchor || positionOf.lookup(user) < anchorPosition;
-                         });
-      } else {
-        iteratesOverIt = shapeOf(result) == shapeOf(into.ops.back()->getResult(0));
+      llvm::sort(consumers);
+      // Every consumer but the last gets a copy of the producer's ops (placed
+      // before its last op, where every value they read is defined, and
+      // ordered by the originals' positions); the last one takes the ops
+      // themselves.
+      for (unsigned c : llvm::ArrayRef<unsigned>(consumers).drop_back()) {
+        mlir::IRMapping mapping;
+        mlir::OpBuilder builder(producer.ops.back());
+        llvm::SmallVector<Operation *, 4> copies;
+        for (Operation *op : producer.ops) {
+          Operation *copy = builder.clone(*op, mapping);
+          positionOf[copy] = positionOf.lookup(op);
+          copies.push_back(copy);
+        }
+        for (Operation *op : groups[c].ops)
+          op->replaceUsesOfWith(result, mapping.lookup(result));
+        merge(c, copies, producer.anchorKind);
+        ++numRecomputedGroups;
       }
-      if (!iteratesOverIt || readsParameterUpdatedBefore(producer, into.lastPosition))
-        continue;
-      for (Operation *op : producer.ops)
-        owner[op] = *consumer;
-      into.ops.append(producer.ops.begin(), producer.ops.end());
-      llvm::stable_sort(into.ops, [&](Operation *a, Operation *b) {
-        return positionOf.lookup(a) < positionOf.lookup(b);
-      });
-      if (into.anchorKind == FusionKind::Elementwise)
-        into.anchorKind = producer.anchorKind; // broadcast if either reads a stretched input
+      merge(consumers.back(), producer.ops, producer.anchorKind);
       producer.ops.clear();
       ++numProducerGroups;
     }
     llvm::erase_if(groups, [](const Group &g) { return g.ops.empty(); });
+  }
+
+  // Rule 7: recomputing a producer in each reader costs no extra memory
+  // traffic when it reads at most one tensor of its own size (the others are
+  // broadcast per channel, or scalars): each reader loads that tensor instead
+  // of the producer's result. A short chain keeps the extra arithmetic small.
+  static bool cheapToRecompute(const Group &producer, Value result) {
+    constexpr size_t kMaxRecomputedOps = 4;
+    if (producer.ops.size() > kMaxRecomputedOps)
+      return false;
+    auto shapeOf = [](Value v) { return llvm::cast<mlir::ShapedType>(v.getType()).getShape(); };
+    llvm::SmallPtrSet<Operation *, 8> inside(producer.ops.begin(), producer.ops.end());
+    llvm::SmallVector<Value, 2> fullInputs;
+    for (Operation *op : producer.ops)
+      for (Value operand : op->getOperands())
+        if (!inside.contains(operand.getDefiningOp()) && shapeOf(operand) == shapeOf(result) &&
+            !llvm::is_contained(fullInputs, operand))
+          fullInputs.push_back(operand);
+    return fullInputs.size() <= 1;
   }
 
   // Parameters are updated in place by the kernel computing their

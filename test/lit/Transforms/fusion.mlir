@@ -410,3 +410,43 @@ func.func @producers(%x: tensor<?x4x8x8xf32>, %y: tensor<?x4x8x8xf32>) -> (tenso
 // CHECK-NEXT:      kiln.yield
 // CHECK-NOT:     kiln.kernel
 // CHECK:         return %[[K1]], %[[K2]]
+
+// -----
+
+// Recomputation (rule 7): x - m is read by two groups (the variance reduction
+// and the scaled relu), reads one tensor of its size and is one op, so each
+// reader gets its own copy and nothing is stored. x * y reads two tensors of
+// its size: recomputing it would read both twice, so it stays a kernel that
+// its two readers load.
+func.func @recompute(%x: tensor<?x4x8x8xf32>, %y: tensor<?x4x8x8xf32>, %m: tensor<4x1x1xf32>, %s: tensor<4x1x1xf32>) -> (tensor<4xf32>, tensor<?x4x8x8xf32>, tensor<4xf32>, tensor<?x4x8x8xf32>) {
+  %c = kiln.sub %x, %m : (tensor<?x4x8x8xf32>, tensor<4x1x1xf32>) -> tensor<?x4x8x8xf32>
+  %sq = kiln.mul %c, %c : (tensor<?x4x8x8xf32>, tensor<?x4x8x8xf32>) -> tensor<?x4x8x8xf32>
+  %v = kiln.reduce_mean %sq {axes = array<i64: 0, 2, 3>} : (tensor<?x4x8x8xf32>) -> tensor<4xf32>
+  %n = kiln.mul %c, %s : (tensor<?x4x8x8xf32>, tensor<4x1x1xf32>) -> tensor<?x4x8x8xf32>
+  %r = kiln.relu %n : (tensor<?x4x8x8xf32>) -> tensor<?x4x8x8xf32>
+  %p = kiln.mul %x, %y : (tensor<?x4x8x8xf32>, tensor<?x4x8x8xf32>) -> tensor<?x4x8x8xf32>
+  %ps = kiln.reduce_sum %p {axes = array<i64: 0, 2, 3>} : (tensor<?x4x8x8xf32>) -> tensor<4xf32>
+  %pr = kiln.sigmoid %p : (tensor<?x4x8x8xf32>) -> tensor<?x4x8x8xf32>
+  return %v, %r, %ps, %pr : tensor<4xf32>, tensor<?x4x8x8xf32>, tensor<4xf32>, tensor<?x4x8x8xf32>
+}
+
+// CHECK-LABEL: func.func @recompute
+// CHECK:         %[[V:.*]] = kiln.kernel "recompute_k0" kind("reduction") (%[[X:.*]], %[[M:.*]] :
+// CHECK-NEXT:    ^bb0
+// CHECK-NEXT:      kiln.sub
+// CHECK-NEXT:      kiln.mul
+// CHECK-NEXT:      kiln.reduce_mean
+// CHECK-NEXT:      kiln.yield
+// CHECK:         %[[R:.*]] = kiln.kernel "recompute_k1" kind("broadcast") (%[[X]], %[[M]], %{{.*}} :
+// CHECK-NEXT:    ^bb0
+// CHECK-NEXT:      kiln.sub
+// CHECK-NEXT:      kiln.mul
+// CHECK-NEXT:      kiln.relu
+// CHECK-NEXT:      kiln.yield
+// CHECK:         %[[P:.*]] = kiln.kernel "recompute_k2" kind("elementwise")
+// CHECK-NEXT:    ^bb0
+// CHECK-NEXT:      kiln.mul
+// CHECK-NEXT:      kiln.yield
+// CHECK:         %[[PS:.*]] = kiln.kernel "recompute_k3" kind("reduction") (%[[P]] :
+// CHECK:         %[[PR:.*]] = kiln.kernel "recompute_k4" kind("elementwise") (%[[P]] :
+// CHECK:         return %[[V]], %[[R]], %[[PS]], %[[PR]]

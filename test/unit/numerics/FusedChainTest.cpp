@@ -229,6 +229,32 @@ TEST(FusedChain, ReductionPrologues) {
                                  "mul+reduce_sum");
 }
 
+// Recomputation: batch norm's x - mean is read by the variance reduction and
+// by the normalisation (then relu): each recomputes it from x, one kernel each
+// and nothing stored. x * a reads two tensors of its size, so it stays a
+// kernel that both its readers load.
+TEST(FusedChain, CheapProducersAreRecomputedByEachReader) {
+  fe::Rng rng(testSeed());
+  fe::Graph g;
+  fe::Value x = g.input("x", {D, 5, 7, 9});
+  fe::Value a = g.input("a", {D, 5, 7, 9});
+  fe::Value mean = randomParam(g, "mean", {5, 1, 1}, rng);
+  fe::Value scale = randomParam(g, "scale", {5, 1, 1}, rng);
+  fe::Value centered = g.sub(x, mean);
+  g.output(g.reduceMean(g.mul(centered, centered), {0, 2, 3}), "variance");
+  g.output(g.relu(g.mul(centered, scale)), "normalised");
+  fe::Value product = g.mul(x, a);
+  g.output(g.reduceSum(product, {0, 2, 3}), "sum_of_products");
+  g.output(g.sigmoid(product), "gate");
+  CheckSpec spec;
+  spec.alsoUnfused = true;
+  spec.tolerance = accumulation(17 * 63 + 4);
+  spec.ranges["x"] = InputRange{-3.0, 3.0};
+  auto r = checkGraph(g, spec);
+  EXPECT_EQ(kernelList(r.fused),
+            "sub+mul+reduce_mean | sub+mul+relu | mul | reduce_sum | sigmoid");
+}
+
 // A LeNet-like stack: conv -> relu -> maxpool -> conv -> relu -> avgpool ->
 // flatten -> linear -> relu -> linear -> log_softmax, on odd sizes.
 TEST(FusedChain, SmallConvNet) {

@@ -139,7 +139,9 @@ def KilnFusion : Pass<"kiln-fuse", "mlir::func::FuncOp"> {
     Statistic<"numEpilogueOps", "num-epilogue-ops",
               "Number of ops fused into an existing group as an epilogue">,
     Statistic<"numProducerGroups", "num-producer-groups",
-              "Number of pointwise groups absorbed by the group reading them">
+              "Number of pointwise groups absorbed by the group reading them">,
+    Statistic<"numRecomputedGroups", "num-recomputed-groups",
+              "Number of copies of pointwise groups recomputed by an extra reader">
   ];
   let dependentDialects = ["kiln::KilnDialect"];
 }
