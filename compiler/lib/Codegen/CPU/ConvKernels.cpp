@@ -367,11 +367,14 @@ LogicalResult emitConvGradWeight(KernelContext &cx, Operation *op, Epilogue &epi
                       (g.taps() == 9 || g.taps() == 25) &&
                       g.h * g.w >= kMinDirectGradWeightPixels;
   // Channels per work unit: enough GEMM columns (taps * channels) to keep
-  // sgemm efficient, few enough to give every thread a share. Direct: about
+  // sgemm efficient, few enough to give every thread a share (36 columns: a
+  // 3x3 gradient of 64 channels is 16 units, which 2, 4 or 8 threads split
+  // evenly; 48 made 11, and resnet20's step was ~5% slower on 2 threads, the
+  // same on 1). Direct: about
   // 8 units, so that each image's dY planes are reused by several input
   // channels while they are in cache.
   const int64_t perUnit = direct ? std::max<int64_t>(1, cinG / 8)
-                                 : std::clamp<int64_t>(ceilDiv(48, g.taps()), 1, cinG);
+                                 : std::clamp<int64_t>(ceilDiv(36, g.taps()), 1, cinG);
   const int64_t blocksPerGroup = ceilDiv(cinG, perUnit);
   plan.workFixed = g.groups * blocksPerGroup;
   plan.scratchBytes = direct ? g.cout * perUnit * g.taps() * 16 * 4 : perUnit * g.taps() * ohw * 4;
