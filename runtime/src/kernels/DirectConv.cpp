@@ -37,6 +37,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <utility>
 #include <vector>
 
@@ -288,27 +289,51 @@ gwFmaAll(__m512 (&acc)[CB * TAPS], const __m512 (&dyv)[CB], const float *xs,
    ...);
 }
 
+/// As gwFmaAll for a vector whose lanes, for every tap row, read inside the
+/// image rows: tap t's mask is then the middle row's mask of its column
+/// (rowMasks[t % KW]), so KW masks serve all TAPS loads. Fewer mask loads
+/// matter here: the loop is bound by loads (9 line-splitting x loads and 3 dY
+/// loads per 27 FMAs), not by the FMAs.
+template <int CB, int TAPS, int KW, int... T>
+__attribute__((target("avx512f"), always_inline)) inline void
+gwFmaRows(__m512 (&acc)[CB * TAPS], const __m512 (&dyv)[CB], const float *xs,
+          const int64_t *xTap, const __mmask16 *rowMasks, std::integer_sequence<int, T...>) {
+  __mmask16 m[KW];
+  for (int i = 0; i < KW; ++i)
+    m[i] = rowMasks[i];
+  (gwFmaTap<CB, TAPS, T>(acc, dyv, _mm512_maskz_loadu_ps(m[T % KW], xs + xTap[T]),
+                         std::make_integer_sequence<int, CB>()),
+   ...);
+}
+
 /// part[(j * TAPS + t) * 16 + lane] += the lane sums of output channels
-/// co..co+CB-1, input channel ci of one image.
+/// co..co+CB-1, input channel ci of one image. rowsInside[v]: vector v's taps
+/// all read inside the image rows (see gwFmaRows).
 template <int CB, int TAPS>
 __attribute__((target("avx512f"))) void gwBlock(const float *xc, const float *dyc, int64_t plane,
                                                 int64_t nvec, const int64_t *xTap,
                                                 const __mmask16 *masks,
-                                                const __mmask16 *inRange, float *part) {
+                                                const __mmask16 *inRange,
+                                                const bool *rowsInside, float *part) {
+  constexpr int KW = TAPS == 9 ? 3 : 5; // square 3x3 or 5x5, "same" padding
   constexpr auto all = std::make_integer_sequence<int, CB * TAPS>();
+  constexpr auto taps = std::make_integer_sequence<int, TAPS>();
   __m512 acc[CB * TAPS];
   gwLoad<CB, TAPS>(acc, part, all);
   for (int64_t v = 0; v < nvec; ++v) {
     __m512 dyv[CB];
     gwLoadDy<CB>(dyv, dyc + 16 * v, plane, inRange[v], std::make_integer_sequence<int, CB>());
-    gwFmaAll<CB, TAPS>(acc, dyv, xc + 16 * v, xTap, masks + v * TAPS,
-                       std::make_integer_sequence<int, TAPS>());
+    if (rowsInside[v])
+      gwFmaRows<CB, TAPS, KW>(acc, dyv, xc + 16 * v, xTap, masks + v * TAPS + (KW / 2) * KW,
+                              taps);
+    else
+      gwFmaAll<CB, TAPS>(acc, dyv, xc + 16 * v, xTap, masks + v * TAPS, taps);
   }
   gwStore<CB, TAPS>(acc, part, all);
 }
 
 using GwBlockFn = void (*)(const float *, const float *, int64_t, int64_t, const int64_t *,
-                           const __mmask16 *, const __mmask16 *, float *);
+                           const __mmask16 *, const __mmask16 *, const bool *, float *);
 
 /// Output channels per block for a tap count (0: no AVX-512 block).
 constexpr int gwChannelsPerBlock(int64_t taps) { return taps == 9 ? 3 : taps == 25 ? 1 : 0; }
@@ -354,6 +379,15 @@ __attribute__((target("avx512f"))) void gradWeightAvx512(const GradWeightGeometr
   }
   std::vector<__mmask16> inRange(nvec), masks(nvec * taps);
   planeMasks(g.h, g.w_, dy, dx, taps, inRange.data(), masks.data());
+  // Vectors whose every tap mask equals the middle row's mask of its column.
+  std::unique_ptr<bool[]> rowsInside(new bool[nvec]);
+  const int64_t middle = (g.kh / 2) * g.kw;
+  for (int64_t v = 0; v < nvec; ++v) {
+    bool same = g.kh == g.kw && g.ph == g.kh / 2;
+    for (int t = 0; t < taps && same; ++t)
+      same = masks[v * taps + t] == masks[v * taps + middle + t % g.kw];
+    rowsInside[v] = same;
+  }
   const int64_t nci = g.ci1 - g.ci0;
   // part[(((ci - ci0) * cout + co) * taps + t) * 16 + lane]: lane sums; a
   // block's channels co..co+cb-1 are consecutive runs of taps.
@@ -365,7 +399,7 @@ __attribute__((target("avx512f"))) void gradWeightAvx512(const GradWeightGeometr
       for (int64_t co = 0; co < g.cout; co += cbMax) {
         const int cb = static_cast<int>(std::min<int64_t>(cbMax, g.cout - co));
         gwBlockFor(taps, cb)(xc, g.dy + (n * g.cout + co) * plane, plane, nvec, xTap,
-                             masks.data(), inRange.data(),
+                             masks.data(), inRange.data(), rowsInside.get(),
                              part + ((ci - g.ci0) * g.cout + co) * taps * 16);
       }
     }
