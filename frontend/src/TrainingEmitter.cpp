@@ -156,8 +156,11 @@ Ssa emitTrainingBatchNorm(FuncWriter& w, const Graph& g, const Node& n,
   Ssa var = w.reduce("kiln.reduce_mean", sq, axes, false, loc);  // biased, [C]
   Ssa eps = w.constant(attrs.epsilon, loc);
   Ssa inv = w.op("kiln.rsqrt", {w.binary("kiln.add", var, eps, loc)}, {}, var.shape, loc);
-  Ssa xn = w.binary("kiln.mul", xc, w.reshape(inv, perChannel, loc), loc);
-  Ssa y = w.binary("kiln.mul", xn, w.reshape(in[1], perChannel, loc), loc);
+  // (x - mean) * (inv * weight): the per-channel scale first, so that the
+  // backward needs one reduction over N, H, W for both the weight and the
+  // statistics (sum of dy * (x - mean)), not one for each, and never x-hat.
+  Ssa scale = w.binary("kiln.mul", inv, in[1], loc);  // [C]
+  Ssa y = w.binary("kiln.mul", xc, w.reshape(scale, perChannel, loc), loc);
   y = w.binary("kiln.add", y, w.reshape(in[2], perChannel, loc), loc);
 
   // Running statistics: r' = (1 - momentum) * r + momentum * batch_stat, with
