@@ -152,7 +152,13 @@ Ssa emitTrainingBatchNorm(FuncWriter& w, const Graph& g, const Node& n,
 
   Ssa mean = w.reduce("kiln.reduce_mean", x, axes, false, loc);             // [C]
   Ssa xc = w.binary("kiln.sub", x, w.reshape(mean, perChannel, loc), loc);  // x - mean
-  Ssa sq = w.binary("kiln.mul", xc, xc, loc);
+  // The variance's own dependence on the mean has zero gradient (the
+  // deviations sum to 0), so it reads the mean through stop_gradient: the
+  // backward then needs no sum over the input gradient for the mean, as in
+  // PyTorch's batch_norm_backward formula.
+  Ssa meanConst = w.op("kiln.stop_gradient", {mean}, {}, mean.shape, loc);
+  Ssa dev = w.binary("kiln.sub", x, w.reshape(meanConst, perChannel, loc), loc);
+  Ssa sq = w.binary("kiln.mul", dev, dev, loc);
   Ssa var = w.reduce("kiln.reduce_mean", sq, axes, false, loc);  // biased, [C]
   Ssa eps = w.constant(attrs.epsilon, loc);
   Ssa inv = w.op("kiln.rsqrt", {w.binary("kiln.add", var, eps, loc)}, {}, var.shape, loc);

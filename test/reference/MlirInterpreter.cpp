@@ -184,6 +184,7 @@ class Interpreter {
         .Case<SqrtOp>([&](SqrtOp) { return ref::sqrt(in(0)); })
         .Case<RsqrtOp>([&](RsqrtOp) { return rsqrt(in(0)); })
         .Case<NegOp>([&](NegOp) { return neg(in(0)); })
+        .Case<StopGradientOp>([&](StopGradientOp) { return in(0); }) // identity forward
         .Case<BroadcastToOp>(
             [&](BroadcastToOp b) { return broadcastTo(in(0), resolveShape(b.getShape(), op)); })
         .Case<ReluGradOp>([&](ReluGradOp) { return reluGrad(in(0), in(1)); })

@@ -930,6 +930,7 @@ KILN_BINARY_SHAPE(DivOp)
   LogicalResult OpT::verify() { return verifyAgainstInferred(*this); }
 
 KILN_UNARY_SHAPE(ReluOp)
+KILN_UNARY_SHAPE(StopGradientOp)
 KILN_UNARY_SHAPE(Relu6Op)
 KILN_UNARY_SHAPE(SigmoidOp)
 KILN_UNARY_SHAPE(HardswishOp)
@@ -976,6 +977,11 @@ OpFoldResult DivOp::fold(FoldAdaptor adaptor) {
   if (isSplatOf(adaptor.getRhs(), 1.0f) && getLhs().getType() == getType())
     return getLhs();
   return {};
+}
+
+OpFoldResult StopGradientOp::fold(FoldAdaptor) {
+  // Only kiln-autodiff tells it from its input; it runs before any folding.
+  return getInput();
 }
 
 OpFoldResult ReluOp::fold(FoldAdaptor adaptor) {

@@ -842,8 +842,9 @@ struct KilnAutodiffPass : impl::KilnAutodiffBase<KilnAutodiffPass> {
     llvm::DenseSet<Value> varied;
     for (ParameterOp param : params.all())
       varied.insert(param.getResult());
+    // stop_gradient cuts the dependence: no gradient reaches its input.
     for (Operation &op : body.without_terminator())
-      if (!llvm::isa<ParameterOp>(op) &&
+      if (!llvm::isa<ParameterOp, StopGradientOp>(op) &&
           llvm::any_of(op.getOperands(), [&](Value v) { return varied.contains(v); }))
         for (Value result : op.getResults())
           varied.insert(result);

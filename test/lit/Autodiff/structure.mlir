@@ -79,3 +79,29 @@ func.func @forward(%x: tensor<?x3xf32>) -> tensor<1xf32> {
   %l = kiln.reshape %s {shape = array<i64: 1>} : (tensor<1x1xf32>) -> tensor<1xf32>
   return %l : tensor<1xf32>
 }
+
+// -----
+
+// stop_gradient: the identity whose input gets no gradient through it. Here
+// y = (x * p) * stop_gradient(x * p): the gradient of p is the product rule's
+// first term only, g * stop_gradient(x * p) * x, reduced over the batch.
+// CHECK-LABEL: func.func @train_step
+// CHECK-SAME: kiln.gradients = ["p"]
+// CHECK: %[[H:.*]] = kiln.mul %{{.*}}, %{{.*}} : (tensor<?x4xf32>, tensor<4xf32>)
+// CHECK-NEXT: %[[S:.*]] = kiln.stop_gradient %[[H]]
+// CHECK-NEXT: kiln.mul %[[H]], %[[S]]
+// CHECK: %[[G:.*]] = kiln.broadcast_to %{{.*}} {shape = array<i64: -1, 4>}
+// CHECK-NEXT: %[[GH:.*]] = kiln.mul %[[G]], %[[S]]
+// CHECK-NOT: kiln.stop_gradient
+// CHECK: kiln.mul %[[GH]], %{{.*}}
+// CHECK-NEXT: kiln.reduce_sum %{{.*}} {axes = array<i64: 0>}
+// CHECK-NOT: kiln.mul %[[G]], %[[H]]
+func.func @forward(%x: tensor<?x4xf32>) -> tensor<1xf32> {
+  %p = kiln.parameter "p" : tensor<4xf32>
+  %h = kiln.mul %x, %p : (tensor<?x4xf32>, tensor<4xf32>) -> tensor<?x4xf32>
+  %s = kiln.stop_gradient %h : (tensor<?x4xf32>) -> tensor<?x4xf32>
+  %y = kiln.mul %h, %s : (tensor<?x4xf32>, tensor<?x4xf32>) -> tensor<?x4xf32>
+  %t = kiln.reduce_sum %y {axes = array<i64: 0, 1>, keepdim = true} : (tensor<?x4xf32>) -> tensor<1x1xf32>
+  %l = kiln.reshape %t {shape = array<i64: 1>} : (tensor<1x1xf32>) -> tensor<1xf32>
+  return %l : tensor<1xf32>
+}

@@ -271,3 +271,18 @@ func.func @update_is_kept(%x: tensor<4xf32>) {
   kiln.update %p, %n : tensor<4xf32>, tensor<4xf32>
   return
 }
+
+// -----
+
+// stop_gradient only matters to kiln-autodiff, which runs before: it folds to
+// its input.
+// CHECK-LABEL: func.func @stop_gradient_folds
+// CHECK-SAME:    (%[[X:.*]]: tensor<?x4xf32>)
+// CHECK-NOT:     kiln.stop_gradient
+// CHECK:         %[[R:.*]] = kiln.relu %[[X]]
+// CHECK-NEXT:    return %[[R]]
+func.func @stop_gradient_folds(%x: tensor<?x4xf32>) -> tensor<?x4xf32> {
+  %s = kiln.stop_gradient %x : (tensor<?x4xf32>) -> tensor<?x4xf32>
+  %r = kiln.relu %s : (tensor<?x4xf32>) -> tensor<?x4xf32>
+  return %r : tensor<?x4xf32>
+}

@@ -208,6 +208,14 @@ def Kiln_TransposeOp : Kiln_InferOp<"transpose"> {
 def Kiln_SqrtOp : Kiln_UnaryOp<"sqrt">;
 def Kiln_RsqrtOp : Kiln_UnaryOp<"rsqrt">;
 def Kiln_NegOp : Kiln_UnaryOp<"neg">;
+// The identity, except that kiln-autodiff sends no gradient through it: for
+// terms whose gradient is zero in exact arithmetic (the batch mean inside the
+// variance, whose sum of deviations is 0). Canonicalization folds it away
+// after autodiff, so code generation never sees it.
+def Kiln_StopGradientOp : Kiln_UnaryOp<"stop_gradient"> {
+  let summary = "identity; kiln-autodiff treats the result as a constant";
+  let hasFolder = 1;
+}
 
 def Kiln_BroadcastToOp : Kiln_InferOp<"broadcast_to"> {
   let summary = "numpy broadcast of the input to `shape` (-1 = the batch)";
