@@ -87,10 +87,13 @@ struct Session::Impl {
   std::vector<float *> ptrs;      // bindings, flattened like EntryPlan::bindings
   std::vector<int64_t> numTasks;  // per launch
 
-  // SessionOptions::profile: per entry, per launch nanoseconds and calls.
+  // SessionOptions::profile: per entry, per launch.
+  struct LaunchCounters {
+    int64_t ns = 0, calls = 0, tasks = 0; // tasks: of the last call
+  };
   bool profiling = false;
-  std::vector<std::vector<int64_t>> profileNs, profileCalls, profileTasks;
-  std::vector<int64_t> *launchNs = nullptr; // the running entry's, or null
+  std::vector<std::vector<LaunchCounters>> counters;
+  std::vector<LaunchCounters> *running = nullptr; // the running entry's, or null
 
   float *scratchFor(int tid) {
     return scratch ? reinterpret_cast<float *>(scratch.get() + scratchStride * uint64_t(tid))
@@ -108,7 +111,7 @@ void Session::Impl::job(void *ctx, int tid) {
   // Profiling: thread 0 charges launch i - 1 with the time up to the end of
   // the barrier before launch i, so the slowest thread's share and the
   // barrier itself are counted where they belong.
-  std::vector<int64_t> *profile = tid == 0 ? s->launchNs : nullptr;
+  std::vector<LaunchCounters> *profile = tid == 0 ? s->running : nullptr;
   auto now = [] { return std::chrono::steady_clock::now(); };
   auto last = profile ? now() : std::chrono::steady_clock::time_point{};
   for (size_t i = 0; i < e.launches.size(); ++i) {
@@ -116,7 +119,7 @@ void Session::Impl::job(void *ctx, int tid) {
       s->pool->barrier(); // launch i reads what launch i-1 wrote
     if (profile && i != 0) {
       auto t = now();
-      (*profile)[i - 1] += std::chrono::duration_cast<std::chrono::nanoseconds>(t - last).count();
+      (*profile)[i - 1].ns += std::chrono::duration_cast<std::chrono::nanoseconds>(t - last).count();
       last = t;
     }
     const LaunchPlan &l = e.launches[i];
@@ -128,10 +131,10 @@ void Session::Impl::job(void *ctx, int tid) {
     if (begin < end)
       l.fn(s->ptrs.data() + l.firstBinding, s->batch, begin, end, scratch);
   }
-  if (s->launchNs && s->pool)
+  if (s->running && s->pool)
     s->pool->barrier(); // the last launch ends when every thread is done with it
   if (profile && !e.launches.empty())
-    profile->back() += std::chrono::duration_cast<std::chrono::nanoseconds>(now() - last).count();
+    profile->back().ns += std::chrono::duration_cast<std::chrono::nanoseconds>(now() - last).count();
 }
 
 Session::Session(std::shared_ptr<const Artifact> artifact, SessionOptions options)
@@ -165,13 +168,9 @@ Session::Session(std::shared_ptr<const Artifact> artifact, SessionOptions option
     s.paramPtrs.push_back(base + p.offset);
 
   s.arenas.resize(s.a->entries.size());
-  if (s.profiling) {
-    for (auto *v : {&s.profileNs, &s.profileCalls, &s.profileTasks}) {
-      v->resize(s.a->entries.size());
-      for (size_t i = 0; i < s.a->entries.size(); ++i)
-        (*v)[i].assign(s.a->entries[i].launches.size(), 0);
-    }
-  }
+  if (s.profiling)
+    for (const EntryPlan &e : s.a->entries)
+      s.counters.emplace_back(e.launches.size());
   s.device = options.device;
   if (options.device == Device::Cuda) {
     const char *graphs = std::getenv("KILN_CUDA_GRAPHS");
@@ -212,15 +211,16 @@ std::vector<LaunchProfile> Session::profile() const {
   for (size_t ei = 0; ei < s.a->entries.size(); ++ei) {
     const EntryPlan &e = s.a->entries[ei];
     for (size_t i = 0; i < e.launches.size(); ++i) {
-      if (s.profileCalls[ei][i] == 0)
+      const Impl::LaunchCounters &c = s.counters[ei][i];
+      if (c.calls == 0)
         continue;
       LaunchProfile p;
       p.entry = e.name;
       p.launch = uint32_t(i);
       p.kernel = s.a->kernels[e.launches[i].kernel];
-      p.calls = s.profileCalls[ei][i];
-      p.tasks = s.profileTasks[ei][i];
-      p.seconds = double(s.profileNs[ei][i]) * 1e-9;
+      p.calls = c.calls;
+      p.tasks = c.tasks;
+      p.seconds = double(c.ns) * 1e-9;
       out.push_back(std::move(p));
     }
   }
@@ -229,9 +229,8 @@ std::vector<LaunchProfile> Session::profile() const {
 
 void Session::resetProfile() {
   std::lock_guard<std::mutex> lock(impl_->mutex);
-  for (auto *v : {&impl_->profileNs, &impl_->profileCalls, &impl_->profileTasks})
-    for (auto &entry : *v)
-      std::fill(entry.begin(), entry.end(), 0);
+  for (auto &entry : impl_->counters)
+    std::fill(entry.begin(), entry.end(), Impl::LaunchCounters{});
 }
 
 std::vector<ParamInfo> Session::params() const { return impl_->artifact->params(); }
@@ -439,11 +438,11 @@ std::vector<Tensor> Session::run(const std::string &entryName,
   // ---- launches ----
   s.entry = &e;
   s.batch = batch;
-  s.launchNs = s.profiling ? &s.profileNs[entryIndex] : nullptr;
-  if (s.profiling)
+  s.running = s.profiling ? &s.counters[entryIndex] : nullptr;
+  if (s.running)
     for (size_t i = 0; i < e.launches.size(); ++i) {
-      ++s.profileCalls[entryIndex][i];
-      s.profileTasks[entryIndex][i] = s.numTasks[i];
+      ++(*s.running)[i].calls;
+      (*s.running)[i].tasks = s.numTasks[i];
     }
   if (!e.launches.empty()) {
     if (s.pool)
