@@ -60,6 +60,10 @@ struct Group {
   Operation *anchor = nullptr;           // the op that started the group
 };
 
+llvm::ArrayRef<int64_t> shapeOf(Value v) {
+  return llvm::cast<mlir::ShapedType>(v.getType()).getShape();
+}
+
 bool isElementwiseLike(FusionKind kind) {
   return kind == FusionKind::Elementwise || kind == FusionKind::Broadcast;
 }
@@ -128,8 +132,7 @@ struct KilnFusionPass : impl::KilnFusionBase<KilnFusionPass> {
           unsigned candidate = it->second;
           bool soleUser = llvm::all_of(operand.getUsers(),
                                        [&](Operation *user) { return user == &op; });
-          bool sameShape = llvm::cast<mlir::ShapedType>(result.getType()).getShape() ==
-                           llvm::cast<mlir::ShapedType>(operand.getType()).getShape();
+          bool sameShape = shapeOf(result) == shapeOf(operand);
           if (canFuseIntoGroup(groups[candidate].anchorKind, kind) && soleUser &&
               sameShape && (!join || candidate > *join))
             join = candidate;
@@ -166,7 +169,6 @@ struct KilnFusionPass : impl::KilnFusionBase<KilnFusionPass> {
     for (unsigned i = 0; i < groups.size(); ++i)
       for (Operation *op : groups[i].ops)
         owner[op] = i;
-    auto shapeOf = [](Value v) { return llvm::cast<mlir::ShapedType>(v.getType()).getShape(); };
     // Rule 6 for one consumer group.
     auto canMoveInto = [&](const Group &producer, const Group &into, Value result) {
       if (!canAbsorbProducer(into.anchorKind, into.anchor, producer.anchorKind))
@@ -253,7 +255,6 @@ struct KilnFusionPass : impl::KilnFusionBase<KilnFusionPass> {
     constexpr size_t kMaxRecomputedOps = 4;
     if (producer.ops.size() > kMaxRecomputedOps)
       return false;
-    auto shapeOf = [](Value v) { return llvm::cast<mlir::ShapedType>(v.getType()).getShape(); };
     llvm::SmallPtrSet<Operation *, 8> inside(producer.ops.begin(), producer.ops.end());
     llvm::SmallVector<Value, 2> fullInputs;
     for (Operation *op : producer.ops)
