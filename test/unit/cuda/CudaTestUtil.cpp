@@ -185,17 +185,5 @@ std::set<std::string> elfSymbols(const std::vector<uint8_t> &elf) {
   return names;
 }
 
-double relError(const std::vector<float> &a, const std::vector<float> &b) {
-  if (a.size() != b.size())
-    return INFINITY;
-  double maxDiff = 0, maxRef = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (!std::isfinite(a[i]) || !std::isfinite(b[i]))
-      return INFINITY;
-    maxDiff = std::max(maxDiff, std::fabs(double(a[i]) - double(b[i])));
-    maxRef = std::max(maxRef, std::fabs(double(b[i])));
-  }
-  return maxDiff / std::max(maxRef, 1e-30);
-}
 
 } // namespace kiln::test

@@ -4,6 +4,8 @@
 
 #include "kiln/runtime/Runtime.h"
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <memory>
 #include <set>
@@ -44,8 +46,21 @@ Inputs entryInputs(const rt::Artifact &artifact, const std::string &entry, int64
 /// Names in the ELF symbol table of a cubin.
 std::set<std::string> elfSymbols(const std::vector<uint8_t> &elf);
 
-/// max |a - b| / max(max |b|, 1e-30); inf when sizes differ or a value is non-finite.
-double relError(const std::vector<float> &a, const std::vector<float> &b);
+/// max |a - b| / max(max |b|, 1e-30); inf when sizes differ, both are empty or
+/// a value is non-finite. Inline (header-only) so that the GPU inference API
+/// tests use it without linking this library (and the compiler behind it).
+inline double relError(const std::vector<float> &a, const std::vector<float> &b) {
+  if (a.size() != b.size() || a.empty())
+    return INFINITY;
+  double maxDiff = 0, maxRef = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (!std::isfinite(a[i]) || !std::isfinite(b[i]))
+      return INFINITY;
+    maxDiff = std::max(maxDiff, std::fabs(double(a[i]) - double(b[i])));
+    maxRef = std::max(maxRef, std::fabs(double(b[i])));
+  }
+  return maxDiff / std::max(maxRef, 1e-30);
+}
 
 } // namespace kiln::test
 

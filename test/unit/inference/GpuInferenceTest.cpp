@@ -28,6 +28,7 @@
 //===----------------------------------------------------------------------===//
 #include "kiln/data/Image.h"
 #include "kiln/inference/Predictor.h"
+#include "CudaTestUtil.h"
 #include "PredictorTestHelpers.h"
 #include "kiln/runtime/Cuda.h"
 
@@ -92,32 +93,12 @@ std::shared_ptr<ki::Predictor> predictor(const std::string &dir, bool gpu, int d
   return ki::create_predictor(config);
 }
 
-/// Runs images [first, first + n) of the demo images as one batch; returns the logits.
+/// Images [first, first + n) of the demo images as one batch.
 std::vector<float> runBatch(ki::Predictor &p, int first, int n) {
-  auto in = p.get_input_handle("image");
-  in->reshape({n, 1, 28, 28});
-  in->copy_from_cpu(demoImages().data() + size_t(first) * size_t(data::kImageSize));
-  p.run();
-  auto out = p.get_output_handle("logits");
-  EXPECT_EQ(out->shape(), (std::vector<int>{n, 10}));
-  std::vector<float> logits(size_t(out->numel()));
-  out->copy_to_cpu(logits.data());
-  return logits;
+  return kiln::inference::test::runBatch(p, demoImages(), first, n);
 }
 
-/// max |a - b| / max |b|; inf when sizes differ or a value is not finite.
-double relError(const std::vector<float> &a, const std::vector<float> &b) {
-  if (a.size() != b.size() || a.empty())
-    return INFINITY;
-  double diff = 0, ref = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (!std::isfinite(a[i]) || !std::isfinite(b[i]))
-      return INFINITY;
-    diff = std::max(diff, std::fabs(double(a[i]) - double(b[i])));
-    ref = std::max(ref, std::fabs(double(b[i])));
-  }
-  return diff / std::max(ref, 1e-30);
-}
+using kiln::test::relError;
 
 std::vector<int> argmaxRows(const std::vector<float> &logits) {
   std::vector<int> ids;

@@ -46,19 +46,7 @@ std::shared_ptr<ki::Predictor> predictor(const std::string &dir, int threads = 1
   return ki::create_predictor(config);
 }
 
-/// Runs images [first, first + n) of `images` as one batch; returns the logits.
-std::vector<float> runBatch(ki::Predictor &p, const std::vector<float> &images, int64_t first,
-                            int n) {
-  auto in = p.get_input_handle("image");
-  in->reshape({n, 1, 28, 28});
-  in->copy_from_cpu(images.data() + first * data::kImageSize);
-  p.run();
-  auto out = p.get_output_handle("logits");
-  EXPECT_EQ(out->shape(), (std::vector<int>{n, 10}));
-  std::vector<float> logits(size_t(out->numel()));
-  out->copy_to_cpu(logits.data());
-  return logits;
-}
+using kiln::inference::test::runBatch;
 
 using kiln::inference::test::errorOf;
 

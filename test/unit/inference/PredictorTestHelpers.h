@@ -36,6 +36,21 @@ inline const std::vector<float> &demoImages() {
   return images;
 }
 
+/// Runs images [first, first + n) of `images` (preprocessed, back to back) as
+/// one batch through the "image" input; returns the "logits" output.
+inline std::vector<float> runBatch(kiln::inference::Predictor &p,
+                                   const std::vector<float> &images, int64_t first, int n) {
+  auto in = p.get_input_handle("image");
+  in->reshape({n, 1, 28, 28});
+  in->copy_from_cpu(images.data() + first * kiln::data::kImageSize);
+  p.run();
+  auto out = p.get_output_handle("logits");
+  EXPECT_EQ(out->shape(), (std::vector<int>{n, 10}));
+  std::vector<float> logits(size_t(out->numel()));
+  out->copy_to_cpu(logits.data());
+  return logits;
+}
+
 /// what() of the Error `f` throws ("" and a test failure if none); the
 /// message must be one line.
 template <typename F> std::string errorOf(F &&f) {
