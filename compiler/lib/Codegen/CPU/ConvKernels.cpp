@@ -2,7 +2,8 @@
 //
 //   conv2d              im2col of R output rows -> sgemm (W x col) -> epilogue,
 //                       or, for "same" stride-1 convolutions (directConvApplies),
-//                       the runtime's direct convolution of those rows -> epilogue
+//                       the runtime's direct convolution of those rows, written
+//                       straight into the output -> epilogue in place
 //   conv2d_grad_input   per image: sgemm (W^T x dY) -> col2im (+=) -> epilogue,
 //                       or for "same" stride-1 convolutions the direct
 //                       convolution of dY with the flipped, transposed weights
@@ -181,13 +182,18 @@ LogicalResult emitConv(KernelContext &cx, Conv2dOp conv, Epilogue &epi, KernelPl
   const bool direct = cx.directConv && directConvApplies(g);
   // Rows per chunk: as many as fit the im2col budget (at least one). The
   // direct convolution needs no im2col tile: a whole image per chunk (up to
-  // 1024 pixels; its output tile stays in L2 for the epilogue) keeps chunks
-  // aligned to images, so its 16-pixel vectors rarely end part-full.
+  // 1024 pixels; the rows it wrote stay in L2 for the in-place epilogue)
+  // keeps chunks aligned to images, so its 16-pixel vectors rarely end
+  // part-full.
   const int64_t colsBudget = std::max<int64_t>(ow, kIm2colTileFloats / k);
   const int64_t rowsPerChunk = direct ? std::clamp<int64_t>(1024 / ow, 1, oh)
                                       : std::max<int64_t>(1, colsBudget / ow);
   const int64_t maxCols = rowsPerChunk * ow;
-  plan.scratchBytes = ((direct ? 0 : k * maxCols) + cout * maxCols) * 4;
+  // im2col: [k, cols] columns, then the GEMM's [cout, cols] tile. The direct
+  // convolution writes straight into the output (a kernel's output never
+  // shares bytes with its inputs: MemoryPlan.cpp) and the epilogue, if any,
+  // runs over it in place: no tile, and no copy pass from tile to output.
+  plan.scratchBytes = direct ? 0 : (k * maxCols + cout * maxCols) * 4;
   if (isDynamic(xDims[0]))
     plan.workPerItem = oh;
   else
@@ -233,16 +239,21 @@ LogicalResult emitConv(KernelContext &cx, Conv2dOp conv, Epilogue &epi, KernelPl
       Value y0 = ir.sub(ir.max(r0, imageRow0), imageRow0);
       Value y1 = ir.sub(ir.min(r1, ir.add(imageRow0, oh)), imageRow0);
       Value tileCol0 = ir.mul(ir.sub(ir.add(imageRow0, y0), r0), ow);
-      if (direct)
+      if (direct) {
+        Value image = ir.mul(n, cout * oh * ow);
         emitDirectConvCall(ir, g, ir.offsetPtr(x, ir.mul(n, g.cin * g.h * g.w)), wt,
-                           ir.offsetPtr(gemmOut, tileCol0), ncols, k, g.taps(), g.kw, 1, y0,
-                           y1);
+                           ir.offsetPtr(cx.output(), ir.add(image, ir.mul(y0, ow))),
+                           ir.c(oh * ow), k, g.taps(), g.kw, 1, y0, y1);
+        if (!bias && epi.empty())
+          return;
+      }
       ir.forLoop(ir.c(0), ir.c(cout), [&](Value co) {
         Value biasValue = bias ? ir.load(bias, co) : Value();
         Value tileRow = ir.add(ir.mul(co, ncols), tileCol0);
         Value outBase = ir.mul(ir.add(ir.mul(n, cout), co), oh * ow);
         auto element = [&](Value tileIndex, Value outIndex, Value inner) {
-          Value v = ir.load(gemmOut, tileIndex);
+          // Direct: the convolution's value is already in the output.
+          Value v = direct ? ir.load(cx.output(), outIndex) : ir.load(gemmOut, tileIndex);
           if (biasValue)
             v = ir.fadd(v, biasValue);
           v = epi.empty() ? v : epi.emitElement(ir, cx.batch, cx.buffers, inner, v);
