@@ -2,9 +2,12 @@
 //
 // run() checks the inputs, sizes the arena for the batch, resolves every
 // launch's bindings to pointers, then hands the launch list to the worker
-// pool: each thread runs its contiguous share of each launch's tasks and waits
-// at a barrier before the next launch. Everything that can fail is done before
-// the threads start, so a job never throws.
+// pool: each thread runs its contiguous share of each launch's tasks (in
+// chunks, taking over what is left of a slower thread's share when it is done
+// with its own) and waits at a barrier before the next launch. Chunk bounds
+// depend only on the task count and the thread count, so a run repeats its
+// kernel calls exactly whichever thread takes a chunk. Everything that can
+// fail is done before the threads start, so a job never throws.
 //===----------------------------------------------------------------------===//
 #include "ArtifactImpl.h"
 #include "Blas.h"
@@ -14,6 +17,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -86,6 +90,20 @@ struct Session::Impl {
   int64_t batch = 0;
   std::vector<float *> ptrs;      // bindings, flattened like EntryPlan::bindings
   std::vector<int64_t> numTasks;  // per launch
+  // Task cursors, one per (launch, thread), set before the threads start (so
+  // no thread can see a cursor of an earlier run). Thread t owns the
+  // contiguous range [rangeBegin(t), rangeEnd(t)) of each launch and takes it
+  // front to back in chunks through its cursor; a thread that has finished
+  // its own range takes the remaining chunks of the others' the same way. A
+  // task's result never depends on which thread runs it (kernels keep one
+  // summation order per output), so this only evens out a core that runs
+  // slower for a while (another process, the hypervisor) without giving up
+  // the static split's locality.
+  struct alignas(64) Cursor {
+    std::atomic<int64_t> next{0};
+  };
+  std::unique_ptr<Cursor[]> cursors;
+  size_t cursorCapacity = 0;
 
   // SessionOptions::profile: per entry, per launch.
   struct LaunchCounters {
@@ -102,6 +120,22 @@ struct Session::Impl {
 
   static void job(void *ctx, int tid);
 };
+
+/// Thread t's range of a launch starts here: contiguous near-equal ranges,
+/// the first tasks % n threads one task longer.
+static int64_t rangeBegin(int64_t tasks, int64_t n, int64_t t) {
+  return t * (tasks / n) + std::min<int64_t>(t, tasks % n);
+}
+
+/// Tasks taken at once: an eighth of a thread's range, so a slow core leaves
+/// at most about an eighth of its share to the others. Ranges under 32 tasks
+/// (batch-1 inference: a few output rows per thread) stay whole: smaller
+/// calls would cut the convolutions' pixel vectors short and cost more than
+/// the balance gains; so does one thread.
+static int64_t chunkSize(int64_t tasks, int64_t n) {
+  const int64_t range = (tasks + n - 1) / n;
+  return n == 1 || range < 32 ? std::max<int64_t>(1, range) : (range + 7) / 8;
+}
 
 void Session::Impl::job(void *ctx, int tid) {
   auto *s = static_cast<Session::Impl *>(ctx);
@@ -123,13 +157,18 @@ void Session::Impl::job(void *ctx, int tid) {
       last = t;
     }
     const LaunchPlan &l = e.launches[i];
-    // Contiguous near-equal chunks: the first `rem` threads get one extra task.
-    int64_t tasks = s->numTasks[i];
-    int64_t base = tasks / n, rem = tasks % n;
-    int64_t begin = tid * base + std::min<int64_t>(tid, rem);
-    int64_t end = begin + base + (tid < rem ? 1 : 0);
-    if (begin < end)
-      l.fn(s->ptrs.data() + l.firstBinding, s->batch, begin, end, scratch);
+    const int64_t tasks = s->numTasks[i];
+    for (int64_t j = 0; j < n; ++j) { // own range first, then the others'
+      const int64_t owner = (tid + j) % n;
+      const int64_t end = rangeBegin(tasks, n, owner + 1);
+      const int64_t chunk = chunkSize(tasks, n);
+      std::atomic<int64_t> &cursor = s->cursors[i * size_t(n) + size_t(owner)].next;
+      if (j != 0 && cursor.load(std::memory_order_relaxed) >= end)
+        continue; // nothing left there: look without writing the owner's line
+      for (int64_t b = cursor.fetch_add(chunk, std::memory_order_relaxed); b < end;
+           b = cursor.fetch_add(chunk, std::memory_order_relaxed))
+        l.fn(s->ptrs.data() + l.firstBinding, s->batch, b, std::min(b + chunk, end), scratch);
+    }
   }
   if (s->running && s->pool)
     s->pool->barrier(); // the last launch ends when every thread is done with it
@@ -436,6 +475,15 @@ std::vector<Tensor> Session::run(const std::string &entryName,
   }
 
   // ---- launches ----
+  const size_t cursorCount = e.launches.size() * size_t(s.numThreads);
+  if (cursorCount > s.cursorCapacity) {
+    s.cursors = std::make_unique<Impl::Cursor[]>(cursorCount);
+    s.cursorCapacity = cursorCount;
+  }
+  for (size_t i = 0; i < e.launches.size(); ++i)
+    for (int t = 0; t < s.numThreads; ++t)
+      s.cursors[i * size_t(s.numThreads) + size_t(t)].next.store(
+          rangeBegin(s.numTasks[i], s.numThreads, t), std::memory_order_relaxed);
   s.entry = &e;
   s.batch = batch;
   s.running = s.profiling ? &s.counters[entryIndex] : nullptr;

@@ -88,9 +88,18 @@ TEST(Session, ManyTasksAndFewTasks) {
 }
 
 TEST(Session, EveryTaskRunsExactlyOnce) {
+  // Small batches leave each thread a short range that it runs whole; the
+  // large ones give ranges of 32+ tasks, which threads take in chunks and
+  // finish for each other (7 threads on a 2-core machine are descheduled
+  // often, so chunks are taken from the others' ranges).
+  std::vector<int64_t> batches;
+  for (int64_t batch = 1; batch <= 33; ++batch)
+    batches.push_back(batch);
+  for (int64_t batch : {100, 257, 1000, 4001})
+    batches.push_back(batch);
   for (int threads : {1, 2, 3, 4, 7}) {
     Session session(reference(), SessionOptions{threads});
-    for (int64_t batch = 1; batch <= 33; ++batch) {
+    for (int64_t batch : batches) {
       std::vector<float> x(size_t(batch) * 5, 0.0f);
       auto out = session.run("coverage", {TensorView{x.data(), {batch, 5}}});
       ASSERT_EQ(out[0].data, std::vector<float>(x.size(), 1.0f))
