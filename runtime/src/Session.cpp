@@ -90,6 +90,7 @@ struct Session::Impl {
   int64_t batch = 0;
   std::vector<float *> ptrs;      // bindings, flattened like EntryPlan::bindings
   std::vector<int64_t> numTasks;  // per launch
+  std::vector<int64_t> chunks;    // per launch: tasks per call (chunkSize)
   // Task cursors, one per (launch, thread), set before the threads start (so
   // no thread can see a cursor of an earlier run). Thread t owns the
   // contiguous range [rangeBegin(t), rangeEnd(t)) of each launch and takes it
@@ -129,12 +130,19 @@ static int64_t rangeBegin(int64_t tasks, int64_t n, int64_t t) {
 
 /// Tasks taken at once: an eighth of a thread's range, so a slow core leaves
 /// at most about an eighth of its share to the others. Ranges under 32 tasks
-/// (batch-1 inference: a few output rows per thread) stay whole: smaller
-/// calls would cut the convolutions' pixel vectors short and cost more than
-/// the balance gains; so does one thread.
-static int64_t chunkSize(int64_t tasks, int64_t n) {
+/// of light work (batch-1 inference: a few output rows per thread) stay
+/// whole: smaller calls would cut the convolutions' pixel vectors short and
+/// cost more than the balance gains; but heavy tasks (a weight gradient's
+/// 8-16 channel blocks, tens of MFLOP each) go one at a time. One thread
+/// takes its range whole.
+static int64_t chunkSize(int64_t tasks, int64_t n, double flopsPerTask) {
+  constexpr double kHeavyTaskFlops = 4e6; // ~30 us on one core here
   const int64_t range = (tasks + n - 1) / n;
-  return n == 1 || range < 32 ? std::max<int64_t>(1, range) : (range + 7) / 8;
+  if (n == 1)
+    return std::max<int64_t>(1, range);
+  if (range < 32)
+    return flopsPerTask >= kHeavyTaskFlops ? 1 : std::max<int64_t>(1, range);
+  return (range + 7) / 8;
 }
 
 void Session::Impl::job(void *ctx, int tid) {
@@ -161,7 +169,7 @@ void Session::Impl::job(void *ctx, int tid) {
     for (int64_t j = 0; j < n; ++j) { // own range first, then the others'
       const int64_t owner = (tid + j) % n;
       const int64_t end = rangeBegin(tasks, n, owner + 1);
-      const int64_t chunk = chunkSize(tasks, n);
+      const int64_t chunk = s->chunks[i];
       std::atomic<int64_t> &cursor = s->cursors[i * size_t(n) + size_t(owner)].next;
       if (j != 0 && cursor.load(std::memory_order_relaxed) >= end)
         continue; // nothing left there: look without writing the owner's line
@@ -464,6 +472,7 @@ std::vector<Tensor> Session::run(const std::string &entryName,
     s.ptrs[i] = resolve(e.bindings[i]);
 
   s.numTasks.resize(e.launches.size());
+  s.chunks.resize(e.launches.size());
   for (size_t i = 0; i < e.launches.size(); ++i) {
     const LaunchPlan &l = e.launches[i];
     int64_t work;
@@ -472,6 +481,11 @@ std::vector<Tensor> Session::run(const std::string &entryName,
       throw Error(fmt::format("kiln: entry '{}': work of launch {} overflows at batch {}",
                               e.name, i, batch));
     s.numTasks[i] = l.tasksFor(work);
+    const double flopsPerTask =
+        s.numTasks[i] ? double(s.a->kernels[l.kernel].flopsPerItem) * double(batch) /
+                            double(s.numTasks[i])
+                      : 0.0;
+    s.chunks[i] = chunkSize(s.numTasks[i], s.numThreads, flopsPerTask);
   }
 
   // ---- launches ----
