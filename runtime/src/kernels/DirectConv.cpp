@@ -253,10 +253,14 @@ __attribute__((target("avx512f"))) void convAvx512(const Geometry &g) {
 //   dY[n][co][p] * X[n][ci][p + xTap[t]]   (masked at the borders, as above).
 // Register block: CB output channels x all taps of a 3x3 (27 accumulators)
 // or 1 x 25 for 5x5, over the 16 lanes of a pixel vector. The per-lane sums
-// live in scratch between images (one zmm per (co, ci, tap)): images are the
-// outer loop so one image's planes stay in L2 while every (ci, co) block
-// reads them; lanes are reduced once at the end. The order of every sum is
-// fixed by the shapes alone, so results do not depend on the thread split.
+// live in scratch between groups of images (one zmm per (co, ci, tap)):
+// groups are the outer loop so their planes stay in L2 while every (ci, co)
+// block reads them, and a group holds about 64 pixel vectors so the block's
+// 27 accumulator loads and stores are spread over enough FMAs (one 7x7 image
+// is only 4 vectors). Lanes are reduced once at the end. Every lane sums its
+// terms in image order, then pixel order, whatever the grouping, and the
+// order is fixed by the shapes alone, so results do not depend on the
+// thread split.
 
 template <int CB, int TAPS, int... I>
 __attribute__((target("avx512f"), always_inline)) inline void
@@ -307,11 +311,13 @@ gwFmaRows(__m512 (&acc)[CB * TAPS], const __m512 (&dyv)[CB], const float *xs,
 }
 
 /// part[(j * TAPS + t) * 16 + lane] += the lane sums of output channels
-/// co..co+CB-1, input channel ci of one image. rowsInside[v]: vector v's taps
-/// all read inside the image rows (see gwFmaRows).
+/// co..co+CB-1, input channel ci of `images` consecutive images (their planes
+/// xImage and dyImage floats apart). rowsInside[v]: vector v's taps all read
+/// inside the image rows (see gwFmaRows).
 template <int CB, int TAPS>
 __attribute__((target("avx512f"))) void gwBlock(const float *xc, const float *dyc, int64_t plane,
-                                                int64_t nvec, const int64_t *xTap,
+                                                int64_t nvec, int64_t images, int64_t xImage,
+                                                int64_t dyImage, const int64_t *xTap,
                                                 const __mmask16 *masks,
                                                 const __mmask16 *inRange,
                                                 const bool *rowsInside, float *part) {
@@ -320,20 +326,22 @@ __attribute__((target("avx512f"))) void gwBlock(const float *xc, const float *dy
   constexpr auto taps = std::make_integer_sequence<int, TAPS>();
   __m512 acc[CB * TAPS];
   gwLoad<CB, TAPS>(acc, part, all);
-  for (int64_t v = 0; v < nvec; ++v) {
-    __m512 dyv[CB];
-    gwLoadDy<CB>(dyv, dyc + 16 * v, plane, inRange[v], std::make_integer_sequence<int, CB>());
-    if (rowsInside[v])
-      gwFmaRows<CB, TAPS, KW>(acc, dyv, xc + 16 * v, xTap, masks + v * TAPS + (KW / 2) * KW,
-                              taps);
-    else
-      gwFmaAll<CB, TAPS>(acc, dyv, xc + 16 * v, xTap, masks + v * TAPS, taps);
-  }
+  for (int64_t n = 0; n < images; ++n, xc += xImage, dyc += dyImage)
+    for (int64_t v = 0; v < nvec; ++v) {
+      __m512 dyv[CB];
+      gwLoadDy<CB>(dyv, dyc + 16 * v, plane, inRange[v], std::make_integer_sequence<int, CB>());
+      if (rowsInside[v])
+        gwFmaRows<CB, TAPS, KW>(acc, dyv, xc + 16 * v, xTap, masks + v * TAPS + (KW / 2) * KW,
+                                taps);
+      else
+        gwFmaAll<CB, TAPS>(acc, dyv, xc + 16 * v, xTap, masks + v * TAPS, taps);
+    }
   gwStore<CB, TAPS>(acc, part, all);
 }
 
-using GwBlockFn = void (*)(const float *, const float *, int64_t, int64_t, const int64_t *,
-                           const __mmask16 *, const __mmask16 *, const bool *, float *);
+using GwBlockFn = void (*)(const float *, const float *, int64_t, int64_t, int64_t, int64_t,
+                           int64_t, const int64_t *, const __mmask16 *, const __mmask16 *,
+                           const bool *, float *);
 
 /// Output channels per block for a tap count (0: no AVX-512 block).
 constexpr int gwChannelsPerBlock(int64_t taps) { return taps == 9 ? 3 : taps == 25 ? 1 : 0; }
@@ -393,16 +401,23 @@ __attribute__((target("avx512f"))) void gradWeightAvx512(const GradWeightGeometr
   // block's channels co..co+cb-1 are consecutive runs of taps.
   float *part = g.scratch;
   std::fill(part, part + g.cout * nci * taps * 16, 0.0f);
-  for (int64_t n = 0; n < g.batch; ++n)
+  // Images in groups of about 64 pixel vectors: a block keeps its
+  // accumulators in registers over the whole group (on a 7x7 plane, 4 vectors
+  // per image, loading and storing them per image cost as much as the FMAs),
+  // while the group's planes stay in L2 for every (ci, co) block.
+  const int64_t group = std::max<int64_t>(1, 64 / nvec);
+  for (int64_t n0 = 0; n0 < g.batch; n0 += group) {
+    const int64_t images = std::min(group, g.batch - n0);
     for (int64_t ci = g.ci0; ci < g.ci1; ++ci) {
-      const float *xc = g.x + (n * g.cin + ci) * plane;
+      const float *xc = g.x + (n0 * g.cin + ci) * plane;
       for (int64_t co = 0; co < g.cout; co += cbMax) {
         const int cb = static_cast<int>(std::min<int64_t>(cbMax, g.cout - co));
-        gwBlockFor(taps, cb)(xc, g.dy + (n * g.cout + co) * plane, plane, nvec, xTap,
-                             masks.data(), inRange.data(), rowsInside.get(),
-                             part + ((ci - g.ci0) * g.cout + co) * taps * 16);
+        gwBlockFor(taps, cb)(xc, g.dy + (n0 * g.cout + co) * plane, plane, nvec, images,
+                             g.cin * plane, g.cout * plane, xTap, masks.data(), inRange.data(),
+                             rowsInside.get(), part + ((ci - g.ci0) * g.cout + co) * taps * 16);
       }
     }
+  }
   for (int64_t co = 0; co < g.cout; ++co)
     for (int64_t ci = g.ci0; ci < g.ci1; ++ci)
       for (int t = 0; t < taps; ++t) {

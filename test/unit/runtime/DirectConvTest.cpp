@@ -226,6 +226,10 @@ std::vector<GradCase> gradCases() {
       {2, 1, 12, 10, 6, 5, 5, 0, 1},   // 5x5 (lenet5's first layer), non-square plane
       {2, 2, 5, 9, 2, 1, 1, 0, 2},     // 1x1: the portable loop only
       {1, 1, 1, 1, 1, 3, 3, 0, 1},     // a 1x1 plane: only the centre tap is inside
+      // Image groups (about 64 pixel vectors each): 7x7 takes 16 images per
+      // group, so 37 = 16 + 16 + 5; 14x14 takes 4, so 7 = 4 + 3.
+      {37, 3, 7, 7, 4, 3, 3, 1, 3},
+      {7, 2, 14, 14, 5, 3, 3, 0, 2},
   };
 }
 
@@ -236,7 +240,7 @@ TEST(DirectConvGradWeight, Avx512PathMatchesDoubleReference) {
                      "avx512");
   if (ran == 0)
     GTEST_SKIP() << "no AVX-512 on this CPU";
-  EXPECT_EQ(ran, 5) << "the AVX-512 path covers 3x3 and 5x5, not 1x1";
+  EXPECT_EQ(ran, 7) << "the AVX-512 path covers 3x3 and 5x5, not 1x1";
 }
 
 TEST(DirectConvGradWeight, PortablePathMatchesDoubleReference) {
