@@ -69,7 +69,8 @@ TEST(Artifact, ReferenceLoadsWithItsMetadata) {
   EXPECT_EQ(a->modelName(), "test-model");
   EXPECT_EQ(a->compilerVersion(), "test");
   EXPECT_EQ(a->schemaVersion(), KILN_ARTIFACT_SCHEMA_VERSION);
-  EXPECT_EQ(a->entryNames(), (std::vector<std::string>{"infer", "sum2", "coverage", "update"}));
+  EXPECT_EQ(a->entryNames(),
+            (std::vector<std::string>{"infer", "sum2", "coverage", "update", "trace"}));
   EXPECT_TRUE(a->hasEntry("infer"));
   EXPECT_FALSE(a->hasEntry("train_step"));
   ASSERT_EQ(a->inputs("infer").size(), 1u);
@@ -97,7 +98,7 @@ TEST(Artifact, ReferenceLoadsWithItsMetadata) {
     ADD_FAILURE();
   } catch (const Error &e) {
     EXPECT_STREQ(e.what(),
-                 "kiln: ref.kiln: no entry 'train_step' (entries: infer, sum2, coverage, update)");
+                 "kiln: ref.kiln: no entry 'train_step' (entries: infer, sum2, coverage, update, trace)");
   }
 }
 
@@ -105,7 +106,7 @@ TEST(Artifact, LoadFileAndMissingFile) {
   TempDir dir;
   writeFile(dir.file("m.kiln"), buildArtifact(referenceDesc()));
   auto a = Artifact::loadFile(dir.file("m.kiln"));
-  EXPECT_EQ(a->entryNames().size(), 4u);
+  EXPECT_EQ(a->entryNames().size(), 5u);
   try {
     Artifact::loadFile(dir.file("missing.kiln"));
     ADD_FAILURE();
@@ -230,7 +231,7 @@ TEST(Artifact, RandomByteFlipsLoadOrThrow) {
 
 TEST(Artifact, InconsistentLaunches) {
   expectDescError([](ArtifactDesc &d) { entryNamed(d, "infer").launches[1].kernel = 99; },
-                  "entry 'infer' launch 1: kernel index 99 out of range (8 kernels)");
+                  "entry 'infer' launch 1: kernel index 99 out of range (9 kernels)");
   expectDescError([](ArtifactDesc &d) { entryNamed(d, "infer").launches[3].buffers.pop_back(); },
                   "entry 'infer' launch 3: kernel 'kt_matmul' takes 3 buffers (2 inputs + "
                   "output), the launch binds 2");

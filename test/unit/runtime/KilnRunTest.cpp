@@ -148,7 +148,7 @@ TEST_F(KilnRun, Errors) {
   expectOneLineError(run(dir.file("junk.kiln")),
                      dir.file("junk.kiln") + ": not a Kiln artifact (bad magic)");
   expectOneLineError(run(model + " --entry train_step"),
-                     model + ": no entry 'train_step' (entries: infer, sum2, coverage, update)");
+                     model + ": no entry 'train_step' (entries: infer, sum2, coverage, update, trace)");
   expectOneLineError(run(model + " --entry sum2 --input " + dir.file("nope.npy")),
                      "entry 'sum2' takes 2 inputs (a [?,2,3], b [?,2,3]), got 1 --input file");
   expectOneLineError(run(model + " --input " + dir.file("nope.npy")),

@@ -108,6 +108,26 @@ TEST(Session, EveryTaskRunsExactlyOnce) {
   }
 }
 
+TEST(Session, AThreadTakesOverTheRestOfASlowThreadsShare) {
+  // 2 threads, 256 one-item tasks: thread 0 owns tasks 0-127 and runs them in
+  // chunks of 16, thread 1 owns 128-255. Task 0 sleeps 50 ms inside thread
+  // 0's first chunk, so thread 0 cannot start tasks 16-127 before task 0 has
+  // ended; thread 1, done with its own share long before, must take them.
+  Session session(reference(), SessionOptions{2});
+  const int64_t batch = 256;
+  std::vector<float> x(batch, 0.0f);
+  auto out = session.run("trace", {TensorView{x.data(), {batch, 1}}});
+  const std::vector<float> &ticks = out[0].data;
+  const float start0 = ticks[0], end0 = ticks[1];
+  int takenOver = 0;
+  for (int64_t b = 16; b < 128; ++b)
+    takenOver += ticks[2 * b] > start0 && ticks[2 * b] < end0;
+  EXPECT_GT(takenOver, 0) << "no task of thread 0's later chunks started while task 0 slept";
+  // Tasks 1-15 share task 0's call, so they run after it, on thread 0.
+  for (int64_t b = 1; b < 16; ++b)
+    EXPECT_GT(ticks[2 * b], end0) << "task " << b;
+}
+
 TEST(Session, TwoInputEntry) {
   Session session(reference(), SessionOptions{2});
   for (int64_t batch : {1, 5}) {
@@ -162,7 +182,7 @@ TEST(Session, InputErrors) {
   Session session(reference(), SessionOptions{1});
   std::vector<float> x(7 * 4, 1.0f), y(7 * 6, 1.0f);
   expectError([&] { session.run("train", {}); },
-              "kiln: reference.kiln: no entry 'train' (entries: infer, sum2, coverage, update)");
+              "kiln: reference.kiln: no entry 'train' (entries: infer, sum2, coverage, update, trace)");
   expectError([&] { session.run("infer", {}); },
               "kiln: entry 'infer' expects 1 input (x), got 0");
   expectError(

@@ -111,7 +111,7 @@ ArtifactDesc referenceDesc() {
   ArtifactDesc d;
   d.sharedObject = testKernelLibrary();
   // Kernel indices: 0 scale, 1 add_bias, 2 rowsum, 3 matmul, 4 stats, 5 add,
-  // 6 count, 7 accumulate.
+  // 6 count, 7 accumulate, 8 trace.
   d.kernels = {
       {"kt_scale", "mul", FusionKind::Broadcast, 4, 0, 3, 0, 4, 2},
       {"kt_add_bias", "add", FusionKind::Broadcast, 4, 0, 3, 0, 4, 2},
@@ -121,6 +121,7 @@ ArtifactDesc referenceDesc() {
       {"kt_add", "add", FusionKind::Elementwise, 6, 0, 5, 0, 6, 2},
       {"kt_count", "count", FusionKind::Elementwise, 5, 0, 2, 0, 0, 1},
       {"kt_accumulate", "add", FusionKind::Elementwise, 0, 4, 1, 0, 0, 1},
+      {"kt_trace", "trace", FusionKind::Elementwise, 1, 0, 1, 0, 0, 1},
   };
   d.params = {{"s", {4}, true, 0}, {"bias", {4}, true, 4}, {"W", {4, 3}, false, 8}};
   d.paramData.assign(kScale, kScale + 4);
@@ -162,7 +163,13 @@ ArtifactDesc referenceDesc() {
   update.inputs = {{"g", {4}}};
   update.launches = {{7, {input(0), param(0)}}};
 
-  d.entries = {infer, sum2, coverage, update};
+  EntryDesc trace;
+  trace.name = "trace";
+  trace.inputs = {{"x", {-1, 1}}};
+  trace.outputs = {{"ticks", {-1, 2}}};
+  trace.launches = {{8, {input(0), output(0)}}};
+
+  d.entries = {infer, sum2, coverage, update, trace};
   return d;
 }
 

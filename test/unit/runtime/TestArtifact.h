@@ -110,6 +110,8 @@ const std::vector<uint8_t> &testKernelLibrary();
 // entry "sum2":     a, b [?,2,3] -> out [?,2,3] (kt_add)
 // entry "coverage": x [?,5] -> counts [?,5] (kt_count, every element once)
 // entry "update":   g [4] -> (no outputs); s += g in place (kt_accumulate)
+// entry "trace":    x [?,1] -> ticks [?,2] (kt_trace: start and end tick of
+//                   each task; task 0 sleeps 50 ms)
 // params: s [4], bias [4], W [4,3] (W frozen)
 ArtifactDesc referenceDesc();
 

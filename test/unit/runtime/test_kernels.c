@@ -4,9 +4,12 @@
  * batch and a task range. Kernels write NaN where they detect a contract
  * violation (empty task range, misaligned scratch) so that the tests see it
  * in the outputs. */
+#define _POSIX_C_SOURCE 199309L /* nanosleep */
 #include <math.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 
 #include <cblas.h>
 
@@ -112,4 +115,23 @@ void kt_accumulate(float *const *buf, int64_t batch, int64_t tb, int64_t te, flo
   float *p = buf[1];
   for (int64_t j = tb; j < te; ++j)
     p[j] += g[j];
+}
+
+/* Take-over probe: one task per item; out[b,0] and out[b,1] are the ticks of a
+ * counter shared by all threads when task b starts and ends. Task 0 sleeps
+ * 50 ms, so the tasks its thread would run next can only start while it
+ * sleeps if another thread takes them over. */
+static atomic_llong kt_trace_clock;
+void kt_trace(float *const *buf, int64_t batch, int64_t tb, int64_t te, float *scratch) {
+  float *out = buf[1];
+  (void)batch;
+  (void)scratch;
+  for (int64_t b = tb; b < te; ++b) {
+    out[2 * b] = (float)atomic_fetch_add(&kt_trace_clock, 1);
+    if (b == 0) {
+      struct timespec pause = {0, 50 * 1000 * 1000};
+      nanosleep(&pause, NULL);
+    }
+    out[2 * b + 1] = (float)atomic_fetch_add(&kt_trace_clock, 1);
+  }
 }
