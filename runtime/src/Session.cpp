@@ -93,9 +93,10 @@ struct Session::Impl {
   std::vector<int64_t> chunks;    // per launch: tasks per call (chunkSize)
   // Task cursors, one per (launch, thread), set before the threads start (so
   // no thread can see a cursor of an earlier run). Thread t owns the
-  // contiguous range [rangeBegin(t), rangeEnd(t)) of each launch and takes it
-  // front to back in chunks through its cursor; a thread that has finished
-  // its own range takes the remaining chunks of the others' the same way. A
+  // contiguous range [rangeBegin(t), rangeBegin(t + 1)) of each launch and
+  // takes it front to back in chunks through its cursor; a thread that has
+  // finished its own range takes the remaining chunks of the others' the
+  // same way. A
   // task's result never depends on which thread runs it (kernels keep one
   // summation order per output), so this only evens out a core that runs
   // slower for a while (another process, the hypervisor) without giving up
@@ -165,11 +166,10 @@ void Session::Impl::job(void *ctx, int tid) {
       last = t;
     }
     const LaunchPlan &l = e.launches[i];
-    const int64_t tasks = s->numTasks[i];
+    const int64_t tasks = s->numTasks[i], chunk = s->chunks[i];
     for (int64_t j = 0; j < n; ++j) { // own range first, then the others'
       const int64_t owner = (tid + j) % n;
       const int64_t end = rangeBegin(tasks, n, owner + 1);
-      const int64_t chunk = s->chunks[i];
       std::atomic<int64_t> &cursor = s->cursors[i * size_t(n) + size_t(owner)].next;
       if (j != 0 && cursor.load(std::memory_order_relaxed) >= end)
         continue; // nothing left there: look without writing the owner's line
