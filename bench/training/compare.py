@@ -200,7 +200,8 @@ def main():
     else:
         print(f"reference: skipped ({torch_side.reason})")
     print(f"per row: {args.rounds} round(s) of {args.warmup} warm-up + {args.repeats} timed steps "
-          "per side, median of all timed steps; GFLOP/s = 3 x forward conv/linear FLOPs")
+          "per side, median of all timed steps (and, with PyTorch and 2+ rounds, each round's "
+          "ratio); GFLOP/s = 3 x forward conv/linear FLOPs")
 
     cache_dir = tempfile.mkdtemp(prefix="kiln-compare-")
     kiln = Kiln(binary, cache_dir)
@@ -220,6 +221,7 @@ def main():
             for threads in args.threads:
                 for batch in args.batches:
                     kiln_times, ref_times, flops = [], [], None
+                    round_ratios = []  # per round: PyTorch's median / Kiln's median
                     for _ in range(args.rounds):
                         k = kiln.measure(model, batch, threads, args.warmup, args.repeats)
                         kiln_times += k["times_ms"]
@@ -228,12 +230,20 @@ def main():
                             r = torch_side.measure(model, batch, threads, args.warmup,
                                                    args.repeats)
                             ref_times += r["times_ms"]
+                            round_ratios.append(statistics.median(r["times_ms"]) /
+                                                statistics.median(k["times_ms"]))
                     row = {"model": model, "batch": batch, "threads": threads,
                            "kiln_ms": statistics.median(kiln_times),
                            "ref_ms": statistics.median(ref_times) if ref_times else None,
-                           "flops": flops}
+                           "flops": flops, "round_ratios": round_ratios}
                     rows.append(row)
                     print(format_row(row, with_ref), flush=True)
+                    if len(round_ratios) > 1:
+                        # The machine's speed drifts between rounds; the spread
+                        # of the per-round ratios shows how far to trust the row.
+                        print("    per-round Kiln/torch: " +
+                              " ".join(f"{x:.2f}" for x in round_ratios) +
+                              f" (median {statistics.median(round_ratios):.2f})", flush=True)
     except BenchError as e:
         print(f"compare.py: {e}", file=sys.stderr)
         return 1
@@ -250,8 +260,13 @@ def main():
                       "with")
             else:
                 ratio = row["ref_ms"] / row["kiln_ms"]
+                spread = ""
+                if len(row["round_ratios"]) > 1:
+                    spread = (f"; per-round ratios {min(row['round_ratios']):.2f}-"
+                              f"{max(row['round_ratios']):.2f}")
                 print(f"{model} batch {batch}, {threads} threads: Kiln/PyTorch images/s = "
-                      f"{ratio:.2f}x (bar >= {bar}x: {'met' if ratio >= bar else 'NOT met'})")
+                      f"{ratio:.2f}x (bar >= {bar}x: {'met' if ratio >= bar else 'NOT met'}"
+                      f"{spread})")
     return 0
 
 
