@@ -96,11 +96,10 @@ struct Session::Impl {
   // contiguous range [rangeBegin(t), rangeBegin(t + 1)) of each launch and
   // takes it front to back in chunks through its cursor; a thread that has
   // finished its own range takes the remaining chunks of the others' the
-  // same way. A
-  // task's result never depends on which thread runs it (kernels keep one
-  // summation order per output), so this only evens out a core that runs
-  // slower for a while (another process, the hypervisor) without giving up
-  // the static split's locality.
+  // same way. A task's result never depends on which thread runs it (kernels
+  // keep one summation order per output), so this only evens out a core that
+  // runs slower for a while (another process, the hypervisor) without giving
+  // up the static split's locality.
   struct alignas(64) Cursor {
     std::atomic<int64_t> next{0};
   };

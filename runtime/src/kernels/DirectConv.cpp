@@ -37,7 +37,6 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
-#include <memory>
 #include <utility>
 #include <vector>
 
@@ -320,7 +319,7 @@ __attribute__((target("avx512f"))) void gwBlock(const float *xc, const float *dy
                                                 int64_t dyImage, const int64_t *xTap,
                                                 const __mmask16 *masks,
                                                 const __mmask16 *inRange,
-                                                const bool *rowsInside, float *part) {
+                                                const uint8_t *rowsInside, float *part) {
   constexpr int KW = TAPS == 9 ? 3 : 5; // square 3x3 or 5x5, "same" padding
   constexpr auto all = std::make_integer_sequence<int, CB * TAPS>();
   constexpr auto taps = std::make_integer_sequence<int, TAPS>();
@@ -341,7 +340,7 @@ __attribute__((target("avx512f"))) void gwBlock(const float *xc, const float *dy
 
 using GwBlockFn = void (*)(const float *, const float *, int64_t, int64_t, int64_t, int64_t,
                            int64_t, const int64_t *, const __mmask16 *, const __mmask16 *,
-                           const bool *, float *);
+                           const uint8_t *, float *);
 
 /// Output channels per block for a tap count (0: no AVX-512 block).
 constexpr int gwChannelsPerBlock(int64_t taps) { return taps == 9 ? 3 : taps == 25 ? 1 : 0; }
@@ -396,7 +395,7 @@ __attribute__((target("avx512f"))) void gradWeightAvx512(const GradWeightGeometr
   std::vector<__mmask16> inRange(nvec), masks(nvec * taps);
   planeMasks(g.h, g.w_, dy, dx, taps, inRange.data(), masks.data());
   // Vectors whose every tap mask equals the middle row's mask of its column.
-  std::unique_ptr<bool[]> rowsInside(new bool[nvec]);
+  std::vector<uint8_t> rowsInside(nvec);
   const int64_t middle = (g.kh / 2) * g.kw;
   for (int64_t v = 0; v < nvec; ++v) {
     bool same = g.kh == g.kw && g.ph == g.kh / 2;
@@ -422,7 +421,7 @@ __attribute__((target("avx512f"))) void gradWeightAvx512(const GradWeightGeometr
         const int cb = static_cast<int>(std::min<int64_t>(cbMax, g.cout - co));
         gwBlockFor(taps, cb)(xc, g.dy + (n0 * g.cout + co) * plane, plane, nvec, images,
                              g.cin * plane, g.cout * plane, xTap, masks.data(), inRange.data(),
-                             rowsInside.get(), part + ((ci - g.ci0) * g.cout + co) * taps * 16);
+                             rowsInside.data(), part + ((ci - g.ci0) * g.cout + co) * taps * 16);
       }
     }
   }
