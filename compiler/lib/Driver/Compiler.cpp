@@ -118,9 +118,16 @@ CompileResult compileText(const std::string &mlirText, const ArtifactContents &c
   CompileResult result;
   int dumpIndex = 0;
   runPasses(*module, ctx, diags,
-            {{"canonicalize", [](OpPassManager &pm) {
+            {{"canonicalize",
+              [](OpPassManager &pm) {
                 pm.addNestedPass<func::FuncOp>(createCanonicalizerPass());
-              }}},
+              }},
+             // Autodiff emits a shared gradient sub-expression once per use
+             // (e.g. the reduction both of a batch norm's input-gradient terms
+             // read); CSE keeps one, so fusion sees one producer, not two
+             // kernels computing the same thing.
+             {"cse",
+              [](OpPassManager &pm) { pm.addNestedPass<func::FuncOp>(createCSEPass()); }}},
             options, dumpIndex);
   if (options.emit == "kiln") {
     result.text = printModule(*module);
