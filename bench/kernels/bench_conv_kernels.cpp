@@ -161,6 +161,23 @@ int main(int argc, char **argv) {
                          kiln_conv2d_same_f32(x + n * c * plane, w, y + n * c * plane, plane, c,
                                               hw, hw, c, 3, 3, 1, 1, c * 9, 9, 3, 1, 0, hw);
                      }});
+    // Planes of at most 512 pixels as the compiler calls them: whole images
+    // packed into one call of up to 1024 pixels (kiln_conv2d_same_images_f32).
+    if (plane <= 512) {
+      const int64_t images = 1024 / plane;
+      const size_t packFloats = size_t(2 * c * images * plane);
+      scratches.emplace_back(
+          static_cast<float *>(std::aligned_alloc(64, ((packFloats * 4 + 63) / 64) * 64)));
+      float *pack = scratches.back().get();
+      items.push_back(
+          {fmt::format("forward {} batch {} ({} per call)", tag, batch, images),
+           convFlops * batch, [=] {
+             for (int64_t n = 0; n < batch; n += images)
+               kiln_conv2d_same_images_f32(x + n * c * plane, w, y + n * c * plane, pack,
+                                           std::min(images, batch - n), c * plane, c * plane, c,
+                                           hw, hw, c, 3, 3, 1, 1, c * 9, 9, 3, 1);
+           }});
+    }
     // The compiler's units: cin/8 input channels each (ConvKernels.cpp).
     const int64_t perUnit = std::max<int64_t>(1, c / 8);
     const size_t scratchFloats = size_t(c * perUnit * 9 * 16);

@@ -49,6 +49,11 @@ struct Geometry {
   int64_t ld, cin, h, w_, cout, kh, kw, ph, pw;
   int64_t wsCo, wsCi, wsY, wsX;
   int64_t oy0, oy1;
+  // x's channel stride, and the rows of one image: h * w_ and h for one
+  // image; for images packed channel by channel (convImagesAvx512), h is
+  // the rows of all of them and imageRows those of one, whose borders the
+  // taps must not read across.
+  int64_t xChan, imageRows;
 };
 
 struct GradWeightGeometry {
@@ -209,7 +214,6 @@ __attribute__((target("avx512f"), always_inline)) inline __m512i rowOfLanes(__m5
 
 __attribute__((target("avx512f"))) void convAvx512(const Geometry &g) {
   const int taps = static_cast<int>(g.kh * g.kw);
-  const int64_t plane = g.h * g.w_;
   int64_t wTap[kMaxTaps], xTap[kMaxTaps], dy[kMaxTaps], dx[kMaxTaps];
   for (int64_t ky = 0; ky < g.kh; ++ky)
     for (int64_t kx = 0; kx < g.kw; ++kx) {
@@ -221,7 +225,9 @@ __attribute__((target("avx512f"))) void convAvx512(const Geometry &g) {
     }
   const int64_t p0 = g.oy0 * g.w_, p1 = g.oy1 * g.w_;
   const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-  const __m512i hV = _mm512_set1_epi32(static_cast<int>(g.h));
+  const __m512i hV = _mm512_set1_epi32(static_cast<int>(g.imageRows));
+  const __m512 imageRowsF = _mm512_set1_ps(static_cast<float>(g.imageRows));
+  const bool packed = g.imageRows != g.h;
   const __m512i wV = _mm512_set1_epi32(static_cast<int>(g.w_));
   const __m512i zero = _mm512_setzero_si512();
   const __m512 wF = _mm512_set1_ps(static_cast<float>(g.w_));
@@ -248,6 +254,8 @@ __attribute__((target("avx512f"))) void convAvx512(const Geometry &g) {
         oy = _mm512_load_si512(oyLane);
       }
       const __m512i ox = _mm512_sub_epi32(pix, _mm512_mullo_epi32(oy, wV));
+      if (packed) // the row inside its own image (oy < 2^23 / w: exact)
+        oy = _mm512_sub_epi32(oy, _mm512_mullo_epi32(rowOfLanes(oy, imageRowsF), hV));
       for (int t = 0; t < taps; ++t) {
         const __m512i iy = _mm512_add_epi32(oy, _mm512_set1_epi32(static_cast<int>(dy[t])));
         const __m512i ix = _mm512_add_epi32(ox, _mm512_set1_epi32(static_cast<int>(dx[t])));
@@ -261,10 +269,33 @@ __attribute__((target("avx512f"))) void convAvx512(const Geometry &g) {
     float *outGroup = g.out + (p - p0);
     for (int64_t co = 0; co < g.cout; co += kMaxCB) {
       const int cb = static_cast<int>(std::min<int64_t>(kMaxCB, g.cout - co));
-      kBlocks[cb - 1][pv - 1](xs, plane, g.w + co * g.wsCo, g.wsCo, g.wsCi, wTap, xTap, taps,
+      kBlocks[cb - 1][pv - 1](xs, g.xChan, g.w + co * g.wsCo, g.wsCo, g.wsCi, wTap, xTap, taps,
                               g.cin, masks, storeMask, outGroup + co * g.ld, g.ld);
     }
   }
+}
+
+/// Several whole images in one call: their input planes are packed channel
+/// by channel into scratch ([cin][images * plane]), convolved as one tall
+/// image whose taps stop at each image's top and bottom rows (imageRows),
+/// and the [cout][images * plane] result is copied out image by image. Why:
+/// a 7x7 plane is 3 full 16-pixel vectors and one with a single lane, and
+/// that lone vector costs half a 3-vector group (its weight broadcasts do
+/// not shrink with it); 16 packed 7x7 images are 49 full vectors. Every
+/// output element is the same sum in the same order as in a one-image call,
+/// so results are bitwise those of one call per image.
+__attribute__((target("avx512f"))) void convImagesAvx512(const kiln::rt::DirectConvImagesArgs &a) {
+  const int64_t plane = a.h * a.w, all = a.images * plane;
+  float *packedX = a.scratch;
+  float *packedOut = a.scratch + a.cin * all;
+  for (int64_t ci = 0; ci < a.cin; ++ci)
+    for (int64_t n = 0; n < a.images; ++n)
+      std::copy_n(a.x + n * a.xImage + ci * plane, plane, packedX + ci * all + n * plane);
+  convAvx512({packedX, a.wt, packedOut, all, a.cin, a.images * a.h, a.w, a.cout, a.kh, a.kw,
+              a.ph, a.pw, a.wsCo, a.wsCi, a.wsY, a.wsX, 0, a.images * a.h, all, a.h});
+  for (int64_t n = 0; n < a.images; ++n)
+    for (int64_t co = 0; co < a.cout; ++co)
+      std::copy_n(packedOut + co * all + n * plane, plane, a.out + n * a.outImage + co * plane);
 }
 
 // ---- gradient with respect to the weights ----
@@ -473,7 +504,7 @@ namespace kiln::rt {
 
 void directConvPortable(const DirectConvArgs &a) {
   convPortable({a.x, a.wt, a.out, a.ld, a.cin, a.h, a.w, a.cout, a.kh, a.kw, a.ph, a.pw, a.wsCo,
-                a.wsCi, a.wsY, a.wsX, a.oy0, a.oy1});
+                a.wsCi, a.wsY, a.wsX, a.oy0, a.oy1, a.h * a.w, a.h});
 }
 
 bool directConvAvx512(const DirectConvArgs &a) {
@@ -482,7 +513,29 @@ bool directConvAvx512(const DirectConvArgs &a) {
     return false;
   if (a.oy1 > a.oy0 && a.cout > 0)
     convAvx512({a.x, a.wt, a.out, a.ld, a.cin, a.h, a.w, a.cout, a.kh, a.kw, a.ph, a.pw,
-                a.wsCo, a.wsCi, a.wsY, a.wsX, a.oy0, a.oy1});
+                a.wsCo, a.wsCi, a.wsY, a.wsX, a.oy0, a.oy1, a.h * a.w, a.h});
+  return true;
+#else
+  (void)a;
+  return false;
+#endif
+}
+
+void directConvImagesPortable(const DirectConvImagesArgs &a) {
+  for (int64_t n = 0; n < a.images; ++n)
+    directConvPortable({a.x + n * a.xImage, a.wt, a.out + n * a.outImage, a.h * a.w, a.cin, a.h,
+                        a.w, a.cout, a.kh, a.kw, a.ph, a.pw, a.wsCo, a.wsCi, a.wsY, a.wsX, 0,
+                        a.h});
+}
+
+bool directConvImagesAvx512(const DirectConvImagesArgs &a) {
+#if defined(__x86_64__)
+  // The packed plane must stay where rowOfLanes is exact.
+  if (!hasAvx512() || a.kh * a.kw > kMaxTaps ||
+      a.images * a.h * a.w + 16 * kMaxPV > kMaxFloatRowPixel)
+    return false;
+  if (a.images > 0 && a.cout > 0)
+    convImagesAvx512(a);
   return true;
 #else
   (void)a;
@@ -522,6 +575,21 @@ extern "C" void kiln_conv2d_same_grad_weight_f32(const float *x, const float *dy
     return;
   if (!kiln::rt::directConvGradWeightAvx512(a))
     kiln::rt::directConvGradWeightPortable(a);
+}
+
+extern "C" void kiln_conv2d_same_images_f32(const float *x, const float *wt, float *out,
+                                            float *scratch, int64_t images, int64_t xImage,
+                                            int64_t outImage, int64_t cin, int64_t h, int64_t w,
+                                            int64_t cout, int64_t kh, int64_t kw, int64_t ph,
+                                            int64_t pw, int64_t wsCo, int64_t wsCi, int64_t wsY,
+                                            int64_t wsX) {
+  const kiln::rt::DirectConvImagesArgs a{x,  wt, out, scratch, images, xImage, outImage,
+                                         cin, h, w,   cout,    kh,     kw,     ph,
+                                         pw,  wsCo, wsCi, wsY, wsX};
+  if (images <= 0 || cout <= 0)
+    return;
+  if (!kiln::rt::directConvImagesAvx512(a))
+    kiln::rt::directConvImagesPortable(a);
 }
 
 extern "C" void kiln_conv2d_same_f32(const float *x, const float *wt, float *out, int64_t ld,

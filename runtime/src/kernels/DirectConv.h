@@ -24,6 +24,17 @@ void directConvPortable(const DirectConvArgs &a);
 /// shape does not allow it.
 bool directConvAvx512(const DirectConvArgs &a);
 
+/// Arguments of kiln_conv2d_same_images_f32, in its order.
+struct DirectConvImagesArgs {
+  const float *x, *wt;
+  float *out, *scratch;
+  int64_t images, xImage, outImage, cin, h, w, cout, kh, kw, ph, pw, wsCo, wsCi, wsY, wsX;
+};
+/// One kiln_conv2d_same_f32 call per image (any CPU).
+void directConvImagesPortable(const DirectConvImagesArgs &a);
+/// The packed AVX-512 path; false (nothing done) where the CPU or the shape
+/// does not allow it.
+bool directConvImagesAvx512(const DirectConvImagesArgs &a);
 /// Arguments of kiln_conv2d_same_grad_weight_f32, in its order.
 struct DirectConvGradWeightArgs {
   const float *x, *dy;

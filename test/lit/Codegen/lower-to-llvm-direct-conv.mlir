@@ -1,6 +1,7 @@
 // kiln-lower-to-llvm with conv-algorithm=direct: "same" stride-1 convolutions
 // and their input gradients call the runtime's direct convolution
-// (kiln_conv2d_same_f32, runtime/src/kernels/DirectConv.cpp) instead of
+// (kiln_conv2d_same_f32, or kiln_conv2d_same_images_f32 for several small
+// images at once; runtime/src/kernels/DirectConv.cpp) instead of
 // im2col + cblas_sgemm, and need no im2col scratch; their 3x3 and 5x5 weight
 // gradients call kiln_conv2d_same_grad_weight_f32; a stride-2 convolution
 // keeps im2col + sgemm. An unknown conv-algorithm is an error.
@@ -9,9 +10,14 @@
 
 // BAD: conv-algorithm must be auto, im2col or direct, not 'winograd'
 
-// Forward: 3x3 padding 1 on 5x5, 4 output channels. The convolution writes
-// straight into the output (row stride of a channel: 5 * 5 = 25 floats) and
-// the relu runs over it in place, so the kernel needs no scratch at all.
+// Forward: 3x3 padding 1 on 5x5, 4 output channels. A plane this small
+// (25 <= 512 pixels) is packed: each chunk's whole images, 1024 / 25 = 40 at
+// most (work_per_item 5 rows, chunks of 200), go to
+// kiln_conv2d_same_images_f32 with scratch for 40 packed input and output
+// images ((3 + 4) * 40 * 25 floats = 28000 bytes); the rows of an image that
+// a chunk cuts (the runtime splits tasks by rows) go to kiln_conv2d_same_f32,
+// written straight into the output (channel stride 5 * 5 = 25 floats). Then
+// the relu runs over the output in place.
 func.func @same(%arg0: tensor<?x3x5x5xf32>) -> tensor<?x4x5x5xf32> attributes {kiln.arena_fixed_bytes = 0 : i64, kiln.arena_per_item_bytes = 0 : i64, kiln.peak_bytes_per_item = 0 : i64} {
   %0 = kiln.parameter "conv.w" : tensor<4x3x3x3xf32>
   %1 = kiln.kernel "same_k0" kind("out_fusible") (%arg0, %0 : tensor<?x3x5x5xf32>, tensor<4x3x3x3xf32>) attributes {kiln.buffer = "output", kiln.output_index = 0 : i64} -> tensor<?x4x5x5xf32> {
@@ -23,22 +29,51 @@ func.func @same(%arg0: tensor<?x3x5x5xf32>) -> tensor<?x4x5x5xf32> attributes {k
   return %1 : tensor<?x4x5x5xf32>
 }
 
-// CHECK:       llvm.func @kiln_conv2d_same_f32(!llvm.ptr, !llvm.ptr, !llvm.ptr, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64)
+// CHECK-DAG:   llvm.func @kiln_conv2d_same_f32(!llvm.ptr, !llvm.ptr, !llvm.ptr, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64)
+// CHECK-DAG:   llvm.func @kiln_conv2d_same_images_f32(!llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64)
 // CHECK-LABEL: func.func @same
-// CHECK:         kiln.kernel "same_k0" {{.*}} kiln.scratch_bytes = 0 : i64, kiln.work_fixed = 0 : i64, kiln.work_per_item = 5 : i64
+// CHECK:         kiln.kernel "same_k0" {{.*}} kiln.scratch_bytes = 28000 : i64, kiln.work_fixed = 0 : i64, kiln.work_per_item = 5 : i64
 // CHECK-LABEL: llvm.func @same_k0(
-// CHECK-DAG:     %[[C25:.*]] = llvm.mlir.constant(25 : i64) : i64
+// CHECK-SAME:    %[[SCRATCH:[a-z0-9]+]]: !llvm.ptr) {
+// CHECK-DAG:     llvm.mlir.constant(200 : i64) : i64
 // CHECK-NOT:     llvm.call @cblas_sgemm
-// CHECK:         llvm.call @kiln_conv2d_same_f32(%{{.*}}, %{{.*}}, %{{.*}}, %[[C25]], {{.*}}) : (!llvm.ptr, !llvm.ptr, !llvm.ptr, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64) -> ()
+// CHECK:         llvm.call @kiln_conv2d_same_images_f32(%{{.*}}, %{{.*}}, %{{.*}}, %[[SCRATCH]], {{.*}})
+// CHECK:         %[[C25:.*]] = llvm.mlir.constant(25 : i64) : i64
+// CHECK:         llvm.call @kiln_conv2d_same_f32(%{{.*}}, %{{.*}}, %{{.*}}, %[[C25]], {{.*}})
 // CHECK-NOT:     llvm.call @cblas_sgemm
 // CHECK:         llvm.intr.maxnum
 // CHECK:         llvm.return
 
 // -----
 
+// A plane over 512 pixels (24 x 24) is not packed: one kiln_conv2d_same_f32
+// call per image (or per rows of one), straight into the output (channel
+// stride 576), and no scratch at all.
+func.func @same_large(%arg0: tensor<?x3x24x24xf32>) -> tensor<?x4x24x24xf32> attributes {kiln.arena_fixed_bytes = 0 : i64, kiln.arena_per_item_bytes = 0 : i64, kiln.peak_bytes_per_item = 0 : i64} {
+  %0 = kiln.parameter "conv.w" : tensor<4x3x3x3xf32>
+  %1 = kiln.kernel "same_large_k0" kind("out_fusible") (%arg0, %0 : tensor<?x3x24x24xf32>, tensor<4x3x3x3xf32>) attributes {kiln.buffer = "output", kiln.output_index = 0 : i64} -> tensor<?x4x24x24xf32> {
+  ^bb0(%arg2: tensor<?x3x24x24xf32>, %arg3: tensor<4x3x3x3xf32>):
+    %3 = kiln.conv2d %arg2, %arg3 {padding = array<i64: 1, 1>} : (tensor<?x3x24x24xf32>, tensor<4x3x3x3xf32>) -> tensor<?x4x24x24xf32>
+    kiln.yield %3 : tensor<?x4x24x24xf32>
+  }
+  return %1 : tensor<?x4x24x24xf32>
+}
+
+// CHECK-LABEL: func.func @same_large
+// CHECK:         kiln.kernel "same_large_k0" {{.*}} kiln.scratch_bytes = 0 : i64, kiln.work_fixed = 0 : i64, kiln.work_per_item = 24 : i64
+// CHECK-LABEL: llvm.func @same_large_k0(
+// CHECK-NOT:     llvm.call @kiln_conv2d_same_images_f32
+// CHECK:         %[[C576:.*]] = llvm.mlir.constant(576 : i64) : i64
+// CHECK:         llvm.call @kiln_conv2d_same_f32(%{{.*}}, %{{.*}}, %{{.*}}, %[[C576]], {{.*}})
+// CHECK-NOT:     llvm.call @kiln_conv2d_same_images_f32
+// CHECK:         llvm.return
+
+// -----
+
 // Input gradient of the same convolution: dX = same conv of dY with the
-// flipped, transposed weights, one image per work unit, written straight
-// into dX (no scratch). The weight pointer starts at the last tap
+// flipped, transposed weights, one image per work unit; 5x5 planes are
+// packed, 40 images per call (scratch (4 + 3) * 40 * 25 floats = 28000
+// bytes), written into dX. The weight pointer starts at the last tap
 // ((3-1)*3 + (3-1) = 8 floats in) and is read with strides 9 (per output
 // channel of the gradient = input channel of the forward), 3*9 = 27 (per
 // forward output channel), -3 (per row) and -1 (per column).
@@ -53,14 +88,14 @@ func.func @grad(%arg0: tensor<?x4x5x5xf32>) -> tensor<?x3x5x5xf32> attributes {k
 }
 
 // CHECK-LABEL: func.func @grad
-// CHECK:         kiln.kernel "grad_k0" {{.*}} kiln.scratch_bytes = 0 : i64, kiln.work_fixed = 0 : i64, kiln.work_per_item = 1 : i64
+// CHECK:         kiln.kernel "grad_k0" {{.*}} kiln.scratch_bytes = 28000 : i64, kiln.work_fixed = 0 : i64, kiln.work_per_item = 1 : i64
 // CHECK-LABEL: llvm.func @grad_k0(
 // CHECK-DAG:     %[[C9:.*]] = llvm.mlir.constant(9 : i64) : i64
 // CHECK-DAG:     %[[C27:.*]] = llvm.mlir.constant(27 : i64) : i64
 // CHECK-DAG:     %[[CM3:.*]] = llvm.mlir.constant(-3 : i64) : i64
 // CHECK-DAG:     %[[CM1:.*]] = llvm.mlir.constant(-1 : i64) : i64
 // CHECK-NOT:     llvm.call @cblas_sgemm
-// CHECK:         llvm.call @kiln_conv2d_same_f32({{.*}}, %[[C9]], %[[C27]], %[[CM3]], %[[CM1]], {{.*}})
+// CHECK:         llvm.call @kiln_conv2d_same_images_f32({{.*}}, %[[C9]], %[[C27]], %[[CM3]], %[[CM1]])
 // CHECK-NOT:     llvm.call @cblas_sgemm
 // CHECK:         llvm.return
 

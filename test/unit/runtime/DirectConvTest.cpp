@@ -274,4 +274,97 @@ TEST(DirectConv, EmptyRowRangeWritesNothing) {
     EXPECT_EQ(v, 7.0f);
 }
 
+// Several images per call (kiln_conv2d_same_images_f32): packed, convolved
+// as one tall image whose taps stop at every image's border, copied out. Each
+// output is the same sum in the same order as in a one-image call, so the
+// check is bitwise equality with kiln_conv2d_same_f32 image by image (which
+// the tests above hold to the double loop), for both paths, normal and
+// flipped weights, image counts that fill 16-pixel vectors exactly (16 x 7x7)
+// or not, image strides with gaps (which must stay untouched) and 1x1 / 5x5.
+struct ImagesCase {
+  int64_t images, cin, h, w, cout, kh, kw;
+  bool flipped;
+};
+
+/// The reference is one call of kiln_conv2d_same_f32 per image
+/// (the AVX-512 path where the CPU has it), or of the portable loop.
+template <typename Path>
+void checkImages(const ImagesCase &c, Path path, const char *name, bool portableReference) {
+  const int64_t ph = (c.kh - 1) / 2, pw = (c.kw - 1) / 2, plane = c.h * c.w;
+  const int64_t taps = c.kh * c.kw;
+  const int64_t xImage = c.cin * plane + 5, outImage = c.cout * plane + 3;
+  const std::vector<float> x = randomValues(c.images * xImage, 3);
+  const std::vector<float> wStore = randomValues(c.cout * c.cin * taps, 4);
+  const float *wt = wStore.data();
+  int64_t wsCo = c.cin * taps, wsCi = taps, wsY = c.kw, wsX = 1;
+  if (c.flipped) {
+    wt += (c.kh - 1) * c.kw + (c.kw - 1);
+    wsCo = taps;
+    wsCi = c.cout * taps;
+    wsY = -c.kw;
+    wsX = -1;
+  }
+  std::vector<float> want(c.images * outImage, 12345.0f), got = want;
+  for (int64_t n = 0; n < c.images; ++n) {
+    const DirectConvArgs one{x.data() + n * xImage, wt, want.data() + n * outImage, plane, c.cin,
+                             c.h, c.w, c.cout, c.kh, c.kw, ph, pw, wsCo, wsCi, wsY, wsX, 0, c.h};
+    if (portableReference)
+      kiln::rt::directConvPortable(one);
+    else
+      kiln_conv2d_same_f32(one.x, one.wt, one.out, one.ld, one.cin, one.h, one.w, one.cout,
+                           one.kh, one.kw, one.ph, one.pw, one.wsCo, one.wsCi, one.wsY, one.wsX,
+                           one.oy0, one.oy1);
+  }
+  std::vector<float> scratch((c.cin + c.cout) * c.images * plane, -7.0f);
+  const kiln::rt::DirectConvImagesArgs a{x.data(), wt,   got.data(), scratch.data(), c.images,
+                                         xImage,   outImage, c.cin,  c.h,            c.w,
+                                         c.cout,   c.kh, c.kw,       ph,             pw,
+                                         wsCo,     wsCi, wsY,        wsX};
+  if (!path(a))
+    GTEST_SKIP() << name << " path not available on this CPU";
+  for (size_t i = 0; i < want.size(); ++i)
+    ASSERT_EQ(got[i], want[i]) << name << ": element " << i << " (image " << i / outImage
+                               << ", " << c.images << " x " << c.cin << "x" << c.h << "x"
+                               << c.w << ", k " << c.kh << "x" << c.kw << ", cout " << c.cout
+                               << (c.flipped ? ", flipped" : "") << ")";
+}
+
+std::vector<ImagesCase> imagesCases() {
+  return {{16, 3, 7, 7, 13, 3, 3, false}, {20, 16, 7, 7, 16, 3, 3, false},
+          {3, 5, 14, 14, 9, 3, 3, false}, {1, 4, 7, 7, 8, 3, 3, false},
+          {4, 2, 5, 6, 3, 5, 5, false},   {2, 4, 9, 11, 7, 1, 1, false},
+          {5, 3, 1, 1, 2, 3, 3, false},   {16, 13, 7, 7, 7, 3, 3, true},
+          {6, 6, 10, 10, 1, 5, 5, true}};
+}
+
+TEST(DirectConvImages, Avx512PathIsBitwiseOneCallPerImage) {
+  for (const ImagesCase &c : imagesCases())
+    checkImages(c, [](const auto &a) { return kiln::rt::directConvImagesAvx512(a); }, "avx512",
+                false);
+}
+
+TEST(DirectConvImages, AbiEntryIsBitwiseOneCallPerImage) {
+  for (const ImagesCase &c : imagesCases())
+    checkImages(
+        c,
+        [](const kiln::rt::DirectConvImagesArgs &a) {
+          kiln_conv2d_same_images_f32(a.x, a.wt, a.out, a.scratch, a.images, a.xImage,
+                                      a.outImage, a.cin, a.h, a.w, a.cout, a.kh, a.kw, a.ph,
+                                      a.pw, a.wsCo, a.wsCi, a.wsY, a.wsX);
+          return true;
+        },
+        "kiln_conv2d_same_images_f32", false);
+}
+
+TEST(DirectConvImages, PortablePathIsBitwiseOneCallPerImage) {
+  for (const ImagesCase &c : imagesCases())
+    checkImages(
+        c,
+        [](const kiln::rt::DirectConvImagesArgs &a) {
+          kiln::rt::directConvImagesPortable(a);
+          return true;
+        },
+        "portable", true);
+}
+
 } // namespace

@@ -74,6 +74,46 @@ void emitDirectConvCall(KernelIR &ir, const ConvGeometry &g, Value x, Value w, V
   ir.b.create<LLVM::CallOp>(ir.loc, fn, args);
 }
 
+/// Whole images per direct-convolution call: planes of at most 512 pixels
+/// are packed up to 1024 pixels per call (kiln_conv2d_same_images_f32), so a
+/// 7x7 plane's 1-lane tail vector is paid once per 20 images, not per image
+/// (one thread, 64 channels: 54% -> 70% of the FMA peak; 14x14: 61% -> 66%;
+/// bench/kernels). 1 for larger planes: a one-image call has no tail to save
+/// and packing would only copy.
+int64_t directImagesPerCall(const ConvGeometry &g) {
+  const int64_t plane = g.oh * g.ow;
+  return plane <= 512 ? 1024 / plane : 1;
+}
+
+/// kiln_conv2d_same_images_f32 over `images` whole images from image n0
+/// (x and out in NCHW, whole images apart), scratch as the runtime asks.
+void emitDirectConvImagesCall(KernelIR &ir, const ConvGeometry &g, Value x, Value w, Value out,
+                              Value scratch, Value n0, Value images, int64_t wsCo, int64_t wsCi,
+                              int64_t wsY, int64_t wsX) {
+  LLVM::LLVMFuncOp fn = getOrDeclareDirectConvImages(ir);
+  const int64_t xImage = g.cin * g.h * g.w, outImage = g.cout * g.oh * g.ow;
+  SmallVector<Value> args = {ir.offsetPtr(x, ir.mul(n0, xImage)),
+                             w,
+                             ir.offsetPtr(out, ir.mul(n0, outImage)),
+                             scratch,
+                             images,
+                             ir.c(xImage),
+                             ir.c(outImage),
+                             ir.c(g.cin),
+                             ir.c(g.h),
+                             ir.c(g.w),
+                             ir.c(g.cout),
+                             ir.c(g.kh),
+                             ir.c(g.kw),
+                             ir.c(g.ph),
+                             ir.c(g.pw),
+                             ir.c(wsCo),
+                             ir.c(wsCi),
+                             ir.c(wsY),
+                             ir.c(wsX)};
+  ir.b.create<LLVM::CallOp>(ir.loc, fn, args);
+}
+
 int64_t ceilDiv(int64_t a, int64_t b) { return a >= 0 ? (a + b - 1) / b : -((-a) / b); }
 
 /// Output columns [lo, hi) of tap kx whose input column lies inside the image.
@@ -185,15 +225,21 @@ LogicalResult emitConv(KernelContext &cx, Conv2dOp conv, Epilogue &epi, KernelPl
   // 1024 pixels; the rows it wrote stay in L2 for the in-place epilogue)
   // keeps chunks aligned to images, so its 16-pixel vectors rarely end
   // part-full.
+  // Small planes: several whole images per call (directImagesPerCall).
   const int64_t colsBudget = std::max<int64_t>(ow, kIm2colTileFloats / k);
-  const int64_t rowsPerChunk = direct ? std::clamp<int64_t>(1024 / ow, 1, oh)
-                                      : std::max<int64_t>(1, colsBudget / ow);
+  const int64_t imagesPerCall = direct ? directImagesPerCall(g) : 1;
+  const bool packed = imagesPerCall > 1;
+  const int64_t rowsPerChunk = packed   ? imagesPerCall * oh
+                               : direct ? std::clamp<int64_t>(1024 / ow, 1, oh)
+                                        : std::max<int64_t>(1, colsBudget / ow);
   const int64_t maxCols = rowsPerChunk * ow;
   // im2col: [k, cols] columns, then the GEMM's [cout, cols] tile. The direct
   // convolution writes straight into the output (a kernel's output never
   // shares bytes with its inputs: MemoryPlan.cpp) and the epilogue, if any,
   // runs over it in place: no tile, and no copy pass from tile to output.
-  plan.scratchBytes = direct ? 0 : (k * maxCols + cout * maxCols) * 4;
+  plan.scratchBytes = packed   ? (g.cin + cout) * imagesPerCall * oh * ow * 4
+                      : direct ? 0
+                               : (k * maxCols + cout * maxCols) * 4;
   if (isDynamic(xDims[0]))
     plan.workPerItem = oh;
   else
@@ -230,6 +276,16 @@ LogicalResult emitConv(KernelContext &cx, Conv2dOp conv, Epilogue &epi, KernelPl
       emitSgemm(ir, cx.sgemm, /*transA=*/false, /*transB=*/false, ir.c(coutG), ncols, ir.c(k),
                 a, ir.c(k), colBuf, ncols, ir.f(0.0f), c, ncols);
     }
+    // Packed: one call for the chunk's whole images; a chunk that starts or
+    // ends inside an image (the runtime's split is by rows) computes that
+    // image's rows below, one call each.
+    if (packed) {
+      Value nA = ir.div(ir.add(r0, oh - 1), oh), nB = ir.div(r1, oh);
+      ir.ifThen(ir.cmp(arith::CmpIPredicate::sgt, nB, nA), [&] {
+        emitDirectConvImagesCall(ir, g, x, wt, cx.output(), cx.scratch, nA, ir.sub(nB, nA), k,
+                                 g.taps(), g.kw, 1);
+      });
+    }
     // Epilogue, one image segment at a time: columns of one image are
     // contiguous both in the GEMM tile and in the NCHW output.
     Value nFirst = ir.div(r0, oh);
@@ -240,10 +296,20 @@ LogicalResult emitConv(KernelContext &cx, Conv2dOp conv, Epilogue &epi, KernelPl
       Value y1 = ir.sub(ir.min(r1, ir.add(imageRow0, oh)), imageRow0);
       Value tileCol0 = ir.mul(ir.sub(ir.add(imageRow0, y0), r0), ow);
       if (direct) {
-        Value image = ir.mul(n, cout * oh * ow);
-        emitDirectConvCall(ir, g, ir.offsetPtr(x, ir.mul(n, g.cin * g.h * g.w)), wt,
-                           ir.offsetPtr(cx.output(), ir.add(image, ir.mul(y0, ow))),
-                           ir.c(oh * ow), k, g.taps(), g.kw, 1, y0, y1);
+        auto oneImage = [&] {
+          Value image = ir.mul(n, cout * oh * ow);
+          emitDirectConvCall(ir, g, ir.offsetPtr(x, ir.mul(n, g.cin * g.h * g.w)), wt,
+                             ir.offsetPtr(cx.output(), ir.add(image, ir.mul(y0, ow))),
+                             ir.c(oh * ow), k, g.taps(), g.kw, 1, y0, y1);
+        };
+        if (packed) {
+          Value partial = ir.b.create<arith::OrIOp>(
+              ir.loc, ir.cmp(arith::CmpIPredicate::ne, y0, ir.c(0)),
+              ir.cmp(arith::CmpIPredicate::ne, y1, ir.c(oh)));
+          ir.ifThen(partial, oneImage); // whole images: the packed call above
+        } else {
+          oneImage();
+        }
         if (!bias && epi.empty())
           return;
       }
@@ -300,16 +366,35 @@ LogicalResult emitConvGradInput(KernelContext &cx, Operation *op, Epilogue &epi,
   const ConvGeometry gt{g.cout, g.oh, g.ow, g.cin, g.h,  g.w,  g.kh,    g.kw,
                         1,      1,    g.ph, g.pw, 1, 1, 1};
   const bool direct = cx.directConv && directConvApplies(g);
+  const int64_t imagesPerCall = direct ? directImagesPerCall(gt) : 1;
   if (isDynamic(dxDims[0]))
     plan.workPerItem = 1;
   else
     plan.workFixed = dxDims[0];
-  plan.scratchBytes = direct ? 0 : k * ohw * 4;
+  plan.scratchBytes = imagesPerCall > 1 ? (gt.cin + gt.cout) * imagesPerCall * ohw * 4
+                      : direct          ? 0
+                                        : k * ohw * 4;
   plan.flopsPerItem = isDynamic(dxDims[0]) ? 2 * g.cout * k * ohw : 0;
 
   Value dy = cx.argBuffer(dyV), wt = cx.argBuffer(wV), dx = cx.output();
   Value col = cx.scratch; // [k, oh*ow]
   const int64_t imageSize = g.cin * g.h * g.w;
+  if (imagesPerCall > 1) {
+    // Small planes: whole images packed per call (directImagesPerCall), then
+    // the epilogue image by image.
+    Value flipped = ir.offsetPtr(wt, ir.c((g.kh - 1) * g.kw + (g.kw - 1)));
+    ir.forLoopStep(cx.begin, cx.end, imagesPerCall, [&](Value n0) {
+      Value n1 = ir.min(ir.add(n0, imagesPerCall), cx.end);
+      emitDirectConvImagesCall(ir, gt, dy, flipped, dx, cx.scratch, n0, ir.sub(n1, n0),
+                               /*wsCo=*/g.taps(), /*wsCi=*/g.cin * g.taps(), /*wsY=*/-g.kw,
+                               /*wsX=*/-1);
+      if (!epi.empty())
+        ir.forLoop(n0, n1, [&](Value n) {
+          emitInPlaceEpilogue(cx, epi, dxDims, n, ir.c(0), ir.c(g.cin));
+        });
+    });
+    return success();
+  }
   ir.forLoop(cx.begin, cx.end, [&](Value n) {
     Value image = ir.mul(n, imageSize);
     if (direct) {

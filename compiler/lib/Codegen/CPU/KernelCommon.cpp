@@ -63,6 +63,12 @@ LLVM::LLVMFuncOp getOrDeclareDirectConv(KernelIR &ir) {
   return getOrDeclareRuntimeFunction(ir, "kiln_conv2d_same_f32", 3, 15);
 }
 
+LLVM::LLVMFuncOp getOrDeclareDirectConvImages(KernelIR &ir) {
+  // x, wt, out, scratch; images, xImage, outImage, cin, h, w, cout, kh, kw, ph, pw,
+  // 4 weight strides
+  return getOrDeclareRuntimeFunction(ir, "kiln_conv2d_same_images_f32", 4, 15);
+}
+
 LLVM::LLVMFuncOp getOrDeclareDirectConvGradWeight(KernelIR &ir) {
   // x, dy, dw, scratch; batch, cin, h, w, cout, kh, kw, ph, pw, ci0, ci1
   return getOrDeclareRuntimeFunction(ir, "kiln_conv2d_same_grad_weight_f32", 4, 11);

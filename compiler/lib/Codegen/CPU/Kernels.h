@@ -56,6 +56,8 @@ mlir::Value linearIndex(KernelIR &ir, llvm::ArrayRef<int64_t> dims,
 mlir::LLVM::LLVMFuncOp getOrDeclareDirectConv(KernelIR &ir);
 /// Its weight gradient (kiln_conv2d_same_grad_weight_f32).
 mlir::LLVM::LLVMFuncOp getOrDeclareDirectConvGradWeight(KernelIR &ir);
+/// kiln_conv2d_same_images_f32: several whole images per call.
+mlir::LLVM::LLVMFuncOp getOrDeclareDirectConvImages(KernelIR &ir);
 /// Whether the CPU the kernels are compiled for has AVX-512 (the direct
 /// convolution's fast path; without it im2col + sgemm is faster).
 bool targetHasAvx512();
