@@ -394,6 +394,14 @@ using GwBlockFn = void (*)(const float *, const float *, int64_t, int64_t, int64
                            int64_t, const int64_t *, const __mmask16 *, const __mmask16 *,
                            const uint8_t *, float *);
 
+/// Images packed into one plane by the weight gradient (1: none), as
+/// KernelABI.h states for the scratch size: planes under 128 pixels, up to
+/// 1024 pixels in all. Each work unit packs every dY channel it reads, so
+/// packing pays only where a plane's tail vector wastes much: 7x7 (4
+/// vectors, the last with 1 lane) gained ~10% (one thread, bench/kernels),
+/// 14x14 (13 vectors) lost ~12% to the copies.
+int64_t gwImagesPerPack(int64_t plane) { return plane < 128 ? 1024 / plane : 1; }
+
 /// Output channels per block for a tap count (0: no AVX-512 block).
 constexpr int gwChannelsPerBlock(int64_t taps) { return taps == 9 ? 3 : taps == 25 ? 1 : 0; }
 
@@ -403,12 +411,14 @@ GwBlockFn gwBlockFor(int64_t taps, int cb) {
   return &gwBlock<1, 25>;
 }
 
-/// The pixel vectors of a plane: which lanes are inside (inRange) and, per
-/// tap, which read inside the image (masks[v * taps + t]).
-__attribute__((target("avx512f"))) void planeMasks(int64_t h, int64_t w, const int64_t *dy,
-                                                   const int64_t *dx, int taps,
-                                                   __mmask16 *inRange, __mmask16 *masks) {
-  const int64_t plane = h * w, nvec = (plane + 15) / 16;
+/// The pixel vectors of `images` planes packed one after another (1: one
+/// plane): which lanes are inside (inRange) and, per tap, which read inside
+/// their own image (masks[v * taps + t]).
+__attribute__((target("avx512f"))) void planeMasks(int64_t images, int64_t h, int64_t w,
+                                                   const int64_t *dy, const int64_t *dx,
+                                                   int taps, __mmask16 *inRange,
+                                                   __mmask16 *masks) {
+  const int64_t plane = h * w, all = images * plane, nvec = (all + 15) / 16;
   for (int64_t v = 0; v < nvec; ++v) {
     // Row and column of each lane once per vector, not per tap: these
     // divisions ran on every call (one per work unit) and cost ~30 us on a
@@ -416,10 +426,10 @@ __attribute__((target("avx512f"))) void planeMasks(int64_t h, int64_t w, const i
     int64_t oy[16], ox[16];
     __mmask16 in = 0;
     for (int l = 0; l < 16; ++l) {
-      const int64_t p = 16 * v + l;
-      oy[l] = p / w;
-      ox[l] = p % w;
-      in |= static_cast<__mmask16>((p < plane) << l);
+      const int64_t p = 16 * v + l, local = p % plane;
+      oy[l] = local / w;
+      ox[l] = local % w;
+      in |= static_cast<__mmask16>((p < all) << l);
     }
     inRange[v] = in;
     for (int t = 0; t < taps; ++t) {
@@ -434,46 +444,103 @@ __attribute__((target("avx512f"))) void planeMasks(int64_t h, int64_t w, const i
   }
 }
 
+
+/// Floats of packed planes in the weight gradient's scratch (after the lane
+/// sums): `channels` channels of `images` planes, rounded up to whole
+/// 64-byte lines. KernelABI.h states the same sizes for the compiler.
+int64_t gwPackedFloats(int64_t channels, int64_t images, int64_t plane) {
+  return (channels * images * plane + 15) / 16 * 16;
+}
+
 __attribute__((target("avx512f"))) void gradWeightAvx512(const GradWeightGeometry &g) {
   const int taps = static_cast<int>(g.kh * g.kw);
   const int cbMax = gwChannelsPerBlock(taps);
-  const int64_t plane = g.h * g.w_, nvec = (plane + 15) / 16;
+  const int64_t plane = g.h * g.w_;
   int64_t xTap[kMaxTaps], dy[kMaxTaps], dx[kMaxTaps];
   for (int64_t t = 0; t < taps; ++t) {
     dy[t] = t / g.kw - g.ph;
     dx[t] = t % g.kw - g.pw;
     xTap[t] = dy[t] * g.w_ + dx[t];
   }
-  std::vector<__mmask16> inRange(nvec), masks(nvec * taps);
-  planeMasks(g.h, g.w_, dy, dx, taps, inRange.data(), masks.data());
-  // Vectors whose every tap mask equals the middle row's mask of its column.
-  std::vector<uint8_t> rowsInside(nvec);
-  const int64_t middle = (g.kh / 2) * g.kw;
-  for (int64_t v = 0; v < nvec; ++v) {
-    bool same = g.kh == g.kw && g.ph == g.kh / 2;
-    for (int t = 0; t < taps && same; ++t)
-      same = masks[v * taps + t] == masks[v * taps + middle + t % g.kw];
-    rowsInside[v] = same;
-  }
   const int64_t nci = g.ci1 - g.ci0;
   // part[(((ci - ci0) * cout + co) * taps + t) * 16 + lane]: lane sums; a
   // block's channels co..co+cb-1 are consecutive runs of taps.
   float *part = g.scratch;
   std::fill(part, part + g.cout * nci * taps * 16, 0.0f);
-  // Images in groups of about 64 pixel vectors: a block keeps its
-  // accumulators in registers over the whole group (on a 7x7 plane, 4 vectors
-  // per image, loading and storing them per image cost as much as the FMAs),
+  // Small planes are packed, like the forward's (convImagesAvx512): the
+  // planes of `packed` consecutive images, channel by channel, make one
+  // plane of up to 1024 pixels whose taps stop at each image's borders, so a
+  // 7x7 image's 1-lane tail vector is paid once per 20 images. Larger planes
+  // are read in place, one image after another.
+  const int64_t packed = gwImagesPerPack(plane);
+  // Images per group: a block keeps its accumulators in registers over the
+  // whole group (about 64 pixel vectors: on a 7x7 plane, 4 vectors per
+  // image, loading and storing them per image cost as much as the FMAs),
   // while the group's planes stay in L2 for every (ci, co) block.
-  const int64_t group = std::max<int64_t>(1, 64 / nvec);
+  const int64_t group = packed > 1 ? packed : std::max<int64_t>(1, 64 / ((plane + 15) / 16));
+  float *packedX = part + g.cout * nci * taps * 16;
+  float *packedDy = packedX + gwPackedFloats(nci, packed, plane);
+  // Masks for a full group, and for a shorter last one.
+  struct Masks {
+    int64_t images = 0, nvec = 0;
+    std::vector<__mmask16> inRange, masks;
+    std::vector<uint8_t> rowsInside;
+  };
+  auto makeMasks = [&](int64_t images) {
+    Masks m;
+    m.images = images;
+    m.nvec = (images * plane + 15) / 16;
+    m.inRange.resize(m.nvec);
+    m.masks.resize(m.nvec * taps);
+    planeMasks(images, g.h, g.w_, dy, dx, taps, m.inRange.data(), m.masks.data());
+    // Vectors whose every tap mask equals the middle row's mask of its column.
+    m.rowsInside.resize(m.nvec);
+    const int64_t middle = (g.kh / 2) * g.kw;
+    for (int64_t v = 0; v < m.nvec; ++v) {
+      bool same = g.kh == g.kw && g.ph == g.kh / 2;
+      for (int t = 0; t < taps && same; ++t)
+        same = m.masks[v * taps + t] == m.masks[v * taps + middle + t % g.kw];
+      m.rowsInside[v] = same;
+    }
+    return m;
+  };
+  const Masks full = makeMasks(packed > 1 ? std::min(packed, g.batch) : 1);
+  Masks last;
   for (int64_t n0 = 0; n0 < g.batch; n0 += group) {
     const int64_t images = std::min(group, g.batch - n0);
+    const float *x = g.x + n0 * g.cin * plane, *dyImages = g.dy + n0 * g.cout * plane;
+    int64_t xChan = plane, dyChan = plane, xImage = g.cin * plane, dyImage = g.cout * plane;
+    int64_t passes = images; // images the block loops over
+    const Masks *m = &full;
+    if (packed > 1) {
+      const int64_t all = images * plane;
+      for (int64_t ci = g.ci0; ci < g.ci1; ++ci)
+        for (int64_t n = 0; n < images; ++n)
+          std::copy_n(x + n * g.cin * plane + ci * plane, plane,
+                      packedX + (ci - g.ci0) * all + n * plane);
+      for (int64_t co = 0; co < g.cout; ++co)
+        for (int64_t n = 0; n < images; ++n)
+          std::copy_n(dyImages + n * g.cout * plane + co * plane, plane,
+                      packedDy + co * all + n * plane);
+      x = packedX;
+      dyImages = packedDy;
+      xChan = dyChan = all;
+      xImage = dyImage = 0;
+      passes = 1;
+      if (images != full.images) {
+        if (last.images != images)
+          last = makeMasks(images);
+        m = &last;
+      }
+    }
     for (int64_t ci = g.ci0; ci < g.ci1; ++ci) {
-      const float *xc = g.x + (n0 * g.cin + ci) * plane;
+      // Packed planes hold channels ci0..ci1-1 only.
+      const float *xc = x + (packed > 1 ? ci - g.ci0 : ci) * xChan;
       for (int64_t co = 0; co < g.cout; co += cbMax) {
         const int cb = static_cast<int>(std::min<int64_t>(cbMax, g.cout - co));
-        gwBlockFor(taps, cb)(xc, g.dy + (n0 * g.cout + co) * plane, plane, nvec, images,
-                             g.cin * plane, g.cout * plane, xTap, masks.data(), inRange.data(),
-                             rowsInside.data(), part + ((ci - g.ci0) * g.cout + co) * taps * 16);
+        gwBlockFor(taps, cb)(xc, dyImages + co * dyChan, dyChan, m->nvec, passes, xImage,
+                             dyImage, xTap, m->masks.data(), m->inRange.data(),
+                             m->rowsInside.data(), part + ((ci - g.ci0) * g.cout + co) * taps * 16);
       }
     }
   }
@@ -541,6 +608,17 @@ bool directConvImagesAvx512(const DirectConvImagesArgs &a) {
   (void)a;
   return false;
 #endif
+}
+
+int64_t directConvGradWeightScratchFloats(int64_t cout, int64_t channels, int64_t kh, int64_t kw,
+                                          int64_t h, int64_t w) {
+  const int64_t plane = h * w, lanes = cout * channels * kh * kw * 16;
+#if defined(__x86_64__)
+  const int64_t packed = gwImagesPerPack(plane);
+  if (packed > 1)
+    return lanes + gwPackedFloats(channels, packed, plane) + gwPackedFloats(cout, packed, plane);
+#endif
+  return lanes;
 }
 
 void directConvGradWeightPortable(const DirectConvGradWeightArgs &a) {

@@ -43,6 +43,10 @@ struct DirectConvGradWeightArgs {
 };
 
 void directConvGradWeightPortable(const DirectConvGradWeightArgs &a);
+/// The scratch floats kiln_conv2d_same_grad_weight_f32 needs for `channels`
+/// input channels per call (KernelABI.h).
+int64_t directConvGradWeightScratchFloats(int64_t cout, int64_t channels, int64_t kh, int64_t kw,
+                                          int64_t h, int64_t w);
 /// False (and nothing done) where the CPU or the kernel size (3x3 and 5x5
 /// have AVX-512 blocks) does not allow it.
 bool directConvGradWeightAvx512(const DirectConvGradWeightArgs &a);

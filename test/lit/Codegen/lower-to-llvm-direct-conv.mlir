@@ -104,8 +104,10 @@ func.func @grad(%arg0: tensor<?x4x5x5xf32>) -> tensor<?x3x5x5xf32> attributes {k
 // Weight gradient of the same convolution (8x8 planes), batch summed inside
 // the runtime's kiln_conv2d_same_grad_weight_f32: one work unit per block of input
 // channels (3 / 8 -> blocks of 1: 3 units), scratch for the per-lane sums of
-// every (output channel, input channel of the block, tap):
-// 4 * 1 * 9 * 16 floats * 4 bytes = 2304 bytes.
+// every (output channel, input channel of the block, tap), 4 * 1 * 9 * 16 =
+// 576 floats, and, the plane being under 128 pixels, for 1024 / 64 = 16
+// packed images of the block's input channel and of the 4 dY channels:
+// 16 * 64 and 4 * 16 * 64 floats; (576 + 1024 + 4096) * 4 = 22784 bytes.
 func.func @gradw(%arg0: tensor<?x3x8x8xf32>, %arg1: tensor<?x4x8x8xf32>) -> tensor<4x3x3x3xf32> attributes {kiln.arena_fixed_bytes = 0 : i64, kiln.arena_per_item_bytes = 0 : i64, kiln.peak_bytes_per_item = 0 : i64} {
   %1 = kiln.kernel "gradw_k0" kind("out_fusible") (%arg0, %arg1 : tensor<?x3x8x8xf32>, tensor<?x4x8x8xf32>) attributes {kiln.buffer = "output", kiln.output_index = 0 : i64} -> tensor<4x3x3x3xf32> {
   ^bb0(%arg2: tensor<?x3x8x8xf32>, %arg3: tensor<?x4x8x8xf32>):
@@ -116,7 +118,7 @@ func.func @gradw(%arg0: tensor<?x3x8x8xf32>, %arg1: tensor<?x4x8x8xf32>) -> tens
 }
 
 // CHECK-LABEL: func.func @gradw
-// CHECK:         kiln.kernel "gradw_k0" {{.*}} kiln.scratch_bytes = 2304 : i64, kiln.work_fixed = 3 : i64, kiln.work_per_item = 0 : i64
+// CHECK:         kiln.kernel "gradw_k0" {{.*}} kiln.scratch_bytes = 22784 : i64, kiln.work_fixed = 3 : i64, kiln.work_per_item = 0 : i64
 // CHECK-LABEL: llvm.func @gradw_k0(
 // CHECK-NOT:     llvm.call @cblas_sgemm
 // CHECK:         llvm.call @kiln_conv2d_same_grad_weight_f32({{.*}}) : (!llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64) -> ()
@@ -125,8 +127,10 @@ func.func @gradw(%arg0: tensor<?x3x8x8xf32>, %arg1: tensor<?x4x8x8xf32>) -> tens
 
 // -----
 
-// On planes under 64 pixels (7x7 here: 3 full vectors and one with a single
-// lane) the weight gradient stays im2col + sgemm.
+// 7x7 planes (3 full vectors and one with a single lane) are packed 1024 / 49
+// = 20 images at a time, so the direct weight gradient applies there too:
+// scratch (576 + roundup16(20 * 49) + 4 * 20 * 49) * 4 = (576 + 992 + 3920)
+// * 4 = 21952 bytes.
 func.func @gradw_small(%arg0: tensor<?x3x7x7xf32>, %arg1: tensor<?x4x7x7xf32>) -> tensor<4x3x3x3xf32> attributes {kiln.arena_fixed_bytes = 0 : i64, kiln.arena_per_item_bytes = 0 : i64, kiln.peak_bytes_per_item = 0 : i64} {
   %1 = kiln.kernel "gradw_small_k0" kind("out_fusible") (%arg0, %arg1 : tensor<?x3x7x7xf32>, tensor<?x4x7x7xf32>) attributes {kiln.buffer = "output", kiln.output_index = 0 : i64} -> tensor<4x3x3x3xf32> {
   ^bb0(%arg2: tensor<?x3x7x7xf32>, %arg3: tensor<?x4x7x7xf32>):
@@ -136,9 +140,12 @@ func.func @gradw_small(%arg0: tensor<?x3x7x7xf32>, %arg1: tensor<?x4x7x7xf32>) -
   return %1 : tensor<4x3x3x3xf32>
 }
 
+// CHECK-LABEL: func.func @gradw_small
+// CHECK:         kiln.kernel "gradw_small_k0" {{.*}} kiln.scratch_bytes = 21952 : i64, kiln.work_fixed = 3 : i64
 // CHECK-LABEL: llvm.func @gradw_small_k0(
-// CHECK-NOT:     llvm.call @kiln_conv2d_same_grad_weight_f32
-// CHECK:         llvm.call @cblas_sgemm
+// CHECK-NOT:     llvm.call @cblas_sgemm
+// CHECK:         llvm.call @kiln_conv2d_same_grad_weight_f32
+// CHECK-NOT:     llvm.call @cblas_sgemm
 // CHECK:         llvm.return
 
 // -----

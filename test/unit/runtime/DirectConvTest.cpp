@@ -8,8 +8,9 @@
 // respect to the input uses.
 //
 // The weight gradient (DirectConvGradWeight.*) is checked the same way over
-// odd planes (7x7 ends in a 1-lane vector), channel sub-ranges, 3x3, 5x5 and
-// the portable-only 1x1.
+// odd planes (7x7 ends in a 1-lane vector), packed small planes with a
+// shorter last pack, channel sub-ranges, 3x3, 5x5 and the portable-only 1x1,
+// with a guard after the scratch size KernelABI.h states.
 //
 // Tolerance: every output is a sum of cin*kh*kw float products of values in
 // [-1, 1]; float32 summation in any order is within n * 2^-24 * sum|terms|
@@ -178,8 +179,10 @@ template <typename Path> bool checkGrad(const GradCase &c, Path path, const char
   const std::vector<float> x = randomValues(c.batch * c.cin * plane, 3);
   const std::vector<float> dy = randomValues(c.batch * c.cout * plane, 4);
   std::vector<float> dw(c.cout * c.cin * taps, 777.0f);
-  std::vector<float, std::allocator<float>> scratchStore(c.cout * (c.ci1 - c.ci0) * taps * 16 +
-                                                         16);
+  // The size KernelABI.h asks for, and a guard after it that must survive.
+  const int64_t scratchFloats = kiln::rt::directConvGradWeightScratchFloats(
+      c.cout, c.ci1 - c.ci0, c.kh, c.kw, c.h, c.w);
+  std::vector<float, std::allocator<float>> scratchStore(scratchFloats + 16 + 64, 555.0f);
   // 64-byte alignment, as the runtime's per-thread scratch has.
   float *scratch = reinterpret_cast<float *>(
       (reinterpret_cast<uintptr_t>(scratchStore.data()) + 63) & ~uintptr_t(63));
@@ -189,6 +192,8 @@ template <typename Path> bool checkGrad(const GradCase &c, Path path, const char
                                              pw,       c.ci0,     c.ci1};
   if (!path(a))
     return false;
+  for (int64_t i = scratchFloats; i < scratchFloats + 64; ++i)
+    EXPECT_EQ(scratch[i], 555.0f) << name << ": wrote past the scratch KernelABI.h states";
   const double eps = std::ldexp(1.0, -24);
   for (int64_t co = 0; co < c.cout; ++co)
     for (int64_t ci = 0; ci < c.cin; ++ci)
@@ -226,9 +231,13 @@ std::vector<GradCase> gradCases() {
       {2, 1, 12, 10, 6, 5, 5, 0, 1},   // 5x5 (lenet5's first layer), non-square plane
       {2, 2, 5, 9, 2, 1, 1, 0, 2},     // 1x1: the portable loop only
       {1, 1, 1, 1, 1, 3, 3, 0, 1},     // a 1x1 plane: only the centre tap is inside
-      // Image groups (about 64 pixel vectors each): 7x7 takes 16 images per
-      // group, so 37 = 16 + 16 + 5; 14x14 takes 4, so 7 = 4 + 3.
+      // Planes under 128 pixels are packed 1024 / plane images at a time:
+      // 7x7 takes 20, so 37 = 20 + 17 (a shorter last pack with its own
+      // masks); 10x10 with 5x5 taps takes 10, 21 = 10 + 10 + 1.
       {37, 3, 7, 7, 4, 3, 3, 1, 3},
+      {21, 1, 10, 10, 2, 5, 5, 0, 1},
+      // Larger planes are read in place in groups of about 64 vectors:
+      // 14x14 takes 4 images per group, so 7 = 4 + 3.
       {7, 2, 14, 14, 5, 3, 3, 0, 2},
   };
 }
@@ -240,7 +249,7 @@ TEST(DirectConvGradWeight, Avx512PathMatchesDoubleReference) {
                      "avx512");
   if (ran == 0)
     GTEST_SKIP() << "no AVX-512 on this CPU";
-  EXPECT_EQ(ran, 7) << "the AVX-512 path covers 3x3 and 5x5, not 1x1";
+  EXPECT_EQ(ran, 8) << "the AVX-512 path covers 3x3 and 5x5, not 1x1";
 }
 
 TEST(DirectConvGradWeight, PortablePathMatchesDoubleReference) {

@@ -454,16 +454,11 @@ LogicalResult emitConvGradWeight(KernelContext &cx, Operation *op, Epilogue &epi
       gradGeometry(cast<Conv2dGradWeightOp>(op), shapeOf(xV).dims, dwDims, shapeOf(dyV).dims);
   const int64_t k = g.k(), ohw = g.oh * g.ow, coutG = g.coutG(), cinG = g.cinG();
   // The runtime's direct weight gradient has AVX-512 blocks for 3x3 and 5x5.
-  // Its vectors run along an image's pixels, so small planes waste lanes: a
-  // 7x7 plane is 3 full vectors and one with 1 lane in 16 (and each needs
-  // border masks); there im2col + sgemm (K = the pixels of the whole chunk) is
-  // faster (resnet20 stage 3, 64 channels, batch 128, 1 thread: 12 vs 15 ms;
-  // rechecked once the direct kernel kept its accumulators over groups of
-  // images: resnet20's step at 2 threads 188 ms with im2col here, 207 direct).
-  constexpr int64_t kMinDirectGradWeightPixels = 64;
+  // Its vectors run along the pixels; planes under 128 pixels are packed
+  // several images to a plane (a 7x7 image alone would end in a 1-lane
+  // vector; before packing, im2col + sgemm was faster there).
   const bool direct = cx.directConv && directConvApplies(g) &&
-                      (g.taps() == 9 || g.taps() == 25) &&
-                      g.h * g.w >= kMinDirectGradWeightPixels;
+                      (g.taps() == 9 || g.taps() == 25);
   // Channels per work unit: enough GEMM columns (taps * channels) to keep
   // sgemm efficient, few enough to give every thread a share (36 columns: a
   // 3x3 gradient of 64 channels is 16 units, which 2, 4 or 8 threads split
@@ -475,7 +470,14 @@ LogicalResult emitConvGradWeight(KernelContext &cx, Operation *op, Epilogue &epi
                                  : std::clamp<int64_t>(ceilDiv(36, g.taps()), 1, cinG);
   const int64_t blocksPerGroup = ceilDiv(cinG, perUnit);
   plan.workFixed = g.groups * blocksPerGroup;
-  plan.scratchBytes = direct ? g.cout * perUnit * g.taps() * 16 * 4 : perUnit * g.taps() * ohw * 4;
+  // Direct: the lane sums, and (small planes) the packed x and dY planes,
+  // sized as KernelABI.h states for kiln_conv2d_same_grad_weight_f32.
+  const int64_t pack = ohw < 128 ? 1024 / ohw : 0;
+  auto round16 = [](int64_t n) { return (n + 15) / 16 * 16; };
+  plan.scratchBytes = direct ? (g.cout * perUnit * g.taps() * 16 + round16(perUnit * pack * ohw) +
+                                round16(g.cout * pack * ohw)) *
+                                   4
+                             : perUnit * g.taps() * ohw * 4;
   plan.flopsPerItem = 2 * g.cout * k * ohw;
 
   Value x = cx.argBuffer(xV), dy = cx.argBuffer(dyV), dw = cx.output();

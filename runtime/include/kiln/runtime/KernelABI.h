@@ -45,7 +45,9 @@ void kiln_conv2d_same_images_f32(const float *x, const float *wt, float *out, fl
  *   dw[(co * cin + ci) * kh * kw + ky * kw + kx] =
  *     sum_{n, oy, ox} dy[n, co, oy, ox] * x[n, ci, oy + ky - ph, ox + kx - pw]
  * scratch: cout * (ci1 - ci0) * kh * kw * 16 floats (64-byte alignment is
- * fastest; any float alignment works). */
+ * fastest; any float alignment works), and where h * w < 128 (small planes
+ * are packed, G = 1024 / (h * w) images at a time) also
+ * roundup16((ci1 - ci0) * G * h * w) + roundup16(cout * G * h * w) floats. */
 void kiln_conv2d_same_grad_weight_f32(const float *x, const float *dy, float *dw,
                                       float *scratch, int64_t batch, int64_t cin, int64_t h,
                                       int64_t w, int64_t cout, int64_t kh, int64_t kw,
@@ -53,7 +55,8 @@ void kiln_conv2d_same_grad_weight_f32(const float *x, const float *dy, float *dw
 
 /* Version 2: kernels may call kiln_conv2d_same_f32 and
  * kiln_conv2d_same_grad_weight_f32, which older runtimes lack.
- * Version 3: and kiln_conv2d_same_images_f32. */
+ * Version 3: and kiln_conv2d_same_images_f32; the weight gradient's scratch
+ * grew for small planes. */
 #define KILN_ARTIFACT_SCHEMA_VERSION 3u
 #define KILN_ARENA_ALIGNMENT 64
 
