@@ -286,3 +286,50 @@ func.func @stop_gradient_folds(%x: tensor<?x4xf32>) -> tensor<?x4xf32> {
   %r = kiln.relu %s : (tensor<?x4xf32>) -> tensor<?x4xf32>
   return %r : tensor<?x4xf32>
 }
+
+// -----
+
+// reduce_sum(a * b) with b constant along every reduced axis: b moves out of
+// the sum (reshaped to the sum's shape), so the sum reads a alone (batch
+// norm's mean gradient; see FactorBroadcastOutOfReduceSum).
+// CHECK-LABEL: func.func @factor_out_of_reduce_sum
+// CHECK-SAME: (%[[A:.*]]: tensor<?x3x4x4xf32>, %[[B:.*]]: tensor<3x1x1xf32>)
+// CHECK-DAG: %[[F:.*]] = kiln.reshape %[[B]] {shape = array<i64: 3>} : (tensor<3x1x1xf32>) -> tensor<3xf32>
+// CHECK-DAG: %[[S:.*]] = kiln.reduce_sum %[[A]] {axes = array<i64: 0, 2, 3>} : (tensor<?x3x4x4xf32>) -> tensor<3xf32>
+// CHECK: %[[R:.*]] = kiln.mul %[[S]], %[[F]] : (tensor<3xf32>, tensor<3xf32>) -> tensor<3xf32>
+// CHECK-NEXT: return %[[R]]
+func.func @factor_out_of_reduce_sum(%a: tensor<?x3x4x4xf32>, %b: tensor<3x1x1xf32>) -> tensor<3xf32> {
+  %0 = kiln.mul %a, %b : (tensor<?x3x4x4xf32>, tensor<3x1x1xf32>) -> tensor<?x3x4x4xf32>
+  %1 = kiln.reduce_sum %0 {axes = array<i64: 0, 2, 3>} : (tensor<?x3x4x4xf32>) -> tensor<3xf32>
+  return %1 : tensor<3xf32>
+}
+
+// -----
+
+// keepdim, the factor on the left: it already has the sum's shape.
+// CHECK-LABEL: func.func @factor_out_of_reduce_sum_keepdim
+// CHECK-SAME: (%[[A:.*]]: tensor<?x3x4xf32>, %[[B:.*]]: tensor<1x3x1xf32>)
+// CHECK: %[[S:.*]] = kiln.reduce_sum %[[A]] {axes = array<i64: 0, 2>, keepdim = true} : (tensor<?x3x4xf32>) -> tensor<1x3x1xf32>
+// CHECK-NEXT: %[[R:.*]] = kiln.mul %[[S]], %[[B]]
+// CHECK-NEXT: return %[[R]]
+func.func @factor_out_of_reduce_sum_keepdim(%a: tensor<?x3x4xf32>, %b: tensor<1x3x1xf32>) -> tensor<1x3x1xf32> {
+  %0 = kiln.mul %b, %a : (tensor<1x3x1xf32>, tensor<?x3x4xf32>) -> tensor<?x3x4xf32>
+  %1 = kiln.reduce_sum %0 {axes = array<i64: 0, 2>, keepdim = true} : (tensor<?x3x4xf32>) -> tensor<1x3x1xf32>
+  return %1 : tensor<1x3x1xf32>
+}
+
+// -----
+
+// b varies along a reduced axis (W), or is the full shape: no factoring.
+// CHECK-LABEL: func.func @no_factor_when_b_varies
+// CHECK: %[[M:.*]] = kiln.mul
+// CHECK-NEXT: kiln.reduce_sum %[[M]]
+// CHECK: %[[M2:.*]] = kiln.mul
+// CHECK-NEXT: kiln.reduce_sum %[[M2]]
+func.func @no_factor_when_b_varies(%a: tensor<?x3x4xf32>, %b: tensor<3x4xf32>, %c: tensor<?x3x4xf32>) -> (tensor<3xf32>, tensor<3xf32>) {
+  %0 = kiln.mul %a, %b : (tensor<?x3x4xf32>, tensor<3x4xf32>) -> tensor<?x3x4xf32>
+  %1 = kiln.reduce_sum %0 {axes = array<i64: 0, 2>} : (tensor<?x3x4xf32>) -> tensor<3xf32>
+  %2 = kiln.mul %a, %c : (tensor<?x3x4xf32>, tensor<?x3x4xf32>) -> tensor<?x3x4xf32>
+  %3 = kiln.reduce_sum %2 {axes = array<i64: 0, 2>} : (tensor<?x3x4xf32>) -> tensor<3xf32>
+  return %1, %3 : tensor<3xf32>, tensor<3xf32>
+}

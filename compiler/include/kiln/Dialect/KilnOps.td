@@ -169,7 +169,7 @@ class Kiln_ReduceOp<string mnemonic> : Kiln_InferOp<mnemonic> {
   let results = (outs Kiln_Tensor:$result);
   let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
 }
-def Kiln_ReduceSumOp : Kiln_ReduceOp<"reduce_sum">;
+def Kiln_ReduceSumOp : Kiln_ReduceOp<"reduce_sum"> { let hasCanonicalizer = 1; }
 def Kiln_ReduceMeanOp : Kiln_ReduceOp<"reduce_mean">;
 
 //===----------------------------------------------------------------------===//
