@@ -505,6 +505,17 @@ __attribute__((target("avx512f"))) void gradWeightAvx512(const GradWeightGeometr
     return m;
   };
   const Masks full = makeMasks(packed > 1 ? std::min(packed, g.batch) : 1);
+  // Output channels of the block starting at co: cbMax, but a remainder of
+  // one channel (16 = 5 * 3 + 1, 64 = 21 * 3 + 1) is spread as 2 + 2 over
+  // the last two blocks: a 1-channel block loads 10 vectors per 9 FMAs and
+  // is bound by loads, a 2-channel block 11 per 18. Lane sums do not depend
+  // on the blocking, so results are unchanged.
+  auto blockChannels = [&](int64_t co) -> int64_t {
+    const int64_t left = g.cout - co;
+    if (cbMax == 3 && g.cout % 3 == 1 && g.cout >= 4 && (left == 4 || left == 2))
+      return 2;
+    return std::min<int64_t>(cbMax, left);
+  };
   Masks last;
   for (int64_t n0 = 0; n0 < g.batch; n0 += group) {
     const int64_t images = std::min(group, g.batch - n0);
@@ -536,8 +547,8 @@ __attribute__((target("avx512f"))) void gradWeightAvx512(const GradWeightGeometr
     for (int64_t ci = g.ci0; ci < g.ci1; ++ci) {
       // Packed planes hold channels ci0..ci1-1 only.
       const float *xc = x + (packed > 1 ? ci - g.ci0 : ci) * xChan;
-      for (int64_t co = 0; co < g.cout; co += cbMax) {
-        const int cb = static_cast<int>(std::min<int64_t>(cbMax, g.cout - co));
+      for (int64_t co = 0; co < g.cout; co += blockChannels(co)) {
+        const int cb = static_cast<int>(blockChannels(co));
         gwBlockFor(taps, cb)(xc, dyImages + co * dyChan, dyChan, m->nvec, passes, xImage,
                              dyImage, xTap, m->masks.data(), m->inRange.data(),
                              m->rowsInside.data(), part + ((ci - g.ci0) * g.cout + co) * taps * 16);
