@@ -212,17 +212,14 @@ __attribute__((target("avx512f"), always_inline)) inline __m512i rowOfLanes(__m5
                                    _mm512_div_ps(_mm512_maskz_cvtepi32_ps(0xFFFF, pix), w));
 }
 
-__attribute__((target("avx512f"))) void convAvx512(const Geometry &g) {
-  const int taps = static_cast<int>(g.kh * g.kw);
-  int64_t wTap[kMaxTaps], xTap[kMaxTaps], dy[kMaxTaps], dx[kMaxTaps];
-  for (int64_t ky = 0; ky < g.kh; ++ky)
-    for (int64_t kx = 0; kx < g.kw; ++kx) {
-      const int64_t t = ky * g.kw + kx;
-      wTap[t] = ky * g.wsY + kx * g.wsX;
-      dy[t] = ky - g.ph;
-      dx[t] = kx - g.pw;
-      xTap[t] = dy[t] * g.w_ + dx[t];
-    }
+/// The convolution over explicit taps: tap t reads x at offset xTap[t] from
+/// the output pixel (inside the image when row + dy[t], column + dx[t] are)
+/// and weight wTap[t] of a (co, ci) pair. convAvx512 makes the taps of a
+/// "same" convolution; convStride2Avx512 those of a stride-2 one over the
+/// input's four phase planes.
+__attribute__((target("avx512f"))) void convTaps(const Geometry &g, int taps,
+                                                 const int64_t *wTap, const int64_t *xTap,
+                                                 const int64_t *dy, const int64_t *dx) {
   const int64_t p0 = g.oy0 * g.w_, p1 = g.oy1 * g.w_;
   const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
   const __m512i hV = _mm512_set1_epi32(static_cast<int>(g.imageRows));
@@ -272,6 +269,69 @@ __attribute__((target("avx512f"))) void convAvx512(const Geometry &g) {
       kBlocks[cb - 1][pv - 1](xs, g.xChan, g.w + co * g.wsCo, g.wsCo, g.wsCi, wTap, xTap, taps,
                               g.cin, masks, storeMask, outGroup + co * g.ld, g.ld);
     }
+  }
+}
+
+__attribute__((target("avx512f"))) void convAvx512(const Geometry &g) {
+  const int taps = static_cast<int>(g.kh * g.kw);
+  int64_t wTap[kMaxTaps], xTap[kMaxTaps], dy[kMaxTaps], dx[kMaxTaps];
+  for (int64_t ky = 0; ky < g.kh; ++ky)
+    for (int64_t kx = 0; kx < g.kw; ++kx) {
+      const int64_t t = ky * g.kw + kx;
+      wTap[t] = ky * g.wsY + kx * g.wsX;
+      dy[t] = ky - g.ph;
+      dx[t] = kx - g.pw;
+      xTap[t] = dy[t] * g.w_ + dx[t];
+    }
+  convTaps(g, taps, wTap, xTap, dy, dx);
+}
+
+/// Rows (n, oy) in [row0, row1) of a 3x3, padding 1, stride 2 convolution
+/// of an even h x w plane. Why a phase split: output pixel (oy, ox) reads
+/// input (2oy + ky - 1, 2ox + kx - 1), every other pixel, which vector loads
+/// cannot do; but split into its four phases P[a][b][i][j] = x[2i + a][2j + b]
+/// (each (h/2) x (w/2), the output's size) the input of tap (ky, kx) is phase
+/// ((ky - 1) & 1, (kx - 1) & 1) shifted by (-1 or 0, -1 or 0): nine taps of
+/// a stride-1 convolution over 4 * cin planes, which convTaps runs as it
+/// runs a "same" one, FLOPs unchanged. The images the rows touch are split
+/// and packed into scratch ([cin][4 phases][images * (h/2) * (w/2)]), the
+/// rows computed into scratch and copied out.
+__attribute__((target("avx512f"))) void convStride2Avx512(const kiln::rt::DirectConvStride2Args &a) {
+  const int64_t oh = a.h / 2, ow = a.w / 2, plane = oh * ow;
+  const int64_t n0 = a.row0 / oh, n1 = (a.row1 + oh - 1) / oh, images = n1 - n0;
+  const int64_t all = images * plane; // one phase of one channel
+  float *phases = a.scratch;
+  float *rows = phases + a.cin * 4 * all;
+  for (int64_t ci = 0; ci < a.cin; ++ci)
+    for (int64_t n = 0; n < images; ++n)
+      for (int64_t iy = 0; iy < a.h; ++iy) {
+        const float *src = a.x + (((n0 + n) * a.cin + ci) * a.h + iy) * a.w;
+        float *even = phases + (ci * 4 + (iy & 1) * 2) * all + n * plane + (iy >> 1) * ow;
+        float *odd = even + all;
+        for (int64_t j = 0; j < ow; ++j) {
+          even[j] = src[2 * j];
+          odd[j] = src[2 * j + 1];
+        }
+      }
+  int64_t wTap[9], xTap[9], dy[9], dx[9];
+  for (int ky = 0; ky < 3; ++ky)
+    for (int kx = 0; kx < 3; ++kx) {
+      const int t = ky * 3 + kx, r = ky - 1, c = kx - 1;
+      const int pa = r & 1, pb = c & 1; // r = -1 -> phase 1, row above
+      dy[t] = (r - pa) / 2;
+      dx[t] = (c - pb) / 2;
+      wTap[t] = t;
+      xTap[t] = (pa * 2 + pb) * all + dy[t] * ow + dx[t];
+    }
+  const int64_t v0 = a.row0 - n0 * oh, v1 = a.row1 - n0 * oh, ld = (v1 - v0) * ow;
+  convTaps({phases, a.wt, rows, ld, a.cin, images * oh, ow, a.cout, 3, 3, 1, 1, a.cin * 9, 9, 3,
+            1, v0, v1, 4 * all, oh},
+           9, wTap, xTap, dy, dx);
+  for (int64_t vr = v0; vr < v1; ++vr) {
+    const int64_t n = n0 + vr / oh, oy = vr % oh;
+    for (int64_t co = 0; co < a.cout; ++co)
+      std::copy_n(rows + co * ld + (vr - v0) * ow, ow,
+                  a.out + (n * a.cout + co) * plane + oy * ow);
   }
 }
 
@@ -632,6 +692,43 @@ int64_t directConvGradWeightScratchFloats(int64_t cout, int64_t channels, int64_
   return lanes;
 }
 
+void directConvStride2Portable(const DirectConvStride2Args &a) {
+  const int64_t oh = a.h / 2, ow = a.w / 2;
+  for (int64_t row = a.row0; row < a.row1; ++row) {
+    const int64_t n = row / oh, oy = row % oh;
+    for (int64_t co = 0; co < a.cout; ++co)
+      for (int64_t ox = 0; ox < ow; ++ox) {
+        float acc = 0.0f;
+        for (int64_t ci = 0; ci < a.cin; ++ci)
+          for (int64_t ky = 0; ky < 3; ++ky)
+            for (int64_t kx = 0; kx < 3; ++kx) {
+              const int64_t iy = 2 * oy + ky - 1, ix = 2 * ox + kx - 1;
+              if (iy < 0 || iy >= a.h || ix < 0 || ix >= a.w)
+                continue;
+              acc += a.wt[(co * a.cin + ci) * 9 + ky * 3 + kx] *
+                     a.x[((n * a.cin + ci) * a.h + iy) * a.w + ix];
+            }
+        a.out[((n * a.cout + co) * oh + oy) * ow + ox] = acc;
+      }
+  }
+}
+
+bool directConvStride2Avx512(const DirectConvStride2Args &a) {
+#if defined(__x86_64__)
+  const int64_t plane = (a.h / 2) * (a.w / 2), oh = a.h / 2;
+  const int64_t images = oh > 0 ? (a.row1 + oh - 1) / oh - a.row0 / oh : 0;
+  if (!hasAvx512() || a.h % 2 != 0 || a.w % 2 != 0 ||
+      images * plane + 16 * kMaxPV > kMaxFloatRowPixel)
+    return false;
+  if (a.row1 > a.row0 && a.cout > 0)
+    convStride2Avx512(a);
+  return true;
+#else
+  (void)a;
+  return false;
+#endif
+}
+
 void directConvGradWeightPortable(const DirectConvGradWeightArgs &a) {
   gradWeightPortable({a.x, a.dy, a.dw, a.scratch, a.batch, a.cin, a.h, a.w, a.cout, a.kh, a.kw,
                       a.ph, a.pw, a.ci0, a.ci1});
@@ -679,6 +776,16 @@ extern "C" void kiln_conv2d_same_images_f32(const float *x, const float *wt, flo
     return;
   if (!kiln::rt::directConvImagesAvx512(a))
     kiln::rt::directConvImagesPortable(a);
+}
+
+extern "C" void kiln_conv2d_stride2_f32(const float *x, const float *wt, float *out,
+                                        float *scratch, int64_t row0, int64_t row1, int64_t cin,
+                                        int64_t h, int64_t w, int64_t cout) {
+  const kiln::rt::DirectConvStride2Args a{x, wt, out, scratch, row0, row1, cin, h, w, cout};
+  if (row1 <= row0 || cout <= 0)
+    return;
+  if (!kiln::rt::directConvStride2Avx512(a))
+    kiln::rt::directConvStride2Portable(a);
 }
 
 extern "C" void kiln_conv2d_same_f32(const float *x, const float *wt, float *out, int64_t ld,

@@ -35,6 +35,17 @@ void directConvImagesPortable(const DirectConvImagesArgs &a);
 /// The packed AVX-512 path; false (nothing done) where the CPU or the shape
 /// does not allow it.
 bool directConvImagesAvx512(const DirectConvImagesArgs &a);
+/// Arguments of kiln_conv2d_stride2_f32, in its order.
+struct DirectConvStride2Args {
+  const float *x, *wt;
+  float *out, *scratch;
+  int64_t row0, row1, cin, h, w, cout;
+};
+/// The plain loop (any CPU).
+void directConvStride2Portable(const DirectConvStride2Args &a);
+/// The phase-split AVX-512 path; false (nothing done) where the CPU or the
+/// shape (odd h or w) does not allow it.
+bool directConvStride2Avx512(const DirectConvStride2Args &a);
 /// Arguments of kiln_conv2d_same_grad_weight_f32, in its order.
 struct DirectConvGradWeightArgs {
   const float *x, *dy;

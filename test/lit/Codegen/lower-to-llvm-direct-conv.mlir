@@ -3,8 +3,9 @@
 // (kiln_conv2d_same_f32, or kiln_conv2d_same_images_f32 for several small
 // images at once; runtime/src/kernels/DirectConv.cpp) instead of
 // im2col + cblas_sgemm, and need no im2col scratch; their 3x3 and 5x5 weight
-// gradients call kiln_conv2d_same_grad_weight_f32; a stride-2 convolution
-// keeps im2col + sgemm. An unknown conv-algorithm is an error.
+// gradients call kiln_conv2d_same_grad_weight_f32; a 3x3 stride-2 convolution
+// of an even plane calls kiln_conv2d_stride2_f32, other strided ones keep
+// im2col + sgemm. An unknown conv-algorithm is an error.
 // RUN: kiln-opt -split-input-file -kiln-lower-to-llvm="conv-algorithm=direct" %s | FileCheck %s
 // RUN: not kiln-opt -kiln-lower-to-llvm="conv-algorithm=winograd" %s 2>&1 | FileCheck %s --check-prefix=BAD
 
@@ -150,7 +151,10 @@ func.func @gradw_small(%arg0: tensor<?x3x7x7xf32>, %arg1: tensor<?x4x7x7xf32>) -
 
 // -----
 
-// Stride 2 is not a "same" convolution: im2col + sgemm.
+// Stride 2, 3x3, padding 1 on an even plane (6x6 -> 3x3): the runtime's
+// phase-split kiln_conv2d_stride2_f32 over the chunk's rows, 1024 / 9 = 113
+// images per chunk (339 rows), scratch for the four phases and the computed
+// rows of 114 images: (4 * 3 + 4) * 114 * 9 * 4 = 65664 bytes.
 func.func @strided(%arg0: tensor<?x3x6x6xf32>) -> tensor<?x4x3x3xf32> attributes {kiln.arena_fixed_bytes = 0 : i64, kiln.arena_per_item_bytes = 0 : i64, kiln.peak_bytes_per_item = 0 : i64} {
   %0 = kiln.parameter "conv.w" : tensor<4x3x3x3xf32>
   %1 = kiln.kernel "strided_k0" kind("out_fusible") (%arg0, %0 : tensor<?x3x6x6xf32>, tensor<4x3x3x3xf32>) attributes {kiln.buffer = "output", kiln.output_index = 0 : i64} -> tensor<?x4x3x3xf32> {
@@ -161,7 +165,31 @@ func.func @strided(%arg0: tensor<?x3x6x6xf32>) -> tensor<?x4x3x3xf32> attributes
   return %1 : tensor<?x4x3x3xf32>
 }
 
+// CHECK-LABEL: func.func @strided
+// CHECK:         kiln.kernel "strided_k0" {{.*}} kiln.scratch_bytes = 65664 : i64, kiln.work_fixed = 0 : i64, kiln.work_per_item = 3 : i64
 // CHECK-LABEL: llvm.func @strided_k0(
+// CHECK-DAG:     llvm.mlir.constant(339 : i64) : i64
+// CHECK-NOT:     llvm.call @cblas_sgemm
+// CHECK:         llvm.call @kiln_conv2d_stride2_f32({{.*}}) : (!llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr, i64, i64, i64, i64, i64, i64) -> ()
+// CHECK-NOT:     llvm.call @cblas_sgemm
+// CHECK:         llvm.return
+
+// -----
+
+// Stride 2 on an odd plane (7x7 -> 4x4) has no even phase split: im2col +
+// sgemm.
+func.func @strided_odd(%arg0: tensor<?x3x7x7xf32>) -> tensor<?x4x4x4xf32> attributes {kiln.arena_fixed_bytes = 0 : i64, kiln.arena_per_item_bytes = 0 : i64, kiln.peak_bytes_per_item = 0 : i64} {
+  %0 = kiln.parameter "conv.w" : tensor<4x3x3x3xf32>
+  %1 = kiln.kernel "strided_odd_k0" kind("out_fusible") (%arg0, %0 : tensor<?x3x7x7xf32>, tensor<4x3x3x3xf32>) attributes {kiln.buffer = "output", kiln.output_index = 0 : i64} -> tensor<?x4x4x4xf32> {
+  ^bb0(%arg2: tensor<?x3x7x7xf32>, %arg3: tensor<4x3x3x3xf32>):
+    %3 = kiln.conv2d %arg2, %arg3 {strides = array<i64: 2, 2>, padding = array<i64: 1, 1>} : (tensor<?x3x7x7xf32>, tensor<4x3x3x3xf32>) -> tensor<?x4x4x4xf32>
+    kiln.yield %3 : tensor<?x4x4x4xf32>
+  }
+  return %1 : tensor<?x4x4x4xf32>
+}
+
+// CHECK-LABEL: llvm.func @strided_odd_k0(
+// CHECK-NOT:     llvm.call @kiln_conv2d_stride2_f32
 // CHECK-NOT:     llvm.call @kiln_conv2d_same_f32
 // CHECK:         llvm.call @cblas_sgemm
 // CHECK:         llvm.return

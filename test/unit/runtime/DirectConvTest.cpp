@@ -376,4 +376,99 @@ TEST(DirectConvImages, PortablePathIsBitwiseOneCallPerImage) {
         "portable", true);
 }
 
+// ---- stride 2 (kiln_conv2d_stride2_f32): 3x3, padding 1, even planes ----
+//
+// Against the double loop with the same bound as above (9 * cin terms), over
+// row ranges that start and end inside images (the runtime splits by rows),
+// several images per call, every output-channel tail, 28x28 -> 14x14, the
+// 14x14 -> 7x7 of resnet20 and small non-square planes; rows outside the
+// range must stay untouched.
+struct Stride2Case {
+  int64_t batch, cin, h, w, cout, row0, row1;
+};
+
+template <typename Path>
+void checkStride2(const Stride2Case &c, Path path, const char *name) {
+  const int64_t oh = c.h / 2, ow = c.w / 2;
+  const std::vector<float> x = randomValues(c.batch * c.cin * c.h * c.w, 5);
+  const std::vector<float> wt = randomValues(c.cout * c.cin * 9, 6);
+  std::vector<float> out(c.batch * c.cout * oh * ow, 12345.0f);
+  const int64_t images = (c.row1 + oh - 1) / oh - c.row0 / oh;
+  std::vector<float> scratch((4 * c.cin + c.cout) * images * oh * ow, -9.0f);
+  const kiln::rt::DirectConvStride2Args a{x.data(), wt.data(), out.data(), scratch.data(),
+                                          c.row0,   c.row1,    c.cin,      c.h,
+                                          c.w,      c.cout};
+  if (!path(a))
+    GTEST_SKIP() << name << " path not available on this CPU";
+  const double eps = std::ldexp(1.0, -24);
+  for (int64_t n = 0; n < c.batch; ++n)
+    for (int64_t co = 0; co < c.cout; ++co)
+      for (int64_t oy = 0; oy < oh; ++oy)
+        for (int64_t ox = 0; ox < ow; ++ox) {
+          const double got = out[((n * c.cout + co) * oh + oy) * ow + ox];
+          const int64_t row = n * oh + oy;
+          if (row < c.row0 || row >= c.row1) {
+            ASSERT_EQ(got, 12345.0f) << name << ": wrote row " << row << " outside the range";
+            continue;
+          }
+          double exact = 0, magnitude = 0;
+          for (int64_t ci = 0; ci < c.cin; ++ci)
+            for (int64_t ky = 0; ky < 3; ++ky)
+              for (int64_t kx = 0; kx < 3; ++kx) {
+                const int64_t iy = 2 * oy + ky - 1, ix = 2 * ox + kx - 1;
+                if (iy < 0 || iy >= c.h || ix < 0 || ix >= c.w)
+                  continue;
+                const double term = double(wt[(co * c.cin + ci) * 9 + ky * 3 + kx]) *
+                                    x[((n * c.cin + ci) * c.h + iy) * c.w + ix];
+                exact += term;
+                magnitude += std::fabs(term);
+              }
+          const double bound = (c.cin * 9 + 1) * eps * magnitude + 1e-30;
+          ASSERT_NEAR(got, exact, bound)
+              << name << ": n " << n << " co " << co << " oy " << oy << " ox " << ox << " ("
+              << c.cin << "x" << c.h << "x" << c.w << " -> " << c.cout << ", rows " << c.row0
+              << ".." << c.row1 << ")";
+        }
+}
+
+std::vector<Stride2Case> stride2Cases() {
+  return {
+      {1, 16, 28, 28, 32, 0, 14},  // resnet20 stage 2's first convolution, one image
+      {3, 32, 14, 14, 64, 0, 21},  // stage 3's, three whole images
+      {4, 3, 14, 14, 13, 5, 19},   // starts and ends inside images; a 5-channel tail
+      {5, 2, 4, 6, 9, 0, 10},      // 2x3 output planes, 5 images packed
+      {2, 5, 2, 2, 3, 1, 2},       // a 1x1 output plane
+      {6, 1, 8, 8, 8, 3, 4},       // a single row
+  };
+}
+
+TEST(DirectConvStride2, Avx512PathMatchesDoubleReference) {
+  for (const Stride2Case &c : stride2Cases())
+    checkStride2(c, [](const auto &a) { return kiln::rt::directConvStride2Avx512(a); },
+                 "avx512");
+}
+
+TEST(DirectConvStride2, PortablePathMatchesDoubleReference) {
+  for (const Stride2Case &c : stride2Cases())
+    checkStride2(
+        c,
+        [](const auto &a) {
+          kiln::rt::directConvStride2Portable(a);
+          return true;
+        },
+        "portable");
+}
+
+TEST(DirectConvStride2, AbiEntryMatchesDoubleReference) {
+  for (const Stride2Case &c : stride2Cases())
+    checkStride2(
+        c,
+        [](const kiln::rt::DirectConvStride2Args &a) {
+          kiln_conv2d_stride2_f32(a.x, a.wt, a.out, a.scratch, a.row0, a.row1, a.cin, a.h, a.w,
+                                  a.cout);
+          return true;
+        },
+        "kiln_conv2d_stride2_f32");
+}
+
 } // namespace

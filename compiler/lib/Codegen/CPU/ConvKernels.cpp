@@ -1,6 +1,8 @@
 //===- ConvKernels.cpp - convolution and its gradients ---------------------===//
 //
 //   conv2d              im2col of R output rows -> sgemm (W x col) -> epilogue,
+//                       or, for 3x3 stride-2 convolutions of even planes, the
+//                       runtime's phase-split convolution (kiln_conv2d_stride2_f32),
 //                       or, for "same" stride-1 convolutions (directConvApplies),
 //                       the runtime's direct convolution of those rows, written
 //                       straight into the output -> epilogue in place
@@ -58,6 +60,15 @@ ConvGeometry gradGeometry(GradOp op, ArrayRef<int64_t> x, ArrayRef<int64_t> wt,
 bool directConvApplies(const ConvGeometry &g) {
   return g.groups == 1 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 && g.oh == g.h &&
          g.ow == g.w && g.kh * g.kw <= 49;
+}
+
+/// 3x3, padding 1, stride 2, one group, even planes: the shapes of the
+/// runtime's phase-split convolution (kiln_conv2d_stride2_f32), ResNet's
+/// downsampling convolutions.
+bool stride2ConvApplies(const ConvGeometry &g) {
+  return g.groups == 1 && g.sh == 2 && g.sw == 2 && g.dh == 1 && g.dw == 1 && g.kh == 3 &&
+         g.kw == 3 && g.ph == 1 && g.pw == 1 && g.h % 2 == 0 && g.w % 2 == 0 &&
+         g.oh == g.h / 2 && g.ow == g.w / 2;
 }
 
 /// out[co * ld + (oy - oy0) * W + ox] = sum over (ci, ky, kx) of
@@ -220,6 +231,12 @@ LogicalResult emitConv(KernelContext &cx, Conv2dOp conv, Epilogue &epi, KernelPl
   const int64_t groups = g.groups, cinG = g.cinG(), coutG = g.coutG();
 
   const bool direct = cx.directConv && directConvApplies(g);
+  // Stride 2: the runtime splits the input into its four phases and runs
+  // them as a stride-1 convolution (kiln_conv2d_stride2_f32); with im2col +
+  // sgemm these layers ran at 40% of the others' rate (resnet20 inference).
+  const bool stride2 = cx.directConv && !direct && stride2ConvApplies(g);
+  // Either writes into the output, and the epilogue then runs there in place.
+  const bool inPlace = direct || stride2;
   // Rows per chunk: as many as fit the im2col budget (at least one). The
   // direct convolution needs no im2col tile: a whole image per chunk (up to
   // 1024 pixels; the rows it wrote stay in L2 for the in-place epilogue)
@@ -227,17 +244,20 @@ LogicalResult emitConv(KernelContext &cx, Conv2dOp conv, Epilogue &epi, KernelPl
   // part-full.
   // Small planes: several whole images per call (directImagesPerCall).
   const int64_t colsBudget = std::max<int64_t>(ow, kIm2colTileFloats / k);
-  const int64_t imagesPerCall = direct ? directImagesPerCall(g) : 1;
-  const bool packed = imagesPerCall > 1;
-  const int64_t rowsPerChunk = packed   ? imagesPerCall * oh
-                               : direct ? std::clamp<int64_t>(1024 / ow, 1, oh)
-                                        : std::max<int64_t>(1, colsBudget / ow);
+  const int64_t imagesPerCall = direct || stride2 ? directImagesPerCall(g) : 1;
+  const bool packed = direct && imagesPerCall > 1;
+  const int64_t rowsPerChunk = packed || stride2 ? imagesPerCall * oh
+                               : direct          ? std::clamp<int64_t>(1024 / ow, 1, oh)
+                                                 : std::max<int64_t>(1, colsBudget / ow);
   const int64_t maxCols = rowsPerChunk * ow;
   // im2col: [k, cols] columns, then the GEMM's [cout, cols] tile. The direct
   // convolution writes straight into the output (a kernel's output never
   // shares bytes with its inputs: MemoryPlan.cpp) and the epilogue, if any,
   // runs over it in place: no tile, and no copy pass from tile to output.
-  plan.scratchBytes = packed   ? (g.cin + cout) * imagesPerCall * oh * ow * 4
+  // Stride 2: the four phases of the images a chunk touches (one more than
+  // a chunk holds when it starts inside an image) and the rows computed.
+  plan.scratchBytes = stride2  ? (4 * g.cin + cout) * (imagesPerCall + 1) * oh * ow * 4
+                      : packed ? (g.cin + cout) * imagesPerCall * oh * ow * 4
                       : direct ? 0
                                : (k * maxCols + cout * maxCols) * 4;
   if (isDynamic(xDims[0]))
@@ -264,7 +284,7 @@ LogicalResult emitConv(KernelContext &cx, Conv2dOp conv, Epilogue &epi, KernelPl
   ir.forLoopStep(cx.begin, cx.end, rowsPerChunk, [&](Value r0) {
     Value r1 = ir.min(ir.add(r0, rowsPerChunk), cx.end);
     Value ncols = ir.mul(ir.sub(r1, r0), ow);
-    for (int64_t grp = 0; grp < (direct ? 0 : groups); ++grp) {
+    for (int64_t grp = 0; grp < (inPlace ? 0 : groups); ++grp) {
       // One output row (n, oy) at a time so that the input rows it reads stay
       // in L1 across the kh*kw taps.
       ir.forLoop(r0, r1, [&](Value r) {
@@ -275,6 +295,14 @@ LogicalResult emitConv(KernelContext &cx, Conv2dOp conv, Epilogue &epi, KernelPl
       Value c = ir.offsetPtr(gemmOut, ir.mul(ncols, grp * coutG));
       emitSgemm(ir, cx.sgemm, /*transA=*/false, /*transB=*/false, ir.c(coutG), ncols, ir.c(k),
                 a, ir.c(k), colBuf, ncols, ir.f(0.0f), c, ncols);
+    }
+    if (stride2) {
+      LLVM::LLVMFuncOp fn = getOrDeclareDirectConvStride2(ir);
+      SmallVector<Value> args = {x,  wt,         cx.output(), cx.scratch, r0,
+                                 r1, ir.c(g.cin), ir.c(g.h),   ir.c(g.w),  ir.c(cout)};
+      ir.b.create<LLVM::CallOp>(ir.loc, fn, args);
+      if (!bias && epi.empty())
+        return;
     }
     // Packed: one call for the chunk's whole images; a chunk that starts or
     // ends inside an image (the runtime's split is by rows) computes that
@@ -318,8 +346,8 @@ LogicalResult emitConv(KernelContext &cx, Conv2dOp conv, Epilogue &epi, KernelPl
         Value tileRow = ir.add(ir.mul(co, ncols), tileCol0);
         Value outBase = ir.mul(ir.add(ir.mul(n, cout), co), oh * ow);
         auto element = [&](Value tileIndex, Value outIndex, Value inner) {
-          // Direct: the convolution's value is already in the output.
-          Value v = direct ? ir.load(cx.output(), outIndex) : ir.load(gemmOut, tileIndex);
+          // Direct or stride 2: the convolution's value is already in the output.
+          Value v = inPlace ? ir.load(cx.output(), outIndex) : ir.load(gemmOut, tileIndex);
           if (biasValue)
             v = ir.fadd(v, biasValue);
           v = epi.empty() ? v : epi.emitElement(ir, cx.batch, cx.buffers, inner, v);

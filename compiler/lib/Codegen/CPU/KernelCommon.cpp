@@ -69,6 +69,11 @@ LLVM::LLVMFuncOp getOrDeclareDirectConvImages(KernelIR &ir) {
   return getOrDeclareRuntimeFunction(ir, "kiln_conv2d_same_images_f32", 4, 15);
 }
 
+LLVM::LLVMFuncOp getOrDeclareDirectConvStride2(KernelIR &ir) {
+  // x, wt, out, scratch; row0, row1, cin, h, w, cout
+  return getOrDeclareRuntimeFunction(ir, "kiln_conv2d_stride2_f32", 4, 6);
+}
+
 LLVM::LLVMFuncOp getOrDeclareDirectConvGradWeight(KernelIR &ir) {
   // x, dy, dw, scratch; batch, cin, h, w, cout, kh, kw, ph, pw, ci0, ci1
   return getOrDeclareRuntimeFunction(ir, "kiln_conv2d_same_grad_weight_f32", 4, 11);

@@ -56,6 +56,8 @@ mlir::Value linearIndex(KernelIR &ir, llvm::ArrayRef<int64_t> dims,
 mlir::LLVM::LLVMFuncOp getOrDeclareDirectConv(KernelIR &ir);
 /// Its weight gradient (kiln_conv2d_same_grad_weight_f32).
 mlir::LLVM::LLVMFuncOp getOrDeclareDirectConvGradWeight(KernelIR &ir);
+/// kiln_conv2d_stride2_f32: 3x3 stride-2 convolution rows, phase-split.
+mlir::LLVM::LLVMFuncOp getOrDeclareDirectConvStride2(KernelIR &ir);
 /// kiln_conv2d_same_images_f32: several whole images per call.
 mlir::LLVM::LLVMFuncOp getOrDeclareDirectConvImages(KernelIR &ir);
 /// Whether the CPU the kernels are compiled for has AVX-512 (the direct

@@ -40,7 +40,7 @@ void kiln_conv2d_same_images_f32(const float *x, const float *wt, float *out, fl
                                  int64_t h, int64_t w, int64_t cout, int64_t kh, int64_t kw,
                                  int64_t ph, int64_t pw, int64_t wsCo, int64_t wsCi,
                                  int64_t wsY, int64_t wsX);
-/* Its weight gradient, summed over `batch` images (x: [batch, cin, h, w],
+/* The weight gradient of that "same" convolution, summed over `batch` images (x: [batch, cin, h, w],
  * dy: [batch, cout, h, w]) for input channels ci0 <= ci < ci1:
  *   dw[(co * cin + ci) * kh * kw + ky * kw + kx] =
  *     sum_{n, oy, ox} dy[n, co, oy, ox] * x[n, ci, oy + ky - ph, ox + kx - pw]
@@ -53,10 +53,21 @@ void kiln_conv2d_same_grad_weight_f32(const float *x, const float *dy, float *dw
                                       int64_t w, int64_t cout, int64_t kh, int64_t kw,
                                       int64_t ph, int64_t pw, int64_t ci0, int64_t ci1);
 
+/* A 3x3 convolution with padding 1 and stride 2 of even h x w planes
+ * (x: images of [cin, h, w], wt: [cout, cin, 3, 3]), for output rows
+ * row0 <= n * (h/2) + oy < row1 of out ([cout, h/2, w/2] per image):
+ *   out[n, co, oy, ox] = sum_{ci, ky, kx} wt[co, ci, ky, kx]
+ *                        * x[n, ci, 2oy + ky - 1, 2ox + kx - 1]   (0 outside)
+ * scratch: (4 * cin + cout) * images * (h/2) * (w/2) floats, images being
+ * how many images the rows touch. */
+void kiln_conv2d_stride2_f32(const float *x, const float *wt, float *out, float *scratch,
+                             int64_t row0, int64_t row1, int64_t cin, int64_t h, int64_t w,
+                             int64_t cout);
+
 /* Version 2: kernels may call kiln_conv2d_same_f32 and
  * kiln_conv2d_same_grad_weight_f32, which older runtimes lack.
- * Version 3: and kiln_conv2d_same_images_f32; the weight gradient's scratch
- * grew for small planes. */
+ * Version 3: and kiln_conv2d_same_images_f32 and kiln_conv2d_stride2_f32;
+ * the weight gradient's scratch grew for small planes. */
 #define KILN_ARTIFACT_SCHEMA_VERSION 3u
 #define KILN_ARENA_ALIGNMENT 64
 
