@@ -462,6 +462,22 @@ using GwBlockFn = void (*)(const float *, const float *, int64_t, int64_t, int64
 /// 14x14 (13 vectors) lost ~12% to the copies.
 int64_t gwImagesPerPack(int64_t plane) { return plane < 128 ? 1024 / plane : 1; }
 
+/// Output channels of the weight-gradient block starting at co: cbMax, but a
+/// remainder of one channel (16 = 5 * 3 + 1, 64 = 21 * 3 + 1) is spread as
+/// 2 + 2 over the last two blocks: a 1-channel block loads 10 vectors per 9
+/// FMAs and is bound by loads, a 2-channel block 11 per 18. Lane sums do not
+/// depend on the blocking, so results are unchanged.
+int64_t gwBlockChannels(int64_t cout, int64_t cbMax, int64_t co) {
+  const int64_t left = cout - co;
+  if (cbMax == 3 && cout % 3 == 1 && cout >= 4 && (left == 4 || left == 2))
+    return 2;
+  return std::min<int64_t>(cbMax, left);
+}
+
+/// Images per group of the stride-2 weight gradient: about 64 pixel vectors
+/// of dY (KernelABI.h states the scratch it implies).
+int64_t gwStride2Group(int64_t plane) { return std::max<int64_t>(1, 64 / ((plane + 15) / 16)); }
+
 /// Output channels per block for a tap count (0: no AVX-512 block).
 constexpr int gwChannelsPerBlock(int64_t taps) { return taps == 9 ? 3 : taps == 25 ? 1 : 0; }
 
@@ -565,17 +581,7 @@ __attribute__((target("avx512f"))) void gradWeightAvx512(const GradWeightGeometr
     return m;
   };
   const Masks full = makeMasks(packed > 1 ? std::min(packed, g.batch) : 1);
-  // Output channels of the block starting at co: cbMax, but a remainder of
-  // one channel (16 = 5 * 3 + 1, 64 = 21 * 3 + 1) is spread as 2 + 2 over
-  // the last two blocks: a 1-channel block loads 10 vectors per 9 FMAs and
-  // is bound by loads, a 2-channel block 11 per 18. Lane sums do not depend
-  // on the blocking, so results are unchanged.
-  auto blockChannels = [&](int64_t co) -> int64_t {
-    const int64_t left = g.cout - co;
-    if (cbMax == 3 && g.cout % 3 == 1 && g.cout >= 4 && (left == 4 || left == 2))
-      return 2;
-    return std::min<int64_t>(cbMax, left);
-  };
+  auto blockChannels = [&](int64_t co) { return gwBlockChannels(g.cout, cbMax, co); };
   Masks last;
   for (int64_t n0 = 0; n0 < g.batch; n0 += group) {
     const int64_t images = std::min(group, g.batch - n0);
@@ -623,6 +629,72 @@ __attribute__((target("avx512f"))) void gradWeightAvx512(const GradWeightGeometr
         for (int l = 0; l < 16; ++l)
           sum += lanes[l];
         g.dw[(co * g.cin + ci) * taps + t] = sum;
+      }
+}
+
+/// dW of the stride-2 convolution (convStride2Avx512) for input channels
+/// [ci0, ci1): the same phase split, so every tap reads one phase plane of
+/// the output's size at a shift of -1 or 0, and the weight gradient's
+/// register blocks (gwBlock) run over dY's own pixels. Per group of images
+/// (about 64 pixel vectors) the block's input channels are split into
+/// scratch; dY is read in place. One fixed summation order per lane, as in
+/// gradWeightAvx512.
+__attribute__((target("avx512f"))) void
+gradWeightStride2Avx512(const kiln::rt::DirectConvStride2GradWeightArgs &g) {
+  const int64_t oh = g.h / 2, ow = g.w / 2, plane = oh * ow, nvec = (plane + 15) / 16;
+  const int64_t nci = g.ci1 - g.ci0;
+  int64_t xTap[9], dy[9], dx[9];
+  for (int ky = 0; ky < 3; ++ky)
+    for (int kx = 0; kx < 3; ++kx) {
+      const int t = ky * 3 + kx, r = ky - 1, c = kx - 1, pa = r & 1, pb = c & 1;
+      dy[t] = (r - pa) / 2;
+      dx[t] = (c - pb) / 2;
+      xTap[t] = (pa * 2 + pb) * plane + dy[t] * ow + dx[t];
+    }
+  std::vector<__mmask16> inRange(nvec), masks(nvec * 9);
+  planeMasks(1, oh, ow, dy, dx, 9, inRange.data(), masks.data());
+  std::vector<uint8_t> rowsInside(nvec);
+  for (int64_t v = 0; v < nvec; ++v) {
+    bool same = true;
+    for (int t = 0; t < 9 && same; ++t)
+      same = masks[v * 9 + t] == masks[v * 9 + 3 + t % 3];
+    rowsInside[v] = same;
+  }
+  float *part = g.scratch;
+  std::fill(part, part + g.cout * nci * 9 * 16, 0.0f);
+  float *phases = part + g.cout * nci * 9 * 16; // [image][ci - ci0][4][plane]
+  const int64_t group = gwStride2Group(plane), xImage = nci * 4 * plane;
+  for (int64_t n0 = 0; n0 < g.batch; n0 += group) {
+    const int64_t images = std::min(group, g.batch - n0);
+    for (int64_t n = 0; n < images; ++n)
+      for (int64_t ci = g.ci0; ci < g.ci1; ++ci)
+        for (int64_t iy = 0; iy < g.h; ++iy) {
+          const float *src = g.x + (((n0 + n) * g.cin + ci) * g.h + iy) * g.w;
+          float *even =
+              phases + (n * nci + ci - g.ci0) * 4 * plane + (iy & 1) * 2 * plane + (iy >> 1) * ow;
+          float *odd = even + plane;
+          for (int64_t j = 0; j < ow; ++j) {
+            even[j] = src[2 * j];
+            odd[j] = src[2 * j + 1];
+          }
+        }
+    for (int64_t ci = g.ci0; ci < g.ci1; ++ci)
+      for (int64_t co = 0; co < g.cout; co += gwBlockChannels(g.cout, 3, co)) {
+        const int cb = static_cast<int>(gwBlockChannels(g.cout, 3, co));
+        gwBlockFor(9, cb)(phases + (ci - g.ci0) * 4 * plane, g.dy + (n0 * g.cout + co) * plane,
+                          plane, nvec, images, xImage, g.cout * plane, xTap, masks.data(),
+                          inRange.data(), rowsInside.data(),
+                          part + ((ci - g.ci0) * g.cout + co) * 9 * 16);
+      }
+  }
+  for (int64_t co = 0; co < g.cout; ++co)
+    for (int64_t ci = g.ci0; ci < g.ci1; ++ci)
+      for (int t = 0; t < 9; ++t) {
+        const float *lanes = part + (((ci - g.ci0) * g.cout + co) * 9 + t) * 16;
+        float sum = 0.0f; // lanes in order: the same sum on every run
+        for (int l = 0; l < 16; ++l)
+          sum += lanes[l];
+        g.dw[(co * g.cin + ci) * 9 + t] = sum;
       }
 }
 
@@ -729,6 +801,45 @@ bool directConvStride2Avx512(const DirectConvStride2Args &a) {
 #endif
 }
 
+void directConvStride2GradWeightPortable(const DirectConvStride2GradWeightArgs &a) {
+  const int64_t oh = a.h / 2, ow = a.w / 2;
+  for (int64_t co = 0; co < a.cout; ++co)
+    for (int64_t ci = a.ci0; ci < a.ci1; ++ci)
+      for (int64_t ky = 0; ky < 3; ++ky)
+        for (int64_t kx = 0; kx < 3; ++kx) {
+          float acc = 0.0f;
+          for (int64_t n = 0; n < a.batch; ++n)
+            for (int64_t oy = 0; oy < oh; ++oy)
+              for (int64_t ox = 0; ox < ow; ++ox) {
+                const int64_t iy = 2 * oy + ky - 1, ix = 2 * ox + kx - 1;
+                if (iy >= 0 && iy < a.h && ix >= 0 && ix < a.w)
+                  acc += a.dy[((n * a.cout + co) * oh + oy) * ow + ox] *
+                         a.x[((n * a.cin + ci) * a.h + iy) * a.w + ix];
+              }
+          a.dw[(co * a.cin + ci) * 9 + ky * 3 + kx] = acc;
+        }
+}
+
+bool directConvStride2GradWeightAvx512(const DirectConvStride2GradWeightArgs &a) {
+#if defined(__x86_64__)
+  if (!hasAvx512() || a.h % 2 != 0 || a.w % 2 != 0 || a.h * a.w + 64 >= (int64_t(1) << 30) ||
+      a.batch <= 0 || a.ci1 <= a.ci0)
+    return false;
+  gradWeightStride2Avx512(a);
+  return true;
+#else
+  (void)a;
+  return false;
+#endif
+}
+
+int64_t directConvStride2GradWeightScratchFloats(int64_t cout, int64_t channels, int64_t h,
+                                                 int64_t w) {
+  const int64_t plane = (h / 2) * (w / 2);
+  return cout * channels * 9 * 16 +
+         std::max<int64_t>(1, 64 / ((plane + 15) / 16)) * channels * 4 * plane;
+}
+
 void directConvGradWeightPortable(const DirectConvGradWeightArgs &a) {
   gradWeightPortable({a.x, a.dy, a.dw, a.scratch, a.batch, a.cin, a.h, a.w, a.cout, a.kh, a.kw,
                       a.ph, a.pw, a.ci0, a.ci1});
@@ -786,6 +897,18 @@ extern "C" void kiln_conv2d_stride2_f32(const float *x, const float *wt, float *
     return;
   if (!kiln::rt::directConvStride2Avx512(a))
     kiln::rt::directConvStride2Portable(a);
+}
+
+extern "C" void kiln_conv2d_stride2_grad_weight_f32(const float *x, const float *dy, float *dw,
+                                                    float *scratch, int64_t batch, int64_t cin,
+                                                    int64_t h, int64_t w, int64_t cout,
+                                                    int64_t ci0, int64_t ci1) {
+  const kiln::rt::DirectConvStride2GradWeightArgs a{x,   dy, dw,   scratch, batch, cin,
+                                                    h,   w,  cout, ci0,     ci1};
+  if (ci1 <= ci0 || cout <= 0)
+    return;
+  if (!kiln::rt::directConvStride2GradWeightAvx512(a))
+    kiln::rt::directConvStride2GradWeightPortable(a);
 }
 
 extern "C" void kiln_conv2d_same_f32(const float *x, const float *wt, float *out, int64_t ld,

@@ -46,6 +46,19 @@ void directConvStride2Portable(const DirectConvStride2Args &a);
 /// The phase-split AVX-512 path; false (nothing done) where the CPU or the
 /// shape (odd h or w) does not allow it.
 bool directConvStride2Avx512(const DirectConvStride2Args &a);
+/// Arguments of kiln_conv2d_stride2_grad_weight_f32, in its order.
+struct DirectConvStride2GradWeightArgs {
+  const float *x, *dy;
+  float *dw, *scratch;
+  int64_t batch, cin, h, w, cout, ci0, ci1;
+};
+void directConvStride2GradWeightPortable(const DirectConvStride2GradWeightArgs &a);
+/// False (nothing done) where the CPU or the shape does not allow it.
+bool directConvStride2GradWeightAvx512(const DirectConvStride2GradWeightArgs &a);
+/// The scratch floats kiln_conv2d_stride2_grad_weight_f32 needs for
+/// `channels` input channels per call (KernelABI.h).
+int64_t directConvStride2GradWeightScratchFloats(int64_t cout, int64_t channels, int64_t h,
+                                                 int64_t w);
 /// Arguments of kiln_conv2d_same_grad_weight_f32, in its order.
 struct DirectConvGradWeightArgs {
   const float *x, *dy;

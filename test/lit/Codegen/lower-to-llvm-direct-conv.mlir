@@ -176,6 +176,30 @@ func.func @strided(%arg0: tensor<?x3x6x6xf32>) -> tensor<?x4x3x3xf32> attributes
 
 // -----
 
+// Its weight gradient: kiln_conv2d_stride2_grad_weight_f32 per block of
+// input channels (3 / 8 -> blocks of 1: 3 units), scratch for the lane sums
+// (4 * 1 * 9 * 16 floats) and the phase planes of a group of images
+// (64 / ceil(9 / 16) = 64 images * 1 channel * 4 phases * 9 pixels):
+// (576 + 2304) * 4 = 11520 bytes.
+func.func @gradw_strided(%arg0: tensor<?x3x6x6xf32>, %arg1: tensor<?x4x3x3xf32>) -> tensor<4x3x3x3xf32> attributes {kiln.arena_fixed_bytes = 0 : i64, kiln.arena_per_item_bytes = 0 : i64, kiln.peak_bytes_per_item = 0 : i64} {
+  %1 = kiln.kernel "gradw_strided_k0" kind("out_fusible") (%arg0, %arg1 : tensor<?x3x6x6xf32>, tensor<?x4x3x3xf32>) attributes {kiln.buffer = "output", kiln.output_index = 0 : i64} -> tensor<4x3x3x3xf32> {
+  ^bb0(%arg2: tensor<?x3x6x6xf32>, %arg3: tensor<?x4x3x3xf32>):
+    %3 = "kiln.conv2d_grad_weight"(%arg2, %arg3) {strides = array<i64: 2, 2>, padding = array<i64: 1, 1>, weight_shape = array<i64: 4, 3, 3, 3>} : (tensor<?x3x6x6xf32>, tensor<?x4x3x3xf32>) -> tensor<4x3x3x3xf32>
+    kiln.yield %3 : tensor<4x3x3x3xf32>
+  }
+  return %1 : tensor<4x3x3x3xf32>
+}
+
+// CHECK-LABEL: func.func @gradw_strided
+// CHECK:         kiln.kernel "gradw_strided_k0" {{.*}} kiln.scratch_bytes = 11520 : i64, kiln.work_fixed = 3 : i64
+// CHECK-LABEL: llvm.func @gradw_strided_k0(
+// CHECK-NOT:     llvm.call @cblas_sgemm
+// CHECK:         llvm.call @kiln_conv2d_stride2_grad_weight_f32({{.*}}) : (!llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr, i64, i64, i64, i64, i64, i64, i64) -> ()
+// CHECK-NOT:     llvm.call @cblas_sgemm
+// CHECK:         llvm.return
+
+// -----
+
 // Stride 2 on an odd plane (7x7 -> 4x4) has no even phase split: im2col +
 // sgemm.
 func.func @strided_odd(%arg0: tensor<?x3x7x7xf32>) -> tensor<?x4x4x4xf32> attributes {kiln.arena_fixed_bytes = 0 : i64, kiln.arena_per_item_bytes = 0 : i64, kiln.peak_bytes_per_item = 0 : i64} {

@@ -471,4 +471,101 @@ TEST(DirectConvStride2, AbiEntryMatchesDoubleReference) {
         "kiln_conv2d_stride2_f32");
 }
 
+// The stride-2 weight gradient (kiln_conv2d_stride2_grad_weight_f32), as
+// DirectConvGradWeight above: every dW entry of the channel range against the
+// double sum over batch * (h/2) * (w/2) terms, other channels untouched, no
+// write past the scratch KernelABI.h states; groups of images (14x14 -> 7x7:
+// 16 per group, so 37 = 16 + 16 + 5), channel tails (4 = 2 + 2, 5 = 3 + 2).
+struct Stride2GradCase {
+  int64_t batch, cin, h, w, cout, ci0, ci1;
+};
+
+template <typename Path>
+bool checkStride2Grad(const Stride2GradCase &c, Path path, const char *name) {
+  const int64_t oh = c.h / 2, ow = c.w / 2;
+  const std::vector<float> x = randomValues(c.batch * c.cin * c.h * c.w, 7);
+  const std::vector<float> dy = randomValues(c.batch * c.cout * oh * ow, 8);
+  std::vector<float> dw(c.cout * c.cin * 9, 777.0f);
+  const int64_t scratchFloats =
+      kiln::rt::directConvStride2GradWeightScratchFloats(c.cout, c.ci1 - c.ci0, c.h, c.w);
+  std::vector<float> scratchStore(scratchFloats + 16 + 64, 555.0f);
+  float *scratch = reinterpret_cast<float *>(
+      (reinterpret_cast<uintptr_t>(scratchStore.data()) + 63) & ~uintptr_t(63));
+  const kiln::rt::DirectConvStride2GradWeightArgs a{
+      x.data(), dy.data(), dw.data(), scratch, c.batch, c.cin, c.h, c.w, c.cout, c.ci0, c.ci1};
+  if (!path(a))
+    return false;
+  for (int64_t i = scratchFloats; i < scratchFloats + 64; ++i)
+    EXPECT_EQ(scratch[i], 555.0f) << name << ": wrote past the scratch KernelABI.h states";
+  const double eps = std::ldexp(1.0, -24);
+  for (int64_t co = 0; co < c.cout; ++co)
+    for (int64_t ci = 0; ci < c.cin; ++ci)
+      for (int64_t ky = 0; ky < 3; ++ky)
+        for (int64_t kx = 0; kx < 3; ++kx) {
+          const float got = dw[(co * c.cin + ci) * 9 + ky * 3 + kx];
+          if (ci < c.ci0 || ci >= c.ci1) {
+            EXPECT_EQ(got, 777.0f) << name << ": wrote input channel " << ci;
+            continue;
+          }
+          double exact = 0, magnitude = 0;
+          for (int64_t n = 0; n < c.batch; ++n)
+            for (int64_t oy = 0; oy < oh; ++oy)
+              for (int64_t ox = 0; ox < ow; ++ox) {
+                const int64_t iy = 2 * oy + ky - 1, ix = 2 * ox + kx - 1;
+                if (iy < 0 || iy >= c.h || ix < 0 || ix >= c.w)
+                  continue;
+                const double term = double(dy[((n * c.cout + co) * oh + oy) * ow + ox]) *
+                                    x[((n * c.cin + ci) * c.h + iy) * c.w + ix];
+                exact += term;
+                magnitude += std::fabs(term);
+              }
+          const double bound = (c.batch * oh * ow + 1) * eps * magnitude + 1e-30;
+          EXPECT_NEAR(got, exact, bound) << name << ": co " << co << " ci " << ci << " tap "
+                                         << ky << "," << kx;
+        }
+  return true;
+}
+
+std::vector<Stride2GradCase> stride2GradCases() {
+  return {
+      {2, 3, 28, 28, 4, 0, 3},  // resnet20 stage 2's shape, small; 4 = 2 + 2 channels
+      {37, 2, 14, 14, 5, 1, 2}, // 7x7 dY planes in groups of 16 images: 16 + 16 + 5
+      {3, 4, 4, 6, 3, 0, 4},    // 2x3 dY planes
+      {2, 2, 2, 2, 2, 0, 2},    // 1x1 dY planes
+  };
+}
+
+TEST(DirectConvStride2GradWeight, Avx512PathMatchesDoubleReference) {
+  int ran = 0;
+  for (const Stride2GradCase &c : stride2GradCases())
+    ran += checkStride2Grad(
+        c, [](const auto &a) { return kiln::rt::directConvStride2GradWeightAvx512(a); },
+        "avx512");
+  if (ran == 0)
+    GTEST_SKIP() << "no AVX-512 on this CPU";
+}
+
+TEST(DirectConvStride2GradWeight, PortablePathMatchesDoubleReference) {
+  for (const Stride2GradCase &c : stride2GradCases())
+    checkStride2Grad(
+        c,
+        [](const auto &a) {
+          kiln::rt::directConvStride2GradWeightPortable(a);
+          return true;
+        },
+        "portable");
+}
+
+TEST(DirectConvStride2GradWeight, AbiEntryMatchesDoubleReference) {
+  for (const Stride2GradCase &c : stride2GradCases())
+    checkStride2Grad(
+        c,
+        [](const kiln::rt::DirectConvStride2GradWeightArgs &a) {
+          kiln_conv2d_stride2_grad_weight_f32(a.x, a.dy, a.dw, a.scratch, a.batch, a.cin, a.h,
+                                              a.w, a.cout, a.ci0, a.ci1);
+          return true;
+        },
+        "kiln_conv2d_stride2_grad_weight_f32");
+}
+
 } // namespace

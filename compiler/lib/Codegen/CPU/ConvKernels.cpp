@@ -9,7 +9,8 @@
 //   conv2d_grad_input   per image: sgemm (W^T x dY) -> col2im (+=) -> epilogue,
 //                       or for "same" stride-1 convolutions the direct
 //                       convolution of dY with the flipped, transposed weights
-//   conv2d_grad_weight  for "same" stride-1 3x3/5x5 convolutions the runtime's
+//   conv2d_grad_weight  for "same" stride-1 3x3/5x5 convolutions (and 3x3
+//                       stride-2 ones of even planes, phase-split) the runtime's
 //                       direct weight gradient per block of input channels;
 //                       otherwise per block of input channels: for every image, im2col
 //                       of those channels -> sgemm (dY x col^T, accumulated in
@@ -487,6 +488,9 @@ LogicalResult emitConvGradWeight(KernelContext &cx, Operation *op, Epilogue &epi
   // vector; before packing, im2col + sgemm was faster there).
   const bool direct = cx.directConv && directConvApplies(g) &&
                       (g.taps() == 9 || g.taps() == 25);
+  // 3x3 stride 2 of an even plane: the runtime's phase-split weight gradient
+  // (kiln_conv2d_stride2_grad_weight_f32), the same register blocks.
+  const bool stride2 = cx.directConv && !direct && stride2ConvApplies(g);
   // Channels per work unit: enough GEMM columns (taps * channels) to keep
   // sgemm efficient, few enough to give every thread a share (36 columns: a
   // 3x3 gradient of 64 channels is 16 units, which 2, 4 or 8 threads split
@@ -494,7 +498,7 @@ LogicalResult emitConvGradWeight(KernelContext &cx, Operation *op, Epilogue &epi
   // same on 1). Direct: about
   // 8 units, so that each image's dY planes are reused by several input
   // channels while they are in cache.
-  const int64_t perUnit = direct ? std::max<int64_t>(1, cinG / 8)
+  const int64_t perUnit = direct || stride2 ? std::max<int64_t>(1, cinG / 8)
                                  : std::clamp<int64_t>(ceilDiv(36, g.taps()), 1, cinG);
   const int64_t blocksPerGroup = ceilDiv(cinG, perUnit);
   plan.workFixed = g.groups * blocksPerGroup;
@@ -502,10 +506,14 @@ LogicalResult emitConvGradWeight(KernelContext &cx, Operation *op, Epilogue &epi
   // sized as KernelABI.h states for kiln_conv2d_same_grad_weight_f32.
   const int64_t pack = ohw < 128 ? 1024 / ohw : 0;
   auto round16 = [](int64_t n) { return (n + 15) / 16 * 16; };
-  plan.scratchBytes = direct ? (g.cout * perUnit * g.taps() * 16 + round16(perUnit * pack * ohw) +
-                                round16(g.cout * pack * ohw)) *
-                                   4
-                             : perUnit * g.taps() * ohw * 4;
+  // Stride 2: the lane sums and a group's phase planes (KernelABI.h).
+  const int64_t stride2Group = std::max<int64_t>(1, 64 / ceilDiv(ohw, 16));
+  plan.scratchBytes =
+      direct    ? (g.cout * perUnit * g.taps() * 16 + round16(perUnit * pack * ohw) +
+                round16(g.cout * pack * ohw)) *
+                   4
+      : stride2 ? (g.cout * perUnit * 9 * 16 + stride2Group * perUnit * 4 * ohw) * 4
+                : perUnit * g.taps() * ohw * 4;
   plan.flopsPerItem = 2 * g.cout * k * ohw;
 
   Value x = cx.argBuffer(xV), dy = cx.argBuffer(dyV), dw = cx.output();
@@ -517,6 +525,20 @@ LogicalResult emitConvGradWeight(KernelContext &cx, Operation *op, Epilogue &epi
       SmallVector<Value> args = {x,         dy,        dw,         cx.scratch, cx.batch,
                                  ir.c(g.cin), ir.c(g.h), ir.c(g.w), ir.c(g.cout), ir.c(g.kh),
                                  ir.c(g.kw), ir.c(g.ph), ir.c(g.pw), c0,        c1};
+      ir.b.create<LLVM::CallOp>(ir.loc, fn, args);
+      if (!epi.empty())
+        ir.forLoop(ir.c(0), ir.c(g.cout),
+                   [&](Value co) { emitInPlaceEpilogue(cx, epi, dwDims, co, c0, c1); });
+    });
+    return success();
+  }
+  if (stride2) {
+    LLVM::LLVMFuncOp fn = getOrDeclareDirectConvStride2GradWeight(ir);
+    ir.forLoop(cx.begin, cx.end, [&](Value unit) {
+      Value c0 = ir.mul(unit, perUnit);
+      Value c1 = ir.min(ir.add(c0, perUnit), ir.c(g.cin));
+      SmallVector<Value> args = {x,         dy,        dw,           cx.scratch, cx.batch, ir.c(g.cin),
+                                 ir.c(g.h), ir.c(g.w), ir.c(g.cout), c0,         c1};
       ir.b.create<LLVM::CallOp>(ir.loc, fn, args);
       if (!epi.empty())
         ir.forLoop(ir.c(0), ir.c(g.cout),

@@ -63,10 +63,20 @@ void kiln_conv2d_same_grad_weight_f32(const float *x, const float *dy, float *dw
 void kiln_conv2d_stride2_f32(const float *x, const float *wt, float *out, float *scratch,
                              int64_t row0, int64_t row1, int64_t cin, int64_t h, int64_t w,
                              int64_t cout);
+/* Its weight gradient, summed over `batch` images (dy: [batch, cout, h/2,
+ * w/2]) for input channels ci0 <= ci < ci1:
+ *   dw[(co * cin + ci) * 9 + ky * 3 + kx] =
+ *     sum_{n, oy, ox} dy[n, co, oy, ox] * x[n, ci, 2oy + ky - 1, 2ox + kx - 1]
+ * scratch: cout * (ci1 - ci0) * 9 * 16 + G * (ci1 - ci0) * 4 * P floats,
+ * P = (h/2) * (w/2), G = max(1, 64 / ceil(P / 16)) images per group. */
+void kiln_conv2d_stride2_grad_weight_f32(const float *x, const float *dy, float *dw,
+                                         float *scratch, int64_t batch, int64_t cin, int64_t h,
+                                         int64_t w, int64_t cout, int64_t ci0, int64_t ci1);
 
 /* Version 2: kernels may call kiln_conv2d_same_f32 and
  * kiln_conv2d_same_grad_weight_f32, which older runtimes lack.
- * Version 3: and kiln_conv2d_same_images_f32 and kiln_conv2d_stride2_f32;
+ * Version 3: and kiln_conv2d_same_images_f32, kiln_conv2d_stride2_f32 and
+ * kiln_conv2d_stride2_grad_weight_f32;
  * the weight gradient's scratch grew for small planes. */
 #define KILN_ARTIFACT_SCHEMA_VERSION 3u
 #define KILN_ARENA_ALIGNMENT 64
