@@ -431,12 +431,18 @@ __attribute__((target("avx512f"))) void gwBlock(const float *xc, const float *dy
                                                 int64_t dyImage, const int64_t *xTap,
                                                 const __mmask16 *masks,
                                                 const __mmask16 *inRange,
-                                                const uint8_t *rowsInside, float *part) {
+                                                const uint8_t *rowsInside, float *part,
+                                                bool first) {
   constexpr int KW = TAPS == 9 ? 3 : 5; // square 3x3 or 5x5, "same" padding
   constexpr auto all = std::make_integer_sequence<int, CB * TAPS>();
   constexpr auto taps = std::make_integer_sequence<int, TAPS>();
   __m512 acc[CB * TAPS];
-  gwLoad<CB, TAPS>(acc, part, all);
+  // The first group starts from zero: no zeroed scratch to read (for 64
+  // channels that was 295 KB written and read again per call).
+  if (first)
+    zeroBlock<CB * TAPS>(acc, all);
+  else
+    gwLoad<CB, TAPS>(acc, part, all);
   for (int64_t n = 0; n < images; ++n, xc += xImage, dyc += dyImage)
     for (int64_t v = 0; v < nvec; ++v) {
       __m512 dyv[CB];
@@ -452,7 +458,7 @@ __attribute__((target("avx512f"))) void gwBlock(const float *xc, const float *dy
 
 using GwBlockFn = void (*)(const float *, const float *, int64_t, int64_t, int64_t, int64_t,
                            int64_t, const int64_t *, const __mmask16 *, const __mmask16 *,
-                           const uint8_t *, float *);
+                           const uint8_t *, float *, bool);
 
 /// Images packed into one plane by the weight gradient (1: none), as
 /// KernelABI.h states for the scratch size: planes under 128 pixels, up to
@@ -495,10 +501,38 @@ __attribute__((target("avx512f"))) void planeMasks(int64_t images, int64_t h, in
                                                    int taps, __mmask16 *inRange,
                                                    __mmask16 *masks) {
   const int64_t plane = h * w, all = images * plane, nvec = (all + 15) / 16;
+  if (16 * nvec <= kMaxFloatRowPixel) {
+    // Vector compares, rows and columns by rowOfLanes' exact float division:
+    // the scalar loop below took ~20 us per call on a 28x28 plane (16 64-bit
+    // divisions and 9 * 16 compares per vector), and the compiler makes 8
+    // calls per weight gradient.
+    const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m512i hV = _mm512_set1_epi32(static_cast<int>(h));
+    const __m512i wV = _mm512_set1_epi32(static_cast<int>(w));
+    const __m512i planeV = _mm512_set1_epi32(static_cast<int>(plane));
+    const __m512 wF = _mm512_set1_ps(static_cast<float>(w));
+    const __m512 planeF = _mm512_set1_ps(static_cast<float>(plane));
+    const __m512i zero = _mm512_setzero_si512();
+    for (int64_t v = 0; v < nvec; ++v) {
+      const __m512i pix = _mm512_add_epi32(_mm512_set1_epi32(static_cast<int>(16 * v)), lane);
+      const __mmask16 in = _mm512_cmplt_epi32_mask(pix, _mm512_set1_epi32(static_cast<int>(all)));
+      const __m512i local =
+          _mm512_sub_epi32(pix, _mm512_mullo_epi32(rowOfLanes(pix, planeF), planeV));
+      const __m512i oy = rowOfLanes(local, wF);
+      const __m512i ox = _mm512_sub_epi32(local, _mm512_mullo_epi32(oy, wV));
+      inRange[v] = in;
+      for (int t = 0; t < taps; ++t) {
+        const __m512i iy = _mm512_add_epi32(oy, _mm512_set1_epi32(static_cast<int>(dy[t])));
+        const __m512i ix = _mm512_add_epi32(ox, _mm512_set1_epi32(static_cast<int>(dx[t])));
+        __mmask16 m = in;
+        m &= _mm512_cmpge_epi32_mask(iy, zero) & _mm512_cmplt_epi32_mask(iy, hV);
+        m &= _mm512_cmpge_epi32_mask(ix, zero) & _mm512_cmplt_epi32_mask(ix, wV);
+        masks[v * taps + t] = m;
+      }
+    }
+    return;
+  }
   for (int64_t v = 0; v < nvec; ++v) {
-    // Row and column of each lane once per vector, not per tap: these
-    // divisions ran on every call (one per work unit) and cost ~30 us on a
-    // 28x28 plane when done 9 times over.
     int64_t oy[16], ox[16];
     __mmask16 in = 0;
     for (int l = 0; l < 16; ++l) {
@@ -542,7 +576,6 @@ __attribute__((target("avx512f"))) void gradWeightAvx512(const GradWeightGeometr
   // part[(((ci - ci0) * cout + co) * taps + t) * 16 + lane]: lane sums; a
   // block's channels co..co+cb-1 are consecutive runs of taps.
   float *part = g.scratch;
-  std::fill(part, part + g.cout * nci * taps * 16, 0.0f);
   // Small planes are packed, like the forward's (convImagesAvx512): the
   // planes of `packed` consecutive images, channel by channel, make one
   // plane of up to 1024 pixels whose taps stop at each image's borders, so a
@@ -617,7 +650,8 @@ __attribute__((target("avx512f"))) void gradWeightAvx512(const GradWeightGeometr
         const int cb = static_cast<int>(blockChannels(co));
         gwBlockFor(taps, cb)(xc, dyImages + co * dyChan, dyChan, m->nvec, passes, xImage,
                              dyImage, xTap, m->masks.data(), m->inRange.data(),
-                             m->rowsInside.data(), part + ((ci - g.ci0) * g.cout + co) * taps * 16);
+                             m->rowsInside.data(), part + ((ci - g.ci0) * g.cout + co) * taps * 16,
+                             n0 == 0);
       }
     }
   }
@@ -661,7 +695,6 @@ gradWeightStride2Avx512(const kiln::rt::DirectConvStride2GradWeightArgs &g) {
     rowsInside[v] = same;
   }
   float *part = g.scratch;
-  std::fill(part, part + g.cout * nci * 9 * 16, 0.0f);
   float *phases = part + g.cout * nci * 9 * 16; // [image][ci - ci0][4][plane]
   const int64_t group = gwStride2Group(plane), xImage = nci * 4 * plane;
   for (int64_t n0 = 0; n0 < g.batch; n0 += group) {
@@ -684,7 +717,7 @@ gradWeightStride2Avx512(const kiln::rt::DirectConvStride2GradWeightArgs &g) {
         gwBlockFor(9, cb)(phases + (ci - g.ci0) * 4 * plane, g.dy + (n0 * g.cout + co) * plane,
                           plane, nvec, images, xImage, g.cout * plane, xTap, masks.data(),
                           inRange.data(), rowsInside.data(),
-                          part + ((ci - g.ci0) * g.cout + co) * 9 * 16);
+                          part + ((ci - g.ci0) * g.cout + co) * 9 * 16, n0 == 0);
       }
   }
   for (int64_t co = 0; co < g.cout; ++co)
