@@ -335,6 +335,46 @@ __attribute__((target("avx512f"))) void convStride2Avx512(const kiln::rt::Direct
   }
 }
 
+/// dX of the stride-2 convolution for one image. Phase (a, b) of dX (rows
+/// 2i + a, columns 2j + b) receives, from tap (ky, kx) with ky - 1 = a - 2
+/// dy' and kx - 1 = b - 2 dx', the products W[co, ci, ky, kx] * dY[co, i +
+/// dy', j + dx'] (dy', dx' in {0, 1}): per phase a stride-1 convolution of
+/// dY with 1, 2, 2 or 4 of the nine taps (9 in all: FLOPs unchanged), run by
+/// convTaps into scratch ([cin][(h/2) * (w/2)]) and scattered into dX.
+__attribute__((target("avx512f"))) void
+convStride2GradInputAvx512(const kiln::rt::DirectConvStride2GradInputArgs &a) {
+  const int64_t oh = a.h / 2, ow = a.w / 2, plane = oh * ow;
+  float *rows = a.scratch;
+  for (int pa = 0; pa < 2; ++pa)
+    for (int pb = 0; pb < 2; ++pb) {
+      int64_t wTap[4], xTap[4], dy[4], dx[4];
+      int taps = 0;
+      for (int ky = 0; ky < 3; ++ky)
+        for (int kx = 0; kx < 3; ++kx) {
+          const int r = ky - 1, c = kx - 1;
+          if ((r & 1) != pa || (c & 1) != pb)
+            continue;
+          dy[taps] = (pa - r) / 2; // 0, or +1 for the tap above (r = -1)
+          dx[taps] = (pb - c) / 2;
+          wTap[taps] = ky * 3 + kx;
+          xTap[taps] = dy[taps] * ow + dx[taps];
+          ++taps;
+        }
+      // Output channels are the forward's input channels (weight stride 9),
+      // input channels the forward's outputs (stride cin * 9).
+      convTaps({a.dy, a.wt, rows, plane, a.cout, oh, ow, a.cin, 3, 3, 1, 1, 9, a.cin * 9, 3, 1, 0,
+                oh, plane, oh},
+               taps, wTap, xTap, dy, dx);
+      for (int64_t ci = 0; ci < a.cin; ++ci)
+        for (int64_t i = 0; i < oh; ++i) {
+          const float *src = rows + ci * plane + i * ow;
+          float *dst = a.dx + (ci * a.h + 2 * i + pa) * a.w + pb;
+          for (int64_t j = 0; j < ow; ++j)
+            dst[2 * j] = src[j];
+        }
+    }
+}
+
 /// Several whole images in one call: their input planes are packed channel
 /// by channel into scratch ([cin][images * plane]), convolved as one tall
 /// image whose taps stop at each image's top and bottom rows (imageRows),
@@ -553,7 +593,6 @@ __attribute__((target("avx512f"))) void planeMasks(int64_t images, int64_t h, in
     }
   }
 }
-
 
 /// Floats of packed planes in the weight gradient's scratch (after the lane
 /// sums): `channels` channels of `images` planes, rounded up to whole
@@ -873,6 +912,39 @@ int64_t directConvStride2GradWeightScratchFloats(int64_t cout, int64_t channels,
          std::max<int64_t>(1, 64 / ((plane + 15) / 16)) * channels * 4 * plane;
 }
 
+void directConvStride2GradInputPortable(const DirectConvStride2GradInputArgs &a) {
+  const int64_t oh = a.h / 2, ow = a.w / 2;
+  for (int64_t ci = 0; ci < a.cin; ++ci)
+    for (int64_t iy = 0; iy < a.h; ++iy)
+      for (int64_t ix = 0; ix < a.w; ++ix) {
+        float acc = 0.0f;
+        for (int64_t co = 0; co < a.cout; ++co)
+          for (int64_t ky = 0; ky < 3; ++ky)
+            for (int64_t kx = 0; kx < 3; ++kx) {
+              const int64_t ry = iy + 1 - ky, rx = ix + 1 - kx; // = 2 oy, 2 ox
+              if (ry < 0 || rx < 0 || ry % 2 != 0 || rx % 2 != 0 || ry / 2 >= oh || rx / 2 >= ow)
+                continue;
+              acc += a.wt[(co * a.cin + ci) * 9 + ky * 3 + kx] *
+                     a.dy[(co * oh + ry / 2) * ow + rx / 2];
+            }
+        a.dx[(ci * a.h + iy) * a.w + ix] = acc;
+      }
+}
+
+bool directConvStride2GradInputAvx512(const DirectConvStride2GradInputArgs &a) {
+#if defined(__x86_64__)
+  if (!hasAvx512() || a.h % 2 != 0 || a.w % 2 != 0 ||
+      (a.h / 2) * (a.w / 2) + 16 * kMaxPV > kMaxFloatRowPixel)
+    return false;
+  if (a.cin > 0)
+    convStride2GradInputAvx512(a);
+  return true;
+#else
+  (void)a;
+  return false;
+#endif
+}
+
 void directConvGradWeightPortable(const DirectConvGradWeightArgs &a) {
   gradWeightPortable({a.x, a.dy, a.dw, a.scratch, a.batch, a.cin, a.h, a.w, a.cout, a.kh, a.kw,
                       a.ph, a.pw, a.ci0, a.ci1});
@@ -926,7 +998,7 @@ extern "C" void kiln_conv2d_stride2_f32(const float *x, const float *wt, float *
                                         float *scratch, int64_t row0, int64_t row1, int64_t cin,
                                         int64_t h, int64_t w, int64_t cout) {
   const kiln::rt::DirectConvStride2Args a{x, wt, out, scratch, row0, row1, cin, h, w, cout};
-  if (row1 <= row0 || cout <= 0)
+  if (row1 <= row0 || cout <= 0 || h < 2 || w < 2) // no output rows without a 2x2 input
     return;
   if (!kiln::rt::directConvStride2Avx512(a))
     kiln::rt::directConvStride2Portable(a);
@@ -940,8 +1012,23 @@ extern "C" void kiln_conv2d_stride2_grad_weight_f32(const float *x, const float 
                                                     h,   w,  cout, ci0,     ci1};
   if (ci1 <= ci0 || cout <= 0)
     return;
+  if (h < 2 || w < 2) { // no output pixels: a zero gradient
+    for (int64_t co = 0; co < cout; ++co)
+      std::fill(dw + (co * cin + ci0) * 9, dw + (co * cin + ci1) * 9, 0.0f);
+    return;
+  }
   if (!kiln::rt::directConvStride2GradWeightAvx512(a))
     kiln::rt::directConvStride2GradWeightPortable(a);
+}
+
+extern "C" void kiln_conv2d_stride2_grad_input_f32(const float *dy, const float *wt, float *dx,
+                                                   float *scratch, int64_t cin, int64_t h,
+                                                   int64_t w, int64_t cout) {
+  const kiln::rt::DirectConvStride2GradInputArgs a{dy, wt, dx, scratch, cin, h, w, cout};
+  if (cin <= 0 || h < 2 || w < 2)
+    return;
+  if (!kiln::rt::directConvStride2GradInputAvx512(a))
+    kiln::rt::directConvStride2GradInputPortable(a);
 }
 
 extern "C" void kiln_conv2d_same_f32(const float *x, const float *wt, float *out, int64_t ld,

@@ -46,6 +46,15 @@ void directConvStride2Portable(const DirectConvStride2Args &a);
 /// The phase-split AVX-512 path; false (nothing done) where the CPU or the
 /// shape (odd h or w) does not allow it.
 bool directConvStride2Avx512(const DirectConvStride2Args &a);
+/// Arguments of kiln_conv2d_stride2_grad_input_f32, in its order.
+struct DirectConvStride2GradInputArgs {
+  const float *dy, *wt;
+  float *dx, *scratch;
+  int64_t cin, h, w, cout;
+};
+void directConvStride2GradInputPortable(const DirectConvStride2GradInputArgs &a);
+/// False (nothing done) where the CPU or the shape does not allow it.
+bool directConvStride2GradInputAvx512(const DirectConvStride2GradInputArgs &a);
 /// Arguments of kiln_conv2d_stride2_grad_weight_f32, in its order.
 struct DirectConvStride2GradWeightArgs {
   const float *x, *dy;

@@ -176,6 +176,28 @@ func.func @strided(%arg0: tensor<?x3x6x6xf32>) -> tensor<?x4x3x3xf32> attributes
 
 // -----
 
+// Its input gradient: kiln_conv2d_stride2_grad_input_f32 per image (one work
+// unit each), scratch for one phase of dX: 3 * 3 * 3 floats = 108 bytes.
+func.func @grad_strided(%arg0: tensor<?x4x3x3xf32>) -> tensor<?x3x6x6xf32> attributes {kiln.arena_fixed_bytes = 0 : i64, kiln.arena_per_item_bytes = 0 : i64, kiln.peak_bytes_per_item = 0 : i64} {
+  %0 = kiln.parameter "conv.w" : tensor<4x3x3x3xf32>
+  %1 = kiln.kernel "grad_strided_k0" kind("out_fusible") (%arg0, %0 : tensor<?x4x3x3xf32>, tensor<4x3x3x3xf32>) attributes {kiln.buffer = "output", kiln.output_index = 0 : i64} -> tensor<?x3x6x6xf32> {
+  ^bb0(%arg2: tensor<?x4x3x3xf32>, %arg3: tensor<4x3x3x3xf32>):
+    %3 = "kiln.conv2d_grad_input"(%arg2, %arg3) {strides = array<i64: 2, 2>, padding = array<i64: 1, 1>, input_shape = array<i64: -1, 3, 6, 6>} : (tensor<?x4x3x3xf32>, tensor<4x3x3x3xf32>) -> tensor<?x3x6x6xf32>
+    kiln.yield %3 : tensor<?x3x6x6xf32>
+  }
+  return %1 : tensor<?x3x6x6xf32>
+}
+
+// CHECK-LABEL: func.func @grad_strided
+// CHECK:         kiln.kernel "grad_strided_k0" {{.*}} kiln.scratch_bytes = 108 : i64, kiln.work_fixed = 0 : i64, kiln.work_per_item = 1 : i64
+// CHECK-LABEL: llvm.func @grad_strided_k0(
+// CHECK-NOT:     llvm.call @cblas_sgemm
+// CHECK:         llvm.call @kiln_conv2d_stride2_grad_input_f32({{.*}}) : (!llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr, i64, i64, i64, i64) -> ()
+// CHECK-NOT:     llvm.call @cblas_sgemm
+// CHECK:         llvm.return
+
+// -----
+
 // Its weight gradient: kiln_conv2d_stride2_grad_weight_f32 per block of
 // input channels (3 / 8 -> blocks of 1: 3 units), scratch for the lane sums
 // (4 * 1 * 9 * 16 floats) and the phase planes of a group of images

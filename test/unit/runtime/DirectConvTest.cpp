@@ -471,6 +471,84 @@ TEST(DirectConvStride2, AbiEntryMatchesDoubleReference) {
         "kiln_conv2d_stride2_f32");
 }
 
+// The stride-2 input gradient (kiln_conv2d_stride2_grad_input_f32), one
+// image: every dX element against the double sum over the (co, ky, kx) whose
+// output pixel reads it, same bound (cout * 9 terms at most); the four phases
+// get 1, 2, 2 and 4 taps, and the bottom/right border reads past dY's plane.
+struct Stride2GradInputCase {
+  int64_t cin, h, w, cout;
+};
+
+template <typename Path>
+void checkStride2GradInput(const Stride2GradInputCase &c, Path path, const char *name) {
+  const int64_t oh = c.h / 2, ow = c.w / 2;
+  const std::vector<float> dy = randomValues(c.cout * oh * ow, 9);
+  const std::vector<float> wt = randomValues(c.cout * c.cin * 9, 10);
+  std::vector<float> dx(c.cin * c.h * c.w, 12345.0f);
+  std::vector<float> scratch(c.cin * oh * ow, -3.0f);
+  const kiln::rt::DirectConvStride2GradInputArgs a{dy.data(), wt.data(), dx.data(),
+                                                   scratch.data(), c.cin, c.h, c.w, c.cout};
+  if (!path(a))
+    GTEST_SKIP() << name << " path not available on this CPU";
+  const double eps = std::ldexp(1.0, -24);
+  for (int64_t ci = 0; ci < c.cin; ++ci)
+    for (int64_t iy = 0; iy < c.h; ++iy)
+      for (int64_t ix = 0; ix < c.w; ++ix) {
+        double exact = 0, magnitude = 0;
+        for (int64_t co = 0; co < c.cout; ++co)
+          for (int64_t oy = 0; oy < oh; ++oy)
+            for (int64_t ox = 0; ox < ow; ++ox)
+              for (int64_t ky = 0; ky < 3; ++ky)
+                for (int64_t kx = 0; kx < 3; ++kx) {
+                  if (2 * oy + ky - 1 != iy || 2 * ox + kx - 1 != ix)
+                    continue;
+                  const double term = double(wt[(co * c.cin + ci) * 9 + ky * 3 + kx]) *
+                                      dy[(co * oh + oy) * ow + ox];
+                  exact += term;
+                  magnitude += std::fabs(term);
+                }
+        const double got = dx[(ci * c.h + iy) * c.w + ix];
+        const double bound = (c.cout * 9 + 1) * eps * magnitude + 1e-30;
+        ASSERT_NEAR(got, exact, bound) << name << ": ci " << ci << " iy " << iy << " ix " << ix
+                                       << " (" << c.cout << " -> " << c.cin << ", " << c.h
+                                       << "x" << c.w << ")";
+      }
+}
+
+std::vector<Stride2GradInputCase> stride2GradInputCases() {
+  return {{16, 28, 28, 32}, {13, 14, 14, 9}, {3, 4, 6, 5}, {2, 2, 2, 3}};
+}
+
+TEST(DirectConvStride2GradInput, Avx512PathMatchesDoubleReference) {
+  for (const Stride2GradInputCase &c : stride2GradInputCases())
+    checkStride2GradInput(
+        c, [](const auto &a) { return kiln::rt::directConvStride2GradInputAvx512(a); },
+        "avx512");
+}
+
+TEST(DirectConvStride2GradInput, PortablePathMatchesDoubleReference) {
+  for (const Stride2GradInputCase &c : stride2GradInputCases())
+    checkStride2GradInput(
+        c,
+        [](const auto &a) {
+          kiln::rt::directConvStride2GradInputPortable(a);
+          return true;
+        },
+        "portable");
+}
+
+TEST(DirectConvStride2GradInput, AbiEntryMatchesDoubleReference) {
+  for (const Stride2GradInputCase &c : stride2GradInputCases())
+    checkStride2GradInput(
+        c,
+        [](const kiln::rt::DirectConvStride2GradInputArgs &a) {
+          kiln_conv2d_stride2_grad_input_f32(a.dy, a.wt, a.dx, a.scratch, a.cin, a.h, a.w,
+                                             a.cout);
+          return true;
+        },
+        "kiln_conv2d_stride2_grad_input_f32");
+}
+
 // The stride-2 weight gradient (kiln_conv2d_stride2_grad_weight_f32), as
 // DirectConvGradWeight above: every dW entry of the channel range against the
 // double sum over batch * (h/2) * (w/2) terms, other channels untouched, no

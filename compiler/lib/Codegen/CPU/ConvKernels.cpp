@@ -8,7 +8,9 @@
 //                       straight into the output -> epilogue in place
 //   conv2d_grad_input   per image: sgemm (W^T x dY) -> col2im (+=) -> epilogue,
 //                       or for "same" stride-1 convolutions the direct
-//                       convolution of dY with the flipped, transposed weights
+//                       convolution of dY with the flipped, transposed weights,
+//                       or for 3x3 stride-2 ones of even planes the runtime's
+//                       phase-split input gradient
 //   conv2d_grad_weight  for "same" stride-1 3x3/5x5 convolutions (and 3x3
 //                       stride-2 ones of even planes, phase-split) the runtime's
 //                       direct weight gradient per block of input channels;
@@ -395,19 +397,40 @@ LogicalResult emitConvGradInput(KernelContext &cx, Operation *op, Epilogue &epi,
   const ConvGeometry gt{g.cout, g.oh, g.ow, g.cin, g.h,  g.w,  g.kh,    g.kw,
                         1,      1,    g.ph, g.pw, 1, 1, 1};
   const bool direct = cx.directConv && directConvApplies(g);
+  // 3x3 stride 2 of an even plane: the runtime's phase split per image
+  // (kiln_conv2d_stride2_grad_input_f32; scratch: one phase of dX).
+  const bool stride2 = cx.directConv && !direct && stride2ConvApplies(g);
   const int64_t imagesPerCall = direct ? directImagesPerCall(gt) : 1;
   if (isDynamic(dxDims[0]))
     plan.workPerItem = 1;
   else
     plan.workFixed = dxDims[0];
-  plan.scratchBytes = imagesPerCall > 1 ? (gt.cin + gt.cout) * imagesPerCall * ohw * 4
-                      : direct          ? 0
-                                        : k * ohw * 4;
+  plan.scratchBytes = stride2             ? g.cin * ohw * 4
+                      : imagesPerCall > 1 ? (gt.cin + gt.cout) * imagesPerCall * ohw * 4
+                      : direct            ? 0
+                                          : k * ohw * 4;
   plan.flopsPerItem = isDynamic(dxDims[0]) ? 2 * g.cout * k * ohw : 0;
 
   Value dy = cx.argBuffer(dyV), wt = cx.argBuffer(wV), dx = cx.output();
   Value col = cx.scratch; // [k, oh*ow]
   const int64_t imageSize = g.cin * g.h * g.w;
+  if (stride2) {
+    LLVM::LLVMFuncOp fn = getOrDeclareDirectConvStride2GradInput(ir);
+    ir.forLoop(cx.begin, cx.end, [&](Value n) {
+      SmallVector<Value> args = {ir.offsetPtr(dy, ir.mul(n, g.cout * ohw)),
+                                 wt,
+                                 ir.offsetPtr(dx, ir.mul(n, imageSize)),
+                                 cx.scratch,
+                                 ir.c(g.cin),
+                                 ir.c(g.h),
+                                 ir.c(g.w),
+                                 ir.c(g.cout)};
+      ir.b.create<LLVM::CallOp>(ir.loc, fn, args);
+      if (!epi.empty())
+        emitInPlaceEpilogue(cx, epi, dxDims, n, ir.c(0), ir.c(g.cin));
+    });
+    return success();
+  }
   if (imagesPerCall > 1) {
     // Small planes: whole images packed per call (directImagesPerCall), then
     // the epilogue image by image.

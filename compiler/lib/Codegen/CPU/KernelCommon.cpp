@@ -74,6 +74,11 @@ LLVM::LLVMFuncOp getOrDeclareDirectConvStride2(KernelIR &ir) {
   return getOrDeclareRuntimeFunction(ir, "kiln_conv2d_stride2_f32", 4, 6);
 }
 
+LLVM::LLVMFuncOp getOrDeclareDirectConvStride2GradInput(KernelIR &ir) {
+  // dy, wt, dx, scratch; cin, h, w, cout
+  return getOrDeclareRuntimeFunction(ir, "kiln_conv2d_stride2_grad_input_f32", 4, 4);
+}
+
 LLVM::LLVMFuncOp getOrDeclareDirectConvStride2GradWeight(KernelIR &ir) {
   // x, dy, dw, scratch; batch, cin, h, w, cout, ci0, ci1
   return getOrDeclareRuntimeFunction(ir, "kiln_conv2d_stride2_grad_weight_f32", 4, 7);

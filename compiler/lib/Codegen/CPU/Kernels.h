@@ -58,6 +58,8 @@ mlir::LLVM::LLVMFuncOp getOrDeclareDirectConv(KernelIR &ir);
 mlir::LLVM::LLVMFuncOp getOrDeclareDirectConvGradWeight(KernelIR &ir);
 /// kiln_conv2d_stride2_f32: 3x3 stride-2 convolution rows, phase-split.
 mlir::LLVM::LLVMFuncOp getOrDeclareDirectConvStride2(KernelIR &ir);
+/// kiln_conv2d_stride2_grad_input_f32: its input gradient, one image.
+mlir::LLVM::LLVMFuncOp getOrDeclareDirectConvStride2GradInput(KernelIR &ir);
 /// kiln_conv2d_stride2_grad_weight_f32: its weight gradient per channel block.
 mlir::LLVM::LLVMFuncOp getOrDeclareDirectConvStride2GradWeight(KernelIR &ir);
 /// kiln_conv2d_same_images_f32: several whole images per call.

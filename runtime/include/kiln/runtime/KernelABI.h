@@ -63,6 +63,13 @@ void kiln_conv2d_same_grad_weight_f32(const float *x, const float *dy, float *dw
 void kiln_conv2d_stride2_f32(const float *x, const float *wt, float *out, float *scratch,
                              int64_t row0, int64_t row1, int64_t cin, int64_t h, int64_t w,
                              int64_t cout);
+/* Its input gradient for one image (dy: [cout, h/2, w/2], dx: [cin, h, w]):
+ *   dx[ci, iy, ix] = sum over (co, ky, kx, oy, ox) with 2oy + ky - 1 = iy and
+ *                    2ox + kx - 1 = ix of wt[co, ci, ky, kx] * dy[co, oy, ox]
+ * scratch: cin * (h/2) * (w/2) floats. */
+void kiln_conv2d_stride2_grad_input_f32(const float *dy, const float *wt, float *dx,
+                                        float *scratch, int64_t cin, int64_t h, int64_t w,
+                                        int64_t cout);
 /* Its weight gradient, summed over `batch` images (dy: [batch, cout, h/2,
  * w/2]) for input channels ci0 <= ci < ci1:
  *   dw[(co * cin + ci) * 9 + ky * 3 + kx] =
@@ -75,8 +82,8 @@ void kiln_conv2d_stride2_grad_weight_f32(const float *x, const float *dy, float 
 
 /* Version 2: kernels may call kiln_conv2d_same_f32 and
  * kiln_conv2d_same_grad_weight_f32, which older runtimes lack.
- * Version 3: and kiln_conv2d_same_images_f32, kiln_conv2d_stride2_f32 and
- * kiln_conv2d_stride2_grad_weight_f32;
+ * Version 3: and kiln_conv2d_same_images_f32, kiln_conv2d_stride2_f32,
+ * kiln_conv2d_stride2_grad_input_f32 and kiln_conv2d_stride2_grad_weight_f32;
  * the weight gradient's scratch grew for small planes. */
 #define KILN_ARTIFACT_SCHEMA_VERSION 3u
 #define KILN_ARENA_ALIGNMENT 64
