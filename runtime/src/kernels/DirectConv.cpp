@@ -110,6 +110,76 @@ void gradWeightPortable(const GradWeightGeometry &g) {
         }
 }
 
+/// Images packed into one plane by the weight gradient (1: none), as
+/// KernelABI.h states for the scratch size: planes under 128 pixels, up to
+/// 1024 pixels in all. Each work unit packs every dY channel it reads, so
+/// packing pays only where a plane's tail vector wastes much: 7x7 (4
+/// vectors, the last with 1 lane) gained ~10% (one thread, bench/kernels),
+/// 14x14 (13 vectors) lost ~12% to the copies.
+int64_t gwImagesPerPack(int64_t plane) { return plane < 128 ? 1024 / plane : 1; }
+
+/// Images per group of the weight gradient when planes are read in place:
+/// about 64 pixel vectors (a block keeps its accumulators in registers over
+/// a group; on a 7x7 plane, 4 vectors per image, loading and storing them
+/// per image cost as much as the FMAs).
+int64_t gwImagesPerGroup(int64_t plane) { return std::max<int64_t>(1, 64 / ((plane + 15) / 16)); }
+
+/// Floats of packed planes in the weight gradient's scratch (after the lane
+/// sums): `channels` channels of `images` planes, rounded up to whole
+/// 64-byte lines. KernelABI.h states the same sizes for the compiler.
+int64_t gwPackedFloats(int64_t channels, int64_t images, int64_t plane) {
+  return (channels * images * plane + 15) / 16 * 16;
+}
+
+/// Splits an even h x w plane into its four phases P[a][b][i][j] =
+/// src[2i + a][2j + b], phase (a, b) at phase0 + (2a + b) * phaseStride with
+/// rows of w/2.
+void splitPhases(const float *src, int64_t h, int64_t w, float *phase0, int64_t phaseStride) {
+  const int64_t ow = w / 2;
+  for (int64_t iy = 0; iy < h; ++iy) {
+    const float *row = src + iy * w;
+    float *even = phase0 + (iy & 1) * 2 * phaseStride + (iy >> 1) * ow;
+    float *odd = even + phaseStride;
+    for (int64_t j = 0; j < ow; ++j) {
+      even[j] = row[2 * j];
+      odd[j] = row[2 * j + 1];
+    }
+  }
+}
+
+/// The nine taps of a 3x3, padding-1, stride-2 convolution over phase
+/// planes (splitPhases, ow pixels a row, phases phaseStride apart): tap
+/// (ky, kx) reads phase ((ky - 1) & 1, (kx - 1) & 1) shifted by dy, dx in
+/// {-1, 0} (-1 for the row or column before the output pixel's).
+void stride2Taps(int64_t phaseStride, int64_t ow, int64_t *wTap, int64_t *xTap, int64_t *dy,
+                 int64_t *dx) {
+  for (int ky = 0; ky < 3; ++ky)
+    for (int kx = 0; kx < 3; ++kx) {
+      const int t = ky * 3 + kx, r = ky - 1, c = kx - 1;
+      const int pa = r & 1, pb = c & 1; // r = -1 -> phase 1, row above
+      dy[t] = (r - pa) / 2;
+      dx[t] = (c - pb) / 2;
+      wTap[t] = t;
+      xTap[t] = (pa * 2 + pb) * phaseStride + dy[t] * ow + dx[t];
+    }
+}
+
+/// dw[(co * cin + ci) * taps + t] for ci in [ci0, ci1) from the per-lane
+/// sums part[(((ci - ci0) * cout + co) * taps + t) * 16 + lane], lanes in
+/// order: the same sum on every run.
+void reduceLaneSums(const float *part, float *dw, int64_t cout, int64_t cin, int64_t ci0,
+                    int64_t ci1, int64_t taps) {
+  for (int64_t co = 0; co < cout; ++co)
+    for (int64_t ci = ci0; ci < ci1; ++ci)
+      for (int64_t t = 0; t < taps; ++t) {
+        const float *lanes = part + (((ci - ci0) * cout + co) * taps + t) * 16;
+        float sum = 0.0f;
+        for (int l = 0; l < 16; ++l)
+          sum += lanes[l];
+        dw[(co * cin + ci) * taps + t] = sum;
+      }
+}
+
 #if defined(__x86_64__)
 
 constexpr int kMaxTaps = 49; // 7x7; larger kernels take the portable path
@@ -304,25 +374,10 @@ __attribute__((target("avx512f"))) void convStride2Avx512(const kiln::rt::Direct
   float *rows = phases + a.cin * 4 * all;
   for (int64_t ci = 0; ci < a.cin; ++ci)
     for (int64_t n = 0; n < images; ++n)
-      for (int64_t iy = 0; iy < a.h; ++iy) {
-        const float *src = a.x + (((n0 + n) * a.cin + ci) * a.h + iy) * a.w;
-        float *even = phases + (ci * 4 + (iy & 1) * 2) * all + n * plane + (iy >> 1) * ow;
-        float *odd = even + all;
-        for (int64_t j = 0; j < ow; ++j) {
-          even[j] = src[2 * j];
-          odd[j] = src[2 * j + 1];
-        }
-      }
+      splitPhases(a.x + ((n0 + n) * a.cin + ci) * a.h * a.w, a.h, a.w,
+                  phases + ci * 4 * all + n * plane, all);
   int64_t wTap[9], xTap[9], dy[9], dx[9];
-  for (int ky = 0; ky < 3; ++ky)
-    for (int kx = 0; kx < 3; ++kx) {
-      const int t = ky * 3 + kx, r = ky - 1, c = kx - 1;
-      const int pa = r & 1, pb = c & 1; // r = -1 -> phase 1, row above
-      dy[t] = (r - pa) / 2;
-      dx[t] = (c - pb) / 2;
-      wTap[t] = t;
-      xTap[t] = (pa * 2 + pb) * all + dy[t] * ow + dx[t];
-    }
+  stride2Taps(all, ow, wTap, xTap, dy, dx);
   const int64_t v0 = a.row0 - n0 * oh, v1 = a.row1 - n0 * oh, ld = (v1 - v0) * ow;
   convTaps({phases, a.wt, rows, ld, a.cin, images * oh, ow, a.cout, 3, 3, 1, 1, a.cin * 9, 9, 3,
             1, v0, v1, 4 * all, oh},
@@ -500,14 +555,6 @@ using GwBlockFn = void (*)(const float *, const float *, int64_t, int64_t, int64
                            int64_t, const int64_t *, const __mmask16 *, const __mmask16 *,
                            const uint8_t *, float *, bool);
 
-/// Images packed into one plane by the weight gradient (1: none), as
-/// KernelABI.h states for the scratch size: planes under 128 pixels, up to
-/// 1024 pixels in all. Each work unit packs every dY channel it reads, so
-/// packing pays only where a plane's tail vector wastes much: 7x7 (4
-/// vectors, the last with 1 lane) gained ~10% (one thread, bench/kernels),
-/// 14x14 (13 vectors) lost ~12% to the copies.
-int64_t gwImagesPerPack(int64_t plane) { return plane < 128 ? 1024 / plane : 1; }
-
 /// Output channels of the weight-gradient block starting at co: cbMax, but a
 /// remainder of one channel (16 = 5 * 3 + 1, 64 = 21 * 3 + 1) is spread as
 /// 2 + 2 over the last two blocks: a 1-channel block loads 10 vectors per 9
@@ -519,10 +566,6 @@ int64_t gwBlockChannels(int64_t cout, int64_t cbMax, int64_t co) {
     return 2;
   return std::min<int64_t>(cbMax, left);
 }
-
-/// Images per group of the stride-2 weight gradient: about 64 pixel vectors
-/// of dY (KernelABI.h states the scratch it implies).
-int64_t gwStride2Group(int64_t plane) { return std::max<int64_t>(1, 64 / ((plane + 15) / 16)); }
 
 /// Output channels per block for a tap count (0: no AVX-512 block).
 constexpr int gwChannelsPerBlock(int64_t taps) { return taps == 9 ? 3 : taps == 25 ? 1 : 0; }
@@ -594,11 +637,19 @@ __attribute__((target("avx512f"))) void planeMasks(int64_t images, int64_t h, in
   }
 }
 
-/// Floats of packed planes in the weight gradient's scratch (after the lane
-/// sums): `channels` channels of `images` planes, rounded up to whole
-/// 64-byte lines. KernelABI.h states the same sizes for the compiler.
-int64_t gwPackedFloats(int64_t channels, int64_t images, int64_t plane) {
-  return (channels * images * plane + 15) / 16 * 16;
+/// Per vector: whether every tap mask equals the middle row's mask of its
+/// column (then gwFmaRows serves all taps with kw masks); never where the
+/// taps are not a square around the pixel (`square` false).
+std::vector<uint8_t> rowsInsideFlags(const std::vector<__mmask16> &masks, int64_t nvec, int taps,
+                                     int64_t kw, int64_t middle, bool square) {
+  std::vector<uint8_t> flags(nvec);
+  for (int64_t v = 0; v < nvec; ++v) {
+    bool same = square;
+    for (int t = 0; t < taps && same; ++t)
+      same = masks[v * taps + t] == masks[v * taps + middle + t % kw];
+    flags[v] = same;
+  }
+  return flags;
 }
 
 __attribute__((target("avx512f"))) void gradWeightAvx512(const GradWeightGeometry &g) {
@@ -621,11 +672,9 @@ __attribute__((target("avx512f"))) void gradWeightAvx512(const GradWeightGeometr
   // 7x7 image's 1-lane tail vector is paid once per 20 images. Larger planes
   // are read in place, one image after another.
   const int64_t packed = gwImagesPerPack(plane);
-  // Images per group: a block keeps its accumulators in registers over the
-  // whole group (about 64 pixel vectors: on a 7x7 plane, 4 vectors per
-  // image, loading and storing them per image cost as much as the FMAs),
-  // while the group's planes stay in L2 for every (ci, co) block.
-  const int64_t group = packed > 1 ? packed : std::max<int64_t>(1, 64 / ((plane + 15) / 16));
+  // Images per group (gwImagesPerGroup), while the group's planes stay in L2
+  // for every (ci, co) block.
+  const int64_t group = packed > 1 ? packed : gwImagesPerGroup(plane);
   float *packedX = part + g.cout * nci * taps * 16;
   float *packedDy = packedX + gwPackedFloats(nci, packed, plane);
   // Masks for a full group, and for a shorter last one.
@@ -641,15 +690,8 @@ __attribute__((target("avx512f"))) void gradWeightAvx512(const GradWeightGeometr
     m.inRange.resize(m.nvec);
     m.masks.resize(m.nvec * taps);
     planeMasks(images, g.h, g.w_, dy, dx, taps, m.inRange.data(), m.masks.data());
-    // Vectors whose every tap mask equals the middle row's mask of its column.
-    m.rowsInside.resize(m.nvec);
-    const int64_t middle = (g.kh / 2) * g.kw;
-    for (int64_t v = 0; v < m.nvec; ++v) {
-      bool same = g.kh == g.kw && g.ph == g.kh / 2;
-      for (int t = 0; t < taps && same; ++t)
-        same = m.masks[v * taps + t] == m.masks[v * taps + middle + t % g.kw];
-      m.rowsInside[v] = same;
-    }
+    m.rowsInside = rowsInsideFlags(m.masks, m.nvec, taps, g.kw, (g.kh / 2) * g.kw,
+                                   g.kh == g.kw && g.ph == g.kh / 2);
     return m;
   };
   const Masks full = makeMasks(packed > 1 ? std::min(packed, g.batch) : 1);
@@ -694,15 +736,7 @@ __attribute__((target("avx512f"))) void gradWeightAvx512(const GradWeightGeometr
       }
     }
   }
-  for (int64_t co = 0; co < g.cout; ++co)
-    for (int64_t ci = g.ci0; ci < g.ci1; ++ci)
-      for (int t = 0; t < taps; ++t) {
-        const float *lanes = part + (((ci - g.ci0) * g.cout + co) * taps + t) * 16;
-        float sum = 0.0f; // lanes in order: the same sum on every run
-        for (int l = 0; l < 16; ++l)
-          sum += lanes[l];
-        g.dw[(co * g.cin + ci) * taps + t] = sum;
-      }
+  reduceLaneSums(part, g.dw, g.cout, g.cin, g.ci0, g.ci1, taps);
 }
 
 /// dW of the stride-2 convolution (convStride2Avx512) for input channels
@@ -716,40 +750,20 @@ __attribute__((target("avx512f"))) void
 gradWeightStride2Avx512(const kiln::rt::DirectConvStride2GradWeightArgs &g) {
   const int64_t oh = g.h / 2, ow = g.w / 2, plane = oh * ow, nvec = (plane + 15) / 16;
   const int64_t nci = g.ci1 - g.ci0;
-  int64_t xTap[9], dy[9], dx[9];
-  for (int ky = 0; ky < 3; ++ky)
-    for (int kx = 0; kx < 3; ++kx) {
-      const int t = ky * 3 + kx, r = ky - 1, c = kx - 1, pa = r & 1, pb = c & 1;
-      dy[t] = (r - pa) / 2;
-      dx[t] = (c - pb) / 2;
-      xTap[t] = (pa * 2 + pb) * plane + dy[t] * ow + dx[t];
-    }
+  int64_t wTap[9], xTap[9], dy[9], dx[9];
+  stride2Taps(plane, ow, wTap, xTap, dy, dx);
   std::vector<__mmask16> inRange(nvec), masks(nvec * 9);
   planeMasks(1, oh, ow, dy, dx, 9, inRange.data(), masks.data());
-  std::vector<uint8_t> rowsInside(nvec);
-  for (int64_t v = 0; v < nvec; ++v) {
-    bool same = true;
-    for (int t = 0; t < 9 && same; ++t)
-      same = masks[v * 9 + t] == masks[v * 9 + 3 + t % 3];
-    rowsInside[v] = same;
-  }
+  const std::vector<uint8_t> rowsInside = rowsInsideFlags(masks, nvec, 9, 3, 3, true);
   float *part = g.scratch;
   float *phases = part + g.cout * nci * 9 * 16; // [image][ci - ci0][4][plane]
-  const int64_t group = gwStride2Group(plane), xImage = nci * 4 * plane;
+  const int64_t group = gwImagesPerGroup(plane), xImage = nci * 4 * plane;
   for (int64_t n0 = 0; n0 < g.batch; n0 += group) {
     const int64_t images = std::min(group, g.batch - n0);
     for (int64_t n = 0; n < images; ++n)
       for (int64_t ci = g.ci0; ci < g.ci1; ++ci)
-        for (int64_t iy = 0; iy < g.h; ++iy) {
-          const float *src = g.x + (((n0 + n) * g.cin + ci) * g.h + iy) * g.w;
-          float *even =
-              phases + (n * nci + ci - g.ci0) * 4 * plane + (iy & 1) * 2 * plane + (iy >> 1) * ow;
-          float *odd = even + plane;
-          for (int64_t j = 0; j < ow; ++j) {
-            even[j] = src[2 * j];
-            odd[j] = src[2 * j + 1];
-          }
-        }
+        splitPhases(g.x + ((n0 + n) * g.cin + ci) * g.h * g.w, g.h, g.w,
+                    phases + (n * nci + ci - g.ci0) * 4 * plane, plane);
     for (int64_t ci = g.ci0; ci < g.ci1; ++ci)
       for (int64_t co = 0; co < g.cout; co += gwBlockChannels(g.cout, 3, co)) {
         const int cb = static_cast<int>(gwBlockChannels(g.cout, 3, co));
@@ -759,15 +773,7 @@ gradWeightStride2Avx512(const kiln::rt::DirectConvStride2GradWeightArgs &g) {
                           part + ((ci - g.ci0) * g.cout + co) * 9 * 16, n0 == 0);
       }
   }
-  for (int64_t co = 0; co < g.cout; ++co)
-    for (int64_t ci = g.ci0; ci < g.ci1; ++ci)
-      for (int t = 0; t < 9; ++t) {
-        const float *lanes = part + (((ci - g.ci0) * g.cout + co) * 9 + t) * 16;
-        float sum = 0.0f; // lanes in order: the same sum on every run
-        for (int l = 0; l < 16; ++l)
-          sum += lanes[l];
-        g.dw[(co * g.cin + ci) * 9 + t] = sum;
-      }
+  reduceLaneSums(part, g.dw, g.cout, g.cin, g.ci0, g.ci1, 9);
 }
 
 bool hasAvx512() {
@@ -828,11 +834,9 @@ bool directConvImagesAvx512(const DirectConvImagesArgs &a) {
 int64_t directConvGradWeightScratchFloats(int64_t cout, int64_t channels, int64_t kh, int64_t kw,
                                           int64_t h, int64_t w) {
   const int64_t plane = h * w, lanes = cout * channels * kh * kw * 16;
-#if defined(__x86_64__)
   const int64_t packed = gwImagesPerPack(plane);
   if (packed > 1)
     return lanes + gwPackedFloats(channels, packed, plane) + gwPackedFloats(cout, packed, plane);
-#endif
   return lanes;
 }
 
@@ -908,8 +912,7 @@ bool directConvStride2GradWeightAvx512(const DirectConvStride2GradWeightArgs &a)
 int64_t directConvStride2GradWeightScratchFloats(int64_t cout, int64_t channels, int64_t h,
                                                  int64_t w) {
   const int64_t plane = (h / 2) * (w / 2);
-  return cout * channels * 9 * 16 +
-         std::max<int64_t>(1, 64 / ((plane + 15) / 16)) * channels * 4 * plane;
+  return cout * channels * 9 * 16 + gwImagesPerGroup(plane) * channels * 4 * plane;
 }
 
 void directConvStride2GradInputPortable(const DirectConvStride2GradInputArgs &a) {

@@ -540,28 +540,19 @@ LogicalResult emitConvGradWeight(KernelContext &cx, Operation *op, Epilogue &epi
   plan.flopsPerItem = 2 * g.cout * k * ohw;
 
   Value x = cx.argBuffer(xV), dy = cx.argBuffer(dyV), dw = cx.output();
-  if (direct) {
-    LLVM::LLVMFuncOp fn = getOrDeclareDirectConvGradWeight(ir);
+  if (direct || stride2) {
+    // One runtime call per block of input channels [c0, c1), then the
+    // epilogue over that slice of dW.
+    LLVM::LLVMFuncOp fn = direct ? getOrDeclareDirectConvGradWeight(ir)
+                                 : getOrDeclareDirectConvStride2GradWeight(ir);
     ir.forLoop(cx.begin, cx.end, [&](Value unit) {
       Value c0 = ir.mul(unit, perUnit);
       Value c1 = ir.min(ir.add(c0, perUnit), ir.c(g.cin));
-      SmallVector<Value> args = {x,         dy,        dw,         cx.scratch, cx.batch,
-                                 ir.c(g.cin), ir.c(g.h), ir.c(g.w), ir.c(g.cout), ir.c(g.kh),
-                                 ir.c(g.kw), ir.c(g.ph), ir.c(g.pw), c0,        c1};
-      ir.b.create<LLVM::CallOp>(ir.loc, fn, args);
-      if (!epi.empty())
-        ir.forLoop(ir.c(0), ir.c(g.cout),
-                   [&](Value co) { emitInPlaceEpilogue(cx, epi, dwDims, co, c0, c1); });
-    });
-    return success();
-  }
-  if (stride2) {
-    LLVM::LLVMFuncOp fn = getOrDeclareDirectConvStride2GradWeight(ir);
-    ir.forLoop(cx.begin, cx.end, [&](Value unit) {
-      Value c0 = ir.mul(unit, perUnit);
-      Value c1 = ir.min(ir.add(c0, perUnit), ir.c(g.cin));
-      SmallVector<Value> args = {x,         dy,        dw,           cx.scratch, cx.batch, ir.c(g.cin),
-                                 ir.c(g.h), ir.c(g.w), ir.c(g.cout), c0,         c1};
+      SmallVector<Value> args = {x, dy, dw, cx.scratch, cx.batch, ir.c(g.cin), ir.c(g.h), ir.c(g.w),
+                                 ir.c(g.cout)};
+      if (direct) // the "same" entry also takes the kernel size and padding
+        args.append({ir.c(g.kh), ir.c(g.kw), ir.c(g.ph), ir.c(g.pw)});
+      args.append({c0, c1});
       ir.b.create<LLVM::CallOp>(ir.loc, fn, args);
       if (!epi.empty())
         ir.forLoop(ir.c(0), ir.c(g.cout),
