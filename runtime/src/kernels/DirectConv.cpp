@@ -15,10 +15,14 @@
 //     per group of pixels and tap. Masked-off lanes of an AVX-512 load do not
 //     fault, so reads before or after the plane are safe.
 //   * Register blocking: CB output channels x PV vectors of 16 pixels live in
-//     CB*PV zmm accumulators (8 x 3 = 24 of 32). Per (input channel, tap):
-//     PV masked loads, CB weight broadcasts, CB*PV FMAs - FMA-bound.
-//   * Each output element is summed in one fixed order (input channel, then
-//     tap), whatever the thread split, so results are bitwise reproducible.
+//     CB*PV zmm accumulators (8 x 3 = 24 of 32). Per (tap, input channel):
+//     PV masked loads, CB weight broadcasts, CB*PV FMAs - FMA-bound. Taps
+//     are the outer loop so a tap's PV masks stay in mask registers while
+//     the input channels run under them (the inner loop is then loads,
+//     broadcasts and FMAs only).
+//   * Each output element is summed in one fixed order (tap, then input
+//     channel), whatever the thread split, so results are bitwise
+//     reproducible.
 //
 // Weights are read through four strides, so the same code computes the
 // gradient with respect to the input of such a convolution (the convolution
@@ -67,18 +71,18 @@ void convPortable(const Geometry &g) {
   for (int64_t co = 0; co < g.cout; ++co)
     for (int64_t oy = g.oy0; oy < g.oy1; ++oy)
       for (int64_t ox = 0; ox < g.w_; ++ox) {
-        float acc = 0.0f;
-        for (int64_t ci = 0; ci < g.cin; ++ci)
-          for (int64_t ky = 0; ky < g.kh; ++ky) {
-            const int64_t iy = oy + ky - g.ph;
-            for (int64_t kx = 0; kx < g.kw; ++kx) {
-              const int64_t ix = ox + kx - g.pw;
-              if (iy < 0 || iy >= g.h || ix < 0 || ix >= g.w_)
-                continue;
+        float acc = 0.0f; // taps outside, channels inside, as the AVX-512 block
+        for (int64_t ky = 0; ky < g.kh; ++ky) {
+          const int64_t iy = oy + ky - g.ph;
+          for (int64_t kx = 0; kx < g.kw; ++kx) {
+            const int64_t ix = ox + kx - g.pw;
+            if (iy < 0 || iy >= g.h || ix < 0 || ix >= g.w_)
+              continue;
+            for (int64_t ci = 0; ci < g.cin; ++ci)
               acc += g.w[co * g.wsCo + ci * g.wsCi + ky * g.wsY + kx * g.wsX] *
                      g.x[ci * plane + iy * g.w_ + ix];
-            }
           }
+        }
         g.out[co * g.ld + (oy - g.oy0) * g.w_ + ox] = acc;
       }
 }
@@ -235,13 +239,16 @@ __attribute__((target("avx512f"))) void block(const float *x, int64_t plane, con
   constexpr auto pixels = std::make_integer_sequence<int, PV>();
   __m512 acc[CB * PV];
   zeroBlock<CB * PV>(acc, all);
-  for (int64_t ci = 0; ci < cin; ++ci) {
-    const float *xc = x + ci * plane;
-    const float *wc = w + ci * wsCi;
-    for (int t = 0; t < taps; ++t) {
+  for (int t = 0; t < taps; ++t) {
+    __mmask16 m[PV];
+    for (int v = 0; v < PV; ++v)
+      m[v] = masks[t * kMaxPV + v];
+    const float *xc = x + xTap[t];
+    const float *wc = w + wTap[t];
+    for (int64_t ci = 0; ci < cin; ++ci, xc += plane, wc += wsCi) {
       __m512 xv[PV];
-      loadPixels<PV>(xv, masks + t * kMaxPV, xc + xTap[t], pixels);
-      fmaBlock<CB, PV>(acc, xv, wc + wTap[t], wsCo, all);
+      loadPixels<PV>(xv, m, xc, pixels);
+      fmaBlock<CB, PV>(acc, xv, wc, wsCo, all);
     }
   }
   storeBlock<CB, PV>(acc, out, ld, storeMask, all);
