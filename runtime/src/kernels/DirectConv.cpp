@@ -497,45 +497,117 @@ gwFmaTap(__m512 (&acc)[CB * TAPS], const __m512 (&dyv)[CB], __m512 xv,
          std::integer_sequence<int, J...>) {
   ((acc[J * TAPS + T] = _mm512_fmadd_ps(dyv[J], xv, acc[J * TAPS + T])), ...);
 }
-template <int CB, int TAPS, int... T>
+/// As gwFmaTap, lanes outside m keeping their sums (the mask costs an FMA
+/// nothing; a zero-masking load costs an extra ALU uop).
+template <int CB, int TAPS, int T, int... J>
 __attribute__((target("avx512f"), always_inline)) inline void
-gwFmaAll(__m512 (&acc)[CB * TAPS], const __m512 (&dyv)[CB], const float *xs,
-         const int64_t *xTap, const __mmask16 *masks, std::integer_sequence<int, T...>) {
-  (gwFmaTap<CB, TAPS, T>(acc, dyv, _mm512_maskz_loadu_ps(masks[T], xs + xTap[T]),
-                         std::make_integer_sequence<int, CB>()),
+gwFmaTapMasked(__m512 (&acc)[CB * TAPS], const __m512 (&dyv)[CB], __m512 xv, __mmask16 m,
+               std::integer_sequence<int, J...>) {
+  ((acc[J * TAPS + T] = _mm512_mask3_fmadd_ps(dyv[J], xv, acc[J * TAPS + T], m)), ...);
+}
+/// Keeps v in a register: GCC would otherwise fold an unmasked load into
+/// each of the CB FMAs that use it, CB line-splitting loads instead of one
+/// (measured 30% slower).
+/// A mask register loaded straight from memory (kmovw k, m16: a load uop).
+/// GCC otherwise loads masks through a general register (movzwl, then
+/// kmovw k, r32), whose second uop takes port 5 from the FMAs.
+__attribute__((target("avx512f"), always_inline)) inline __mmask16 loadMask(const __mmask16 *m) {
+  __mmask16 k;
+  __asm__("kmovw %1, %0" : "=k"(k) : "m"(*m));
+  return k;
+}
+__attribute__((target("avx512f"), always_inline)) inline __m512 inRegister(__m512 v) {
+  __asm__("" : "+v"(v));
+  return v;
+}
+/// Where tap T of a weight-gradient block reads x: row pointer base(T) of
+/// the block's `rows` (set per image from gwRowOffsets) plus col(T) floats,
+/// both compile-time constants, so each x load is one base + index +
+/// displacement address. With the tap offsets in a runtime array every load
+/// needed its own address arithmetic, and for want of registers a reload
+/// from the stack: ALU work that competed with the FMAs for their ports.
+/// "Same" KW x KW (padding KW / 2): one row pointer per kernel row, col =
+/// kx - KW / 2. Stride 2 over phase planes (stride2Taps): tap (ky, kx)
+/// reads phase ((ky - 1) & 1, (kx - 1) & 1) shifted by dx = -1 for kx = 0,
+/// so one pointer per (ky, column phase): six.
+template <int TAPS, bool STRIDE2> struct GwTaps {
+  static constexpr int kw = TAPS == 9 ? 3 : 5;
+  static constexpr int rows = STRIDE2 ? 6 : kw;
+  static constexpr int base(int t) { return STRIDE2 ? (t / 3) * 2 + (((t % 3) - 1) & 1) : t / kw; }
+  static constexpr int col(int t) { return STRIDE2 ? (t % 3 == 0 ? -1 : 0) : t % kw - kw / 2; }
+};
+
+/// The row offsets of GwTaps<TAPS, STRIDE2> from the taps' offsets xTap:
+/// rowOff[base(t)] = xTap[t] - col(t), the same for every t of a row
+/// (false if not: taps of another shape, which take the portable path).
+template <int TAPS, bool STRIDE2> bool gwRowOffsets(const int64_t *xTap, int64_t *rowOff) {
+  using Taps = GwTaps<TAPS, STRIDE2>;
+  bool set[Taps::rows] = {};
+  for (int t = 0; t < TAPS; ++t) {
+    const int r = Taps::base(t);
+    const int64_t off = xTap[t] - Taps::col(t);
+    if (set[r] && rowOff[r] != off)
+      return false;
+    rowOff[r] = off;
+    set[r] = true;
+  }
+  return true;
+}
+
+template <int CB, int TAPS, typename Taps, int... T>
+__attribute__((target("avx512f"), always_inline)) inline void
+gwFmaAll(__m512 (&acc)[CB * TAPS], const __m512 (&dyv)[CB], const float *const (&rows)[Taps::rows],
+         int64_t at, const __mmask16 *masks, std::integer_sequence<int, T...>) {
+  (gwFmaTap<CB, TAPS, T>(
+       acc, dyv,
+       _mm512_maskz_loadu_ps(loadMask(masks + T), rows[Taps::base(T)] + at + Taps::col(T)),
+       std::make_integer_sequence<int, CB>()),
    ...);
 }
 
-/// As gwFmaAll for a vector whose lanes, for every tap row, read inside the
-/// image rows: tap t's mask is then the middle row's mask of its column
-/// (rowMasks[t % KW]), so KW masks serve all TAPS loads. Fewer mask loads
-/// matter here: the loop is bound by loads (9 line-splitting x loads and 3 dY
-/// loads per 27 FMAs), not by the FMAs.
-template <int CB, int TAPS, int KW, int... T>
+/// As gwFmaAll for a full vector whose lanes, for every tap row, read inside
+/// the image rows, and whose loads all stay inside the planes' memory
+/// (rowsInsideFlags): tap t's mask is then the middle row's mask of its
+/// column (rowMasks[t % KW]), so KW masks serve all TAPS taps, and they mask
+/// the FMAs, not the loads: the loads are plain (the lanes they read across
+/// a row's end are never summed), dY's too. One thread, in-process A/B:
+/// 7-16% faster than masked loads, which cost an ALU uop each beside the
+/// FMAs'.
+template <int CB, int TAPS, typename Taps, int... T>
 __attribute__((target("avx512f"), always_inline)) inline void
-gwFmaRows(__m512 (&acc)[CB * TAPS], const __m512 (&dyv)[CB], const float *xs,
-          const int64_t *xTap, const __mmask16 *rowMasks, std::integer_sequence<int, T...>) {
+gwFmaRows(__m512 (&acc)[CB * TAPS], const __m512 (&dyv)[CB], const float *const (&rows)[Taps::rows],
+          int64_t at, const __mmask16 *rowMasks, std::integer_sequence<int, T...>) {
+  constexpr int KW = Taps::kw;
   __mmask16 m[KW];
   for (int i = 0; i < KW; ++i)
-    m[i] = rowMasks[i];
-  (gwFmaTap<CB, TAPS, T>(acc, dyv, _mm512_maskz_loadu_ps(m[T % KW], xs + xTap[T]),
-                         std::make_integer_sequence<int, CB>()),
+    m[i] = loadMask(rowMasks + i);
+  (gwFmaTapMasked<CB, TAPS, T>(acc, dyv,
+                               inRegister(_mm512_loadu_ps(rows[Taps::base(T)] + at + Taps::col(T))),
+                               m[T % KW], std::make_integer_sequence<int, CB>()),
    ...);
+}
+
+template <int R, int... I>
+__attribute__((target("avx512f"), always_inline)) inline void
+gwSetRows(const float *(&rows)[R], const float *xc, const int64_t *rowOff,
+          std::integer_sequence<int, I...>) {
+  ((rows[I] = xc + rowOff[I]), ...);
 }
 
 /// part[(j * TAPS + t) * 16 + lane] += the lane sums of output channels
 /// co..co+CB-1, input channel ci of `images` consecutive images (their planes
 /// xImage and dyImage floats apart). rowsInside[v]: vector v's taps all read
 /// inside the image rows (see gwFmaRows).
-template <int CB, int TAPS>
+template <int CB, int TAPS, bool STRIDE2>
 __attribute__((target("avx512f"))) void gwBlock(const float *xc, const float *dyc, int64_t plane,
                                                 int64_t nvec, int64_t images, int64_t xImage,
-                                                int64_t dyImage, const int64_t *xTap,
+                                                int64_t dyImage, const int64_t *rowOff,
                                                 const __mmask16 *masks,
                                                 const __mmask16 *inRange,
                                                 const uint8_t *rowsInside, float *part,
                                                 bool first) {
-  constexpr int KW = TAPS == 9 ? 3 : 5; // square 3x3 or 5x5, "same" padding
+  using Taps = GwTaps<TAPS, STRIDE2>;
+  constexpr int KW = Taps::kw;
   constexpr auto all = std::make_integer_sequence<int, CB * TAPS>();
   constexpr auto taps = std::make_integer_sequence<int, TAPS>();
   __m512 acc[CB * TAPS];
@@ -545,16 +617,21 @@ __attribute__((target("avx512f"))) void gwBlock(const float *xc, const float *dy
     zeroBlock<CB * TAPS>(acc, all);
   else
     gwLoad<CB, TAPS>(acc, part, all);
-  for (int64_t n = 0; n < images; ++n, xc += xImage, dyc += dyImage)
+  for (int64_t n = 0; n < images; ++n, xc += xImage, dyc += dyImage) {
+    const float *rows[Taps::rows];
+    gwSetRows<Taps::rows>(rows, xc, rowOff, std::make_integer_sequence<int, Taps::rows>());
     for (int64_t v = 0; v < nvec; ++v) {
       __m512 dyv[CB];
-      gwLoadDy<CB>(dyv, dyc + 16 * v, plane, inRange[v], std::make_integer_sequence<int, CB>());
+      // Full vectors in the rows case: dY's loads need no mask either.
+      gwLoadDy<CB>(dyv, dyc + 16 * v, plane,
+                   rowsInside[v] ? __mmask16(0xFFFF) : loadMask(inRange + v),
+                   std::make_integer_sequence<int, CB>());
       if (rowsInside[v])
-        gwFmaRows<CB, TAPS, KW>(acc, dyv, xc + 16 * v, xTap, masks + v * TAPS + (KW / 2) * KW,
-                                taps);
+        gwFmaRows<CB, TAPS, Taps>(acc, dyv, rows, 16 * v, masks + v * TAPS + (KW / 2) * KW, taps);
       else
-        gwFmaAll<CB, TAPS>(acc, dyv, xc + 16 * v, xTap, masks + v * TAPS, taps);
+        gwFmaAll<CB, TAPS, Taps>(acc, dyv, rows, 16 * v, masks + v * TAPS, taps);
     }
+  }
   gwStore<CB, TAPS>(acc, part, all);
 }
 
@@ -577,10 +654,13 @@ int64_t gwBlockChannels(int64_t cout, int64_t cbMax, int64_t co) {
 /// Output channels per block for a tap count (0: no AVX-512 block).
 constexpr int gwChannelsPerBlock(int64_t taps) { return taps == 9 ? 3 : taps == 25 ? 1 : 0; }
 
-GwBlockFn gwBlockFor(int64_t taps, int cb) {
+/// The block for a tap count, channel count and tap layout (GwTaps).
+GwBlockFn gwBlockFor(int64_t taps, int cb, bool stride2) {
+  if (stride2)
+    return cb == 3 ? &gwBlock<3, 9, true> : cb == 2 ? &gwBlock<2, 9, true> : &gwBlock<1, 9, true>;
   if (taps == 9)
-    return cb == 3 ? &gwBlock<3, 9> : cb == 2 ? &gwBlock<2, 9> : &gwBlock<1, 9>;
-  return &gwBlock<1, 25>;
+    return cb == 3 ? &gwBlock<3, 9, false> : cb == 2 ? &gwBlock<2, 9, false> : &gwBlock<1, 9, false>;
+  return &gwBlock<1, 25, false>;
 }
 
 /// The pixel vectors of `images` planes packed one after another (1: one
@@ -644,14 +724,21 @@ __attribute__((target("avx512f"))) void planeMasks(int64_t images, int64_t h, in
   }
 }
 
-/// Per vector: whether every tap mask equals the middle row's mask of its
-/// column (then gwFmaRows serves all taps with kw masks); never where the
-/// taps are not a square around the pixel (`square` false).
-std::vector<uint8_t> rowsInsideFlags(const std::vector<__mmask16> &masks, int64_t nvec, int taps,
-                                     int64_t kw, int64_t middle, bool square) {
+/// Per vector: whether gwFmaRows may serve it: a full vector (inRange)
+/// whose tap masks each equal the middle row's mask of their column, and
+/// whose plain loads (offsets xTap, 16 lanes) all stay inside the `span`
+/// floats of the planes being read, so none can fault; never where the taps
+/// are not a square around the pixel (`square` false).
+std::vector<uint8_t> rowsInsideFlags(const std::vector<__mmask16> &masks,
+                                     const std::vector<__mmask16> &inRange, const int64_t *xTap,
+                                     int64_t span, int64_t nvec, int taps, int64_t kw,
+                                     int64_t middle, bool square) {
+  const int64_t lowest = *std::min_element(xTap, xTap + taps);
+  const int64_t highest = *std::max_element(xTap, xTap + taps);
   std::vector<uint8_t> flags(nvec);
   for (int64_t v = 0; v < nvec; ++v) {
-    bool same = square;
+    bool same = square && inRange[v] == 0xFFFF && 16 * v + lowest >= 0 &&
+                16 * v + 15 + highest < span;
     for (int t = 0; t < taps && same; ++t)
       same = masks[v * taps + t] == masks[v * taps + middle + t % kw];
     flags[v] = same;
@@ -659,7 +746,9 @@ std::vector<uint8_t> rowsInsideFlags(const std::vector<__mmask16> &masks, int64_
   return flags;
 }
 
-__attribute__((target("avx512f"))) void gradWeightAvx512(const GradWeightGeometry &g) {
+/// False, writing nothing, for taps that are not a square around the pixel
+/// (e.g. 1x9), which GwTaps cannot address.
+__attribute__((target("avx512f"))) bool gradWeightAvx512(const GradWeightGeometry &g) {
   const int taps = static_cast<int>(g.kh * g.kw);
   const int cbMax = gwChannelsPerBlock(taps);
   const int64_t plane = g.h * g.w_;
@@ -669,6 +758,9 @@ __attribute__((target("avx512f"))) void gradWeightAvx512(const GradWeightGeometr
     dx[t] = t % g.kw - g.pw;
     xTap[t] = dy[t] * g.w_ + dx[t];
   }
+  int64_t rowOff[GwTaps<25, false>::rows];
+  if (!(taps == 9 ? gwRowOffsets<9, false>(xTap, rowOff) : gwRowOffsets<25, false>(xTap, rowOff)))
+    return false;
   const int64_t nci = g.ci1 - g.ci0;
   // part[(((ci - ci0) * cout + co) * taps + t) * 16 + lane]: lane sums; a
   // block's channels co..co+cb-1 are consecutive runs of taps.
@@ -697,8 +789,8 @@ __attribute__((target("avx512f"))) void gradWeightAvx512(const GradWeightGeometr
     m.inRange.resize(m.nvec);
     m.masks.resize(m.nvec * taps);
     planeMasks(images, g.h, g.w_, dy, dx, taps, m.inRange.data(), m.masks.data());
-    m.rowsInside = rowsInsideFlags(m.masks, m.nvec, taps, g.kw, (g.kh / 2) * g.kw,
-                                   g.kh == g.kw && g.ph == g.kh / 2);
+    m.rowsInside = rowsInsideFlags(m.masks, m.inRange, xTap, images * plane, m.nvec, taps, g.kw,
+                                   (g.kh / 2) * g.kw, g.kh == g.kw && g.ph == g.kh / 2);
     return m;
   };
   const Masks full = makeMasks(packed > 1 ? std::min(packed, g.batch) : 1);
@@ -736,14 +828,15 @@ __attribute__((target("avx512f"))) void gradWeightAvx512(const GradWeightGeometr
       const float *xc = x + (packed > 1 ? ci - g.ci0 : ci) * xChan;
       for (int64_t co = 0; co < g.cout; co += blockChannels(co)) {
         const int cb = static_cast<int>(blockChannels(co));
-        gwBlockFor(taps, cb)(xc, dyImages + co * dyChan, dyChan, m->nvec, passes, xImage,
-                             dyImage, xTap, m->masks.data(), m->inRange.data(),
+        gwBlockFor(taps, cb, false)(xc, dyImages + co * dyChan, dyChan, m->nvec, passes, xImage,
+                             dyImage, rowOff, m->masks.data(), m->inRange.data(),
                              m->rowsInside.data(), part + ((ci - g.ci0) * g.cout + co) * taps * 16,
                              n0 == 0);
       }
     }
   }
   reduceLaneSums(part, g.dw, g.cout, g.cin, g.ci0, g.ci1, taps);
+  return true;
 }
 
 /// dW of the stride-2 convolution (convStride2Avx512) for input channels
@@ -759,9 +852,13 @@ gradWeightStride2Avx512(const kiln::rt::DirectConvStride2GradWeightArgs &g) {
   const int64_t nci = g.ci1 - g.ci0;
   int64_t wTap[9], xTap[9], dy[9], dx[9];
   stride2Taps(plane, ow, wTap, xTap, dy, dx);
+  int64_t rowOff[GwTaps<9, true>::rows];
+  gwRowOffsets<9, true>(xTap, rowOff); // the layout stride2Taps makes
   std::vector<__mmask16> inRange(nvec), masks(nvec * 9);
   planeMasks(1, oh, ow, dy, dx, 9, inRange.data(), masks.data());
-  const std::vector<uint8_t> rowsInside = rowsInsideFlags(masks, nvec, 9, 3, 3, true);
+  // Taps read the four phase planes of one channel: 4 * plane floats.
+  const std::vector<uint8_t> rowsInside =
+      rowsInsideFlags(masks, inRange, xTap, 4 * plane, nvec, 9, 3, 3, true);
   float *part = g.scratch;
   float *phases = part + g.cout * nci * 9 * 16; // [image][ci - ci0][4][plane]
   const int64_t group = gwImagesPerGroup(plane), xImage = nci * 4 * plane;
@@ -774,8 +871,8 @@ gradWeightStride2Avx512(const kiln::rt::DirectConvStride2GradWeightArgs &g) {
     for (int64_t ci = g.ci0; ci < g.ci1; ++ci)
       for (int64_t co = 0; co < g.cout; co += gwBlockChannels(g.cout, 3, co)) {
         const int cb = static_cast<int>(gwBlockChannels(g.cout, 3, co));
-        gwBlockFor(9, cb)(phases + (ci - g.ci0) * 4 * plane, g.dy + (n0 * g.cout + co) * plane,
-                          plane, nvec, images, xImage, g.cout * plane, xTap, masks.data(),
+        gwBlockFor(9, cb, true)(phases + (ci - g.ci0) * 4 * plane, g.dy + (n0 * g.cout + co) * plane,
+                          plane, nvec, images, xImage, g.cout * plane, rowOff, masks.data(),
                           inRange.data(), rowsInside.data(),
                           part + ((ci - g.ci0) * g.cout + co) * 9 * 16, n0 == 0);
       }
@@ -965,9 +1062,8 @@ bool directConvGradWeightAvx512(const DirectConvGradWeightArgs &a) {
   if (!hasAvx512() || gwChannelsPerBlock(a.kh * a.kw) == 0 ||
       a.h * a.w + 16 >= (int64_t(1) << 30) || a.batch <= 0 || a.ci1 <= a.ci0)
     return false;
-  gradWeightAvx512({a.x, a.dy, a.dw, a.scratch, a.batch, a.cin, a.h, a.w, a.cout, a.kh, a.kw,
-                    a.ph, a.pw, a.ci0, a.ci1});
-  return true;
+  return gradWeightAvx512({a.x, a.dy, a.dw, a.scratch, a.batch, a.cin, a.h, a.w, a.cout, a.kh,
+                           a.kw, a.ph, a.pw, a.ci0, a.ci1});
 #else
   (void)a;
   return false;
