@@ -1,0 +1,177 @@
+//===- bench_conv_ab.cpp - two runtime builds' convolutions, alternating ---===//
+//
+// Why this exists: the VM Kiln is developed on drifts by +-20-30% within
+// minutes, so two builds timed one after the other cannot be compared. This
+// tool loads two builds of libkiln_runtime.so into one process (dlopen,
+// RTLD_LOCAL: each keeps its own symbols), then calls the same direct
+// convolution of each on the same data, A then B, round after round, and
+// reports the median of the per-round time ratios A/B (> 1: B is faster).
+// Each round pairs two calls made microseconds apart, so the drift cancels.
+//
+//   cp build/lib/libkiln_runtime.so /tmp/a/   # before a change
+//   ... change, rebuild ...
+//   build/bin/bench_conv_ab /tmp/a/libkiln_runtime.so build/lib/libkiln_runtime.so
+//
+// Shapes: resnet20's three 3x3 stages, forward (one image repeated in cache,
+// a streaming batch, images packed per call as the compiler does) and the
+// weight gradient in the compiler's work units, one thread.
+//===----------------------------------------------------------------------===//
+#include "kiln/runtime/KernelABI.h"
+
+#include <CLI/CLI.hpp>
+#include <fmt/core.h>
+
+#include <dlfcn.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace {
+
+// The ABI entries this tool calls, as declared in KernelABI.h.
+using SameFn = decltype(&kiln_conv2d_same_f32);
+using ImagesFn = decltype(&kiln_conv2d_same_images_f32);
+using GradWeightFn = decltype(&kiln_conv2d_same_grad_weight_f32);
+
+struct Build {
+  std::string path;
+  SameFn same = nullptr;
+  ImagesFn images = nullptr;
+  GradWeightFn gradWeight = nullptr;
+};
+
+/// Loads one build; an error names the file and the missing symbol.
+bool load(const std::string &path, Build &b, std::string &error) {
+  void *h = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!h) {
+    error = dlerror();
+    return false;
+  }
+  b.path = path;
+  b.same = reinterpret_cast<SameFn>(dlsym(h, "kiln_conv2d_same_f32"));
+  b.images = reinterpret_cast<ImagesFn>(dlsym(h, "kiln_conv2d_same_images_f32"));
+  b.gradWeight = reinterpret_cast<GradWeightFn>(dlsym(h, "kiln_conv2d_same_grad_weight_f32"));
+  if (!b.same || !b.images || !b.gradWeight) {
+    error = path + ": not a Kiln runtime with the schema-3 convolution entries "
+                   "(kiln_conv2d_same_f32, kiln_conv2d_same_images_f32, "
+                   "kiln_conv2d_same_grad_weight_f32)";
+    return false;
+  }
+  return true;
+}
+
+enum class Kind { Hot, Streaming, Packed, GradWeight };
+
+struct Item {
+  std::string name;
+  Kind kind;
+  int64_t channels, side, perCall; // perCall: images per packed call
+};
+
+double seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  CLI::App app{"Two builds of the Kiln runtime, their direct convolutions called alternately in "
+               "one process: the median per-round time ratio A/B (> 1: B faster), one thread"};
+  std::string pathA, pathB;
+  int batch = 64, rounds = 21;
+  app.add_option("a", pathA, "libkiln_runtime.so of build A (e.g. a copy from before a change)")
+      ->required();
+  app.add_option("b", pathB, "libkiln_runtime.so of build B")->required();
+  app.add_option("--batch", batch, "images per streaming / weight-gradient call")
+      ->check(CLI::Range(1, 4096));
+  app.add_option("--rounds", rounds, "A/B pairs per shape (the median ratio is reported)")
+      ->check(CLI::Range(1, 1000));
+  CLI11_PARSE(app, argc, argv);
+
+  Build a, b;
+  std::string error;
+  if (!load(pathA, a, error) || !load(pathB, b, error)) {
+    fmt::print(stderr, "bench_conv_ab: {}\n", error);
+    return 1;
+  }
+  const std::vector<Item> items = {
+      {"forward 16ch 28x28 hot", Kind::Hot, 16, 28, 1},
+      {"forward 16ch 28x28 batch", Kind::Streaming, 16, 28, 1},
+      {"forward 32ch 14x14 hot", Kind::Hot, 32, 14, 1},
+      {"forward 32ch 14x14 batch (5 per call)", Kind::Packed, 32, 14, 5},
+      {"forward 64ch 7x7 hot", Kind::Hot, 64, 7, 1},
+      {"forward 64ch 7x7 batch (20 per call)", Kind::Packed, 64, 7, 20},
+      {"weight grad 16ch 28x28 batch", Kind::GradWeight, 16, 28, 1},
+      {"weight grad 32ch 14x14 batch", Kind::GradWeight, 32, 14, 1},
+      {"weight grad 64ch 7x7 batch", Kind::GradWeight, 64, 7, 1},
+  };
+  fmt::print("A: {}\nB: {}\none thread, batch {}, {} alternating rounds per shape\n", a.path,
+             b.path, batch, rounds);
+  fmt::print("{:<40} {:>10} {:>10} {:>14}\n", "kernel", "A min ms", "B min ms", "median A/B");
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> uniform(-1.0f, 1.0f);
+  for (const Item &it : items) {
+    const int64_t c = it.channels, h = it.side, plane = h * h;
+    // Hot: one image, 64 calls per timing; the rest: the batch once.
+    const int64_t images = it.kind == Kind::Hot ? 1 : batch, repeats = it.kind == Kind::Hot ? 64 : 1;
+    std::vector<float> x(images * c * plane), w(c * c * 9), out(images * c * plane), dw(c * c * 9);
+    for (float &v : x)
+      v = uniform(rng);
+    for (float &v : w)
+      v = uniform(rng);
+    // Scratch: generous for every entry (KernelABI.h's sizes are far smaller).
+    std::vector<float> scratch(size_t(4) * c * 1024 + size_t(c) * c * 9 * 16 + 4096 * 64);
+    auto runOnce = [&](const Build &lib) {
+      for (int64_t r = 0; r < repeats; ++r) {
+        switch (it.kind) {
+        case Kind::Hot:
+        case Kind::Streaming:
+          for (int64_t n = 0; n < images; ++n)
+            lib.same(x.data() + n * c * plane, w.data(), out.data() + n * c * plane, plane, c, h,
+                     h, c, 3, 3, 1, 1, c * 9, 9, 3, 1, 0, h);
+          break;
+        case Kind::Packed:
+          for (int64_t n = 0; n < images; n += it.perCall)
+            lib.images(x.data() + n * c * plane, w.data(), out.data() + n * c * plane,
+                       scratch.data(), std::min(it.perCall, images - n), c * plane, c * plane, c,
+                       h, h, c, 3, 3, 1, 1, c * 9, 9, 3, 1);
+          break;
+        case Kind::GradWeight: // the compiler's units: cin / 8 input channels each
+          for (int64_t ci0 = 0; ci0 < c; ci0 += c / 8)
+            lib.gradWeight(x.data(), x.data(), dw.data(), scratch.data(), images, c, h, h, c, 3,
+                           3, 1, 1, ci0, ci0 + c / 8);
+          break;
+        }
+      }
+    };
+    runOnce(a); // warm both builds' code and data once
+    runOnce(b);
+    std::vector<double> ta, tb, ratio;
+    for (int r = 0; r < rounds; ++r) {
+      double t0 = seconds();
+      runOnce(a);
+      double t1 = seconds();
+      runOnce(b);
+      double t2 = seconds();
+      ta.push_back(t1 - t0);
+      tb.push_back(t2 - t1);
+      ratio.push_back((t1 - t0) / (t2 - t1));
+    }
+    fmt::print("{:<40} {:>10.3f} {:>10.3f} {:>14.3f}\n", it.name,
+               *std::min_element(ta.begin(), ta.end()) * 1e3,
+               *std::min_element(tb.begin(), tb.end()) * 1e3, median(ratio));
+  }
+  return 0;
+}
