@@ -125,7 +125,8 @@ int main(int argc, char **argv) {
   for (const Item &it : items) {
     const int64_t c = it.channels, h = it.side, plane = h * h;
     // Hot: one image, 64 calls per timing; the rest: the batch once.
-    const int64_t images = it.kind == Kind::Hot ? 1 : batch, repeats = it.kind == Kind::Hot ? 64 : 1;
+    const bool hot = it.kind == Kind::Hot;
+    const int64_t images = hot ? 1 : batch, repeats = hot ? 64 : 1;
     std::vector<float> x(images * c * plane), w(c * c * 9), out(images * c * plane), dw(c * c * 9);
     for (float &v : x)
       v = uniform(rng);

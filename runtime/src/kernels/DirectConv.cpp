@@ -497,25 +497,27 @@ gwFmaTap(__m512 (&acc)[CB * TAPS], const __m512 (&dyv)[CB], __m512 xv,
          std::integer_sequence<int, J...>) {
   ((acc[J * TAPS + T] = _mm512_fmadd_ps(dyv[J], xv, acc[J * TAPS + T])), ...);
 }
-/// As gwFmaTap, lanes outside m keeping their sums (the mask costs an FMA
-/// nothing; a zero-masking load costs an extra ALU uop).
+/// As gwFmaTap, lanes outside m keeping their sums (a mask on an FMA costs
+/// no extra uop).
 template <int CB, int TAPS, int T, int... J>
 __attribute__((target("avx512f"), always_inline)) inline void
 gwFmaTapMasked(__m512 (&acc)[CB * TAPS], const __m512 (&dyv)[CB], __m512 xv, __mmask16 m,
                std::integer_sequence<int, J...>) {
   ((acc[J * TAPS + T] = _mm512_mask3_fmadd_ps(dyv[J], xv, acc[J * TAPS + T], m)), ...);
 }
-/// Keeps v in a register: GCC would otherwise fold an unmasked load into
-/// each of the CB FMAs that use it, CB line-splitting loads instead of one
-/// (measured 30% slower).
 /// A mask register loaded straight from memory (kmovw k, m16: a load uop).
 /// GCC otherwise loads masks through a general register (movzwl, then
-/// kmovw k, r32), whose second uop takes port 5 from the FMAs.
+/// kmovw k, r32), whose second uop takes port 5 from the FMAs: nine per 27
+/// FMAs in a border vector of the weight gradient. Using this there made the
+/// weight gradient 7-11% faster (one thread, bench_conv_ab).
 __attribute__((target("avx512f"), always_inline)) inline __mmask16 loadMask(const __mmask16 *m) {
   __mmask16 k;
   __asm__("kmovw %1, %0" : "=k"(k) : "m"(*m));
   return k;
 }
+/// Keeps v in a register: GCC would otherwise fold an unmasked load into
+/// each of the CB FMAs that use it, CB line-splitting loads instead of one
+/// (measured 30% slower).
 __attribute__((target("avx512f"), always_inline)) inline __m512 inRegister(__m512 v) {
   __asm__("" : "+v"(v));
   return v;
@@ -556,8 +558,9 @@ template <int TAPS, bool STRIDE2> bool gwRowOffsets(const int64_t *xTap, int64_t
 
 template <int CB, int TAPS, typename Taps, int... T>
 __attribute__((target("avx512f"), always_inline)) inline void
-gwFmaAll(__m512 (&acc)[CB * TAPS], const __m512 (&dyv)[CB], const float *const (&rows)[Taps::rows],
-         int64_t at, const __mmask16 *masks, std::integer_sequence<int, T...>) {
+gwFmaAll(__m512 (&acc)[CB * TAPS], const __m512 (&dyv)[CB],
+         const float *const (&rows)[Taps::rows], int64_t at, const __mmask16 *masks,
+         std::integer_sequence<int, T...>) {
   (gwFmaTap<CB, TAPS, T>(
        acc, dyv,
        _mm512_maskz_loadu_ps(loadMask(masks + T), rows[Taps::base(T)] + at + Taps::col(T)),
@@ -571,19 +574,20 @@ gwFmaAll(__m512 (&acc)[CB * TAPS], const __m512 (&dyv)[CB], const float *const (
 /// column (rowMasks[t % KW]), so KW masks serve all TAPS taps, and they mask
 /// the FMAs, not the loads: the loads are plain (the lanes they read across
 /// a row's end are never summed), dY's too. One thread, in-process A/B:
-/// 7-16% faster than masked loads, which cost an ALU uop each beside the
-/// FMAs'.
+/// 0.5-3% faster than masked loads (most of the gain of this rewrite came
+/// from loadMask).
 template <int CB, int TAPS, typename Taps, int... T>
 __attribute__((target("avx512f"), always_inline)) inline void
-gwFmaRows(__m512 (&acc)[CB * TAPS], const __m512 (&dyv)[CB], const float *const (&rows)[Taps::rows],
-          int64_t at, const __mmask16 *rowMasks, std::integer_sequence<int, T...>) {
+gwFmaRows(__m512 (&acc)[CB * TAPS], const __m512 (&dyv)[CB],
+          const float *const (&rows)[Taps::rows], int64_t at, const __mmask16 *rowMasks,
+          std::integer_sequence<int, T...>) {
   constexpr int KW = Taps::kw;
   __mmask16 m[KW];
   for (int i = 0; i < KW; ++i)
     m[i] = loadMask(rowMasks + i);
-  (gwFmaTapMasked<CB, TAPS, T>(acc, dyv,
-                               inRegister(_mm512_loadu_ps(rows[Taps::base(T)] + at + Taps::col(T))),
-                               m[T % KW], std::make_integer_sequence<int, CB>()),
+  (gwFmaTapMasked<CB, TAPS, T>(
+       acc, dyv, inRegister(_mm512_loadu_ps(rows[Taps::base(T)] + at + Taps::col(T))),
+       m[T % KW], std::make_integer_sequence<int, CB>()),
    ...);
 }
 
@@ -657,9 +661,13 @@ constexpr int gwChannelsPerBlock(int64_t taps) { return taps == 9 ? 3 : taps == 
 /// The block for a tap count, channel count and tap layout (GwTaps).
 GwBlockFn gwBlockFor(int64_t taps, int cb, bool stride2) {
   if (stride2)
-    return cb == 3 ? &gwBlock<3, 9, true> : cb == 2 ? &gwBlock<2, 9, true> : &gwBlock<1, 9, true>;
+    return cb == 3   ? &gwBlock<3, 9, true>
+           : cb == 2 ? &gwBlock<2, 9, true>
+                     : &gwBlock<1, 9, true>;
   if (taps == 9)
-    return cb == 3 ? &gwBlock<3, 9, false> : cb == 2 ? &gwBlock<2, 9, false> : &gwBlock<1, 9, false>;
+    return cb == 3   ? &gwBlock<3, 9, false>
+           : cb == 2 ? &gwBlock<2, 9, false>
+                     : &gwBlock<1, 9, false>;
   return &gwBlock<1, 25, false>;
 }
 
@@ -746,8 +754,8 @@ std::vector<uint8_t> rowsInsideFlags(const std::vector<__mmask16> &masks,
   return flags;
 }
 
-/// False, writing nothing, for taps that are not a square around the pixel
-/// (e.g. 1x9), which GwTaps cannot address.
+/// False, writing nothing, where the taps' offsets do not fit GwTaps' rows
+/// (e.g. a 9x1 kernel); the caller then takes the portable path.
 __attribute__((target("avx512f"))) bool gradWeightAvx512(const GradWeightGeometry &g) {
   const int taps = static_cast<int>(g.kh * g.kw);
   const int cbMax = gwChannelsPerBlock(taps);
@@ -829,9 +837,9 @@ __attribute__((target("avx512f"))) bool gradWeightAvx512(const GradWeightGeometr
       for (int64_t co = 0; co < g.cout; co += blockChannels(co)) {
         const int cb = static_cast<int>(blockChannels(co));
         gwBlockFor(taps, cb, false)(xc, dyImages + co * dyChan, dyChan, m->nvec, passes, xImage,
-                             dyImage, rowOff, m->masks.data(), m->inRange.data(),
-                             m->rowsInside.data(), part + ((ci - g.ci0) * g.cout + co) * taps * 16,
-                             n0 == 0);
+                                    dyImage, rowOff, m->masks.data(), m->inRange.data(),
+                                    m->rowsInside.data(),
+                                    part + ((ci - g.ci0) * g.cout + co) * taps * 16, n0 == 0);
       }
     }
   }
@@ -871,10 +879,11 @@ gradWeightStride2Avx512(const kiln::rt::DirectConvStride2GradWeightArgs &g) {
     for (int64_t ci = g.ci0; ci < g.ci1; ++ci)
       for (int64_t co = 0; co < g.cout; co += gwBlockChannels(g.cout, 3, co)) {
         const int cb = static_cast<int>(gwBlockChannels(g.cout, 3, co));
-        gwBlockFor(9, cb, true)(phases + (ci - g.ci0) * 4 * plane, g.dy + (n0 * g.cout + co) * plane,
-                          plane, nvec, images, xImage, g.cout * plane, rowOff, masks.data(),
-                          inRange.data(), rowsInside.data(),
-                          part + ((ci - g.ci0) * g.cout + co) * 9 * 16, n0 == 0);
+        gwBlockFor(9, cb, true)(phases + (ci - g.ci0) * 4 * plane,
+                                g.dy + (n0 * g.cout + co) * plane, plane, nvec, images, xImage,
+                                g.cout * plane, rowOff, masks.data(), inRange.data(),
+                                rowsInside.data(), part + ((ci - g.ci0) * g.cout + co) * 9 * 16,
+                                n0 == 0);
       }
   }
   reduceLaneSums(part, g.dw, g.cout, g.cin, g.ci0, g.ci1, 9);
