@@ -623,9 +623,31 @@ gwFmaAll(__m512 (&acc)[CB * TAPS], const __m512 (&dyv)[CB],
    ...);
 }
 
+/// How gwBlock serves a pixel vector (gwVectorPaths decides).
+enum GwPath : uint8_t { kGwMasked, kGwRows, kGwPlain };
+
+/// As gwFmaAll with plain loads and each tap's mask on its FMAs (maskedFma)
+/// instead of on the load, for vectors whose loads stay inside the planes.
+template <int CB, int TAPS, int T, int... J>
+__attribute__((target("avx512f"), always_inline)) inline void
+gwFmaTapPlain(__m512 (&acc)[CB * TAPS], const __m512 (&dyv)[CB], __m512 xv, __mmask16 m,
+              std::integer_sequence<int, J...>) {
+  (maskedFma(acc[J * TAPS + T], dyv[J], xv, m), ...);
+}
+template <int CB, int TAPS, typename Taps, int... T>
+__attribute__((target("avx512f"), always_inline)) inline void
+gwFmaAllPlain(__m512 (&acc)[CB * TAPS], const __m512 (&dyv)[CB],
+              const float *const (&rows)[Taps::rows], int64_t at, const __mmask16 *masks,
+              std::integer_sequence<int, T...>) {
+  (gwFmaTapPlain<CB, TAPS, T>(
+       acc, dyv, inRegister(_mm512_loadu_ps(rows[Taps::base(T)] + at + Taps::col(T))),
+       loadMask(masks + T), std::make_integer_sequence<int, CB>()),
+   ...);
+}
+
 /// As gwFmaAll for a full vector whose lanes, for every tap row, read inside
 /// the image rows, and whose loads all stay inside the planes' memory
-/// (rowsInsideFlags): tap t's mask is then the middle row's mask of its
+/// (gwVectorPaths): tap t's mask is then the middle row's mask of its
 /// column (rowMasks[t % KW]), so KW masks serve all TAPS taps, and they mask
 /// the FMAs, not the loads: the loads are plain (the lanes they read across
 /// a row's end are never summed), dY's too. One thread, in-process A/B:
@@ -655,15 +677,15 @@ gwSetRows(const float *(&rows)[R], const float *xc, const int64_t *rowOff,
 
 /// part[(j * TAPS + t) * 16 + lane] += the lane sums of output channels
 /// co..co+CB-1, input channel ci of `images` consecutive images (their planes
-/// xImage and dyImage floats apart). rowsInside[v]: vector v's taps all read
-/// inside the image rows (see gwFmaRows).
+/// xImage and dyImage floats apart). paths[v]: how vector v is served
+/// (gwVectorPaths).
 template <int CB, int TAPS, bool STRIDE2>
 __attribute__((target("avx512f"))) void gwBlock(const float *xc, const float *dyc, int64_t plane,
                                                 int64_t nvec, int64_t images, int64_t xImage,
                                                 int64_t dyImage, const int64_t *rowOff,
                                                 const __mmask16 *masks,
                                                 const __mmask16 *inRange,
-                                                const uint8_t *rowsInside, float *part,
+                                                const uint8_t *paths, float *part,
                                                 bool first) {
   using Taps = GwTaps<TAPS, STRIDE2>;
   constexpr int KW = Taps::kw;
@@ -683,10 +705,12 @@ __attribute__((target("avx512f"))) void gwBlock(const float *xc, const float *dy
       __m512 dyv[CB];
       // Full vectors in the rows case: dY's loads need no mask either.
       gwLoadDy<CB>(dyv, dyc + 16 * v, plane,
-                   rowsInside[v] ? __mmask16(0xFFFF) : loadMask(inRange + v),
+                   paths[v] == kGwRows ? __mmask16(0xFFFF) : loadMask(inRange + v),
                    std::make_integer_sequence<int, CB>());
-      if (rowsInside[v])
+      if (paths[v] == kGwRows)
         gwFmaRows<CB, TAPS, Taps>(acc, dyv, rows, 16 * v, masks + v * TAPS + (KW / 2) * KW, taps);
+      else if (paths[v] == kGwPlain)
+        gwFmaAllPlain<CB, TAPS, Taps>(acc, dyv, rows, 16 * v, masks + v * TAPS, taps);
       else
         gwFmaAll<CB, TAPS, Taps>(acc, dyv, rows, 16 * v, masks + v * TAPS, taps);
     }
@@ -787,26 +811,28 @@ __attribute__((target("avx512f"))) void planeMasks(int64_t images, int64_t h, in
   }
 }
 
-/// Per vector: whether gwFmaRows may serve it: a full vector (inRange)
-/// whose tap masks each equal the middle row's mask of their column, and
-/// whose plain loads (offsets xTap, 16 lanes) all stay inside the `span`
-/// floats of the planes being read, so none can fault; never where the taps
-/// are not a square around the pixel (`square` false).
-std::vector<uint8_t> rowsInsideFlags(const std::vector<__mmask16> &masks,
-                                     const std::vector<__mmask16> &inRange, const int64_t *xTap,
-                                     int64_t span, int64_t nvec, int taps, int64_t kw,
-                                     int64_t middle, bool square) {
+/// How gwBlock serves each pixel vector. kGwRows (gwFmaRows): a full vector
+/// whose tap masks each equal the middle row's mask of their column and
+/// whose plain loads all stay inside the `span` floats of the planes being
+/// read (offsets xTap, 16 lanes), so none can fault; never where the taps are
+/// not a square around the pixel (`square` false). kGwPlain (gwFmaAll, plain
+/// loads, masks on the FMAs): other vectors whose loads stay inside. kGwMasked
+/// (gwFmaAll, masked loads): the rest.
+std::vector<uint8_t> gwVectorPaths(const std::vector<__mmask16> &masks,
+                                   const std::vector<__mmask16> &inRange, const int64_t *xTap,
+                                   int64_t span, int64_t nvec, int taps, int64_t kw,
+                                   int64_t middle, bool square) {
   const int64_t lowest = *std::min_element(xTap, xTap + taps);
   const int64_t highest = *std::max_element(xTap, xTap + taps);
-  std::vector<uint8_t> flags(nvec);
+  std::vector<uint8_t> paths(nvec);
   for (int64_t v = 0; v < nvec; ++v) {
-    bool same = square && inRange[v] == 0xFFFF && 16 * v + lowest >= 0 &&
-                16 * v + 15 + highest < span;
-    for (int t = 0; t < taps && same; ++t)
-      same = masks[v * taps + t] == masks[v * taps + middle + t % kw];
-    flags[v] = same;
+    const bool inside = 16 * v + lowest >= 0 && 16 * v + 15 + highest < span;
+    bool rows = square && inside && inRange[v] == 0xFFFF;
+    for (int t = 0; t < taps && rows; ++t)
+      rows = masks[v * taps + t] == masks[v * taps + middle + t % kw];
+    paths[v] = rows ? kGwRows : inside ? kGwPlain : kGwMasked;
   }
-  return flags;
+  return paths;
 }
 
 /// False, writing nothing, where the taps' offsets do not fit GwTaps' rows
@@ -843,7 +869,7 @@ __attribute__((target("avx512f"))) bool gradWeightAvx512(const GradWeightGeometr
   struct Masks {
     int64_t images = 0, nvec = 0;
     std::vector<__mmask16> inRange, masks;
-    std::vector<uint8_t> rowsInside;
+    std::vector<uint8_t> paths;
   };
   auto makeMasks = [&](int64_t images) {
     Masks m;
@@ -852,8 +878,8 @@ __attribute__((target("avx512f"))) bool gradWeightAvx512(const GradWeightGeometr
     m.inRange.resize(m.nvec);
     m.masks.resize(m.nvec * taps);
     planeMasks(images, g.h, g.w_, dy, dx, taps, m.inRange.data(), m.masks.data());
-    m.rowsInside = rowsInsideFlags(m.masks, m.inRange, xTap, images * plane, m.nvec, taps, g.kw,
-                                   (g.kh / 2) * g.kw, g.kh == g.kw && g.ph == g.kh / 2);
+    m.paths = gwVectorPaths(m.masks, m.inRange, xTap, images * plane, m.nvec, taps, g.kw,
+                            (g.kh / 2) * g.kw, g.kh == g.kw && g.ph == g.kh / 2);
     return m;
   };
   const Masks full = makeMasks(packed > 1 ? std::min(packed, g.batch) : 1);
@@ -893,7 +919,7 @@ __attribute__((target("avx512f"))) bool gradWeightAvx512(const GradWeightGeometr
         const int cb = static_cast<int>(blockChannels(co));
         gwBlockFor(taps, cb, false)(xc, dyImages + co * dyChan, dyChan, m->nvec, passes, xImage,
                                     dyImage, rowOff, m->masks.data(), m->inRange.data(),
-                                    m->rowsInside.data(),
+                                    m->paths.data(),
                                     part + ((ci - g.ci0) * g.cout + co) * taps * 16, n0 == 0);
       }
     }
@@ -920,8 +946,8 @@ gradWeightStride2Avx512(const kiln::rt::DirectConvStride2GradWeightArgs &g) {
   std::vector<__mmask16> inRange(nvec), masks(nvec * 9);
   planeMasks(1, oh, ow, dy, dx, 9, inRange.data(), masks.data());
   // Taps read the four phase planes of one channel: 4 * plane floats.
-  const std::vector<uint8_t> rowsInside =
-      rowsInsideFlags(masks, inRange, xTap, 4 * plane, nvec, 9, 3, 3, true);
+  const std::vector<uint8_t> paths =
+      gwVectorPaths(masks, inRange, xTap, 4 * plane, nvec, 9, 3, 3, true);
   float *part = g.scratch;
   float *phases = part + g.cout * nci * 9 * 16; // [image][ci - ci0][4][plane]
   const int64_t group = gwImagesPerGroup(plane), xImage = nci * 4 * plane;
@@ -937,7 +963,7 @@ gradWeightStride2Avx512(const kiln::rt::DirectConvStride2GradWeightArgs &g) {
         gwBlockFor(9, cb, true)(phases + (ci - g.ci0) * 4 * plane,
                                 g.dy + (n0 * g.cout + co) * plane, plane, nvec, images, xImage,
                                 g.cout * plane, rowOff, masks.data(), inRange.data(),
-                                rowsInside.data(), part + ((ci - g.ci0) * g.cout + co) * 9 * 16,
+                                paths.data(), part + ((ci - g.ci0) * g.cout + co) * 9 * 16,
                                 n0 == 0);
       }
   }
