@@ -12,7 +12,9 @@ For each model (lenet5, resnet20) the released weights
     all graph optimizations).
 Then, per (model, batch, threads), Kiln (kiln-run on inference.kmodel) and ONNX
 Runtime are timed back to back, --rounds times, alternating, so that a load
-change on the machine hits both alike; each side's time is the median of its
+change on the machine hits both alike (ONNX Runtime gets a fresh session per
+round, closed before Kiln runs: its idle pool threads spin-wait and would take
+a core from Kiln); each side's time is the median of its
 round medians. Batch 128 is throughput (>= 10 timed runs per round), batch 1 is
 latency (>= 200 timed runs per round). Both time the engine alone on a float32
 tensor already in memory (no image decoding).
@@ -25,6 +27,7 @@ Needs torch and onnxruntime in the interpreter that runs it; without them it
 prints a "skipped:" line with how to install them and exits 0.
 """
 import argparse
+import gc
 import os
 import re
 import statistics
@@ -253,12 +256,18 @@ def main():
             for batch, repeat, warmup in ((args.big_batch, args.big_repeat, args.warmup),
                                           (1, args.small_repeat, args.warmup * 10)):
                 for threads in args.threads:
-                    sess = ort_session(onnx_path, threads)
                     kiln_ms, ort_ms = [], []
                     for _ in range(args.rounds):  # alternate so load changes hit both sides
                         kiln_ms.append(time_kiln(tools["kiln-run"], kmodel, batch, threads,
                                                  warmup, repeat))
+                        # A session per round, closed before Kiln runs again: ONNX
+                        # Runtime's pool threads spin-wait after a run, and a live
+                        # session's spinning threads took a core from kiln-run (lenet5
+                        # batch 128 on 2 threads ran 1.7x slower beside one).
+                        sess = ort_session(onnx_path, threads)
                         ort_ms.append(time_ort(sess, batch, warmup, repeat))
+                        del sess
+                        gc.collect()
                     rows.append((name, batch, threads, statistics.median(kiln_ms),
                                  statistics.median(ort_ms)))
 
