@@ -582,13 +582,13 @@ gwFmaTap(__m512 (&acc)[CB * TAPS], const __m512 (&dyv)[CB], __m512 xv,
          std::integer_sequence<int, J...>) {
   ((acc[J * TAPS + T] = _mm512_fmadd_ps(dyv[J], xv, acc[J * TAPS + T])), ...);
 }
-/// As gwFmaTap, lanes outside m keeping their sums (a mask on an FMA costs
-/// no extra uop).
+/// As gwFmaTap, lanes outside m keeping their sums (maskedFma: a mask on an
+/// FMA costs no extra uop).
 template <int CB, int TAPS, int T, int... J>
 __attribute__((target("avx512f"), always_inline)) inline void
 gwFmaTapMasked(__m512 (&acc)[CB * TAPS], const __m512 (&dyv)[CB], __m512 xv, __mmask16 m,
                std::integer_sequence<int, J...>) {
-  ((acc[J * TAPS + T] = _mm512_mask3_fmadd_ps(dyv[J], xv, acc[J * TAPS + T], m)), ...);
+  (maskedFma(acc[J * TAPS + T], dyv[J], xv, m), ...);
 }
 /// Where tap T of a weight-gradient block reads x: row pointer base(T) of
 /// the block's `rows` (set per image from gwRowOffsets) plus col(T) floats,
@@ -639,20 +639,14 @@ gwFmaAll(__m512 (&acc)[CB * TAPS], const __m512 (&dyv)[CB],
 /// How gwBlock serves a pixel vector (gwVectorPaths decides).
 enum GwPath : uint8_t { kGwMasked, kGwRows, kGwPlain };
 
-/// As gwFmaAll with plain loads and each tap's mask on its FMAs (maskedFma)
-/// instead of on the load, for vectors whose loads stay inside the planes.
-template <int CB, int TAPS, int T, int... J>
-__attribute__((target("avx512f"), always_inline)) inline void
-gwFmaTapPlain(__m512 (&acc)[CB * TAPS], const __m512 (&dyv)[CB], __m512 xv, __mmask16 m,
-              std::integer_sequence<int, J...>) {
-  (maskedFma(acc[J * TAPS + T], dyv[J], xv, m), ...);
-}
+/// As gwFmaAll with plain loads and each tap's mask on its FMAs instead of on
+/// the load, for vectors whose loads stay inside the planes.
 template <int CB, int TAPS, typename Taps, int... T>
 __attribute__((target("avx512f"), always_inline)) inline void
 gwFmaAllPlain(__m512 (&acc)[CB * TAPS], const __m512 (&dyv)[CB],
               const float *const (&rows)[Taps::rows], int64_t at, const __mmask16 *masks,
               std::integer_sequence<int, T...>) {
-  (gwFmaTapPlain<CB, TAPS, T>(
+  (gwFmaTapMasked<CB, TAPS, T>(
        acc, dyv, inRegister(_mm512_loadu_ps(rows[Taps::base(T)] + at + Taps::col(T))),
        loadMask(masks + T), std::make_integer_sequence<int, CB>()),
    ...);
