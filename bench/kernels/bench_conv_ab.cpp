@@ -132,8 +132,11 @@ int main(int argc, char **argv) {
       v = uniform(rng);
     for (float &v : w)
       v = uniform(rng);
-    // Scratch: generous for every entry (KernelABI.h's sizes are far smaller).
-    std::vector<float> scratch(size_t(4) * c * 1024 + size_t(c) * c * 9 * 16 + 4096 * 64);
+    // Scratch as KernelABI.h states: the packed call's (cin + cout) planes of
+    // its images, or the weight gradient's for c / 8 channels per unit.
+    std::vector<float> scratch(size_t(std::max(
+        2 * c * it.perCall * plane,
+        kiln_conv2d_same_grad_weight_scratch_floats(c, c / 8, 3, 3, h, h))));
     auto runOnce = [&](const Build &lib) {
       for (int64_t r = 0; r < repeats; ++r) {
         switch (it.kind) {

@@ -180,12 +180,9 @@ int main(int argc, char **argv) {
     }
     // The compiler's units: cin/8 input channels each (ConvKernels.cpp).
     const int64_t perUnit = std::max<int64_t>(1, c / 8);
-    // The scratch KernelABI.h states: lane sums, and packed planes for
-    // planes under 128 pixels (1024 / plane images at a time).
-    const int64_t pack = plane < 128 ? 1024 / plane : 0;
-    auto round16 = [](int64_t n) { return (n + 15) / 16 * 16; };
+    // The scratch KernelABI.h states.
     const size_t scratchFloats =
-        size_t(c * perUnit * 9 * 16 + round16(perUnit * pack * plane) + round16(c * pack * plane));
+        size_t(kiln_conv2d_same_grad_weight_scratch_floats(c, perUnit, 3, 3, hw, hw));
     scratches.emplace_back(
         static_cast<float *>(std::aligned_alloc(64, ((scratchFloats * 4 + 63) / 64) * 64)));
     float *scratch = scratches.back().get();

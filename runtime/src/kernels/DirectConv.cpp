@@ -119,26 +119,20 @@ void gradWeightPortable(const GradWeightGeometry &g) {
         }
 }
 
-/// Images packed into one plane by the weight gradient (1: none), as
-/// KernelABI.h states for the scratch size: planes under 128 pixels, up to
-/// 1024 pixels in all. Each work unit packs every dY channel it reads, so
-/// packing pays only where a plane's tail vector wastes much: 7x7 (4
-/// vectors, the last with 1 lane) gained ~10% (one thread, bench/kernels),
-/// 14x14 (13 vectors) lost ~12% to the copies.
-int64_t gwImagesPerPack(int64_t plane) { return plane < 128 ? 1024 / plane : 1; }
+/// Images packed into one plane by the weight gradient (1: none), the G of
+/// KernelABI.h's scratch size: planes under 128 pixels, up to 1024 pixels in
+/// all. Each work unit packs every dY channel it reads, so packing pays only
+/// where a plane's tail vector wastes much: 7x7 (4 vectors, the last with 1
+/// lane) gained ~10% (one thread, bench/kernels), 14x14 (13 vectors) lost
+/// ~12% to the copies.
+int64_t gwImagesPerPack(int64_t plane) { return kiln_conv2d_grad_weight_pack_images(plane); }
 
-/// Images per group of the weight gradient when planes are read in place:
-/// about 64 pixel vectors (a block keeps its accumulators in registers over
-/// a group; on a 7x7 plane, 4 vectors per image, loading and storing them
-/// per image cost as much as the FMAs).
-int64_t gwImagesPerGroup(int64_t plane) { return std::max<int64_t>(1, 64 / ((plane + 15) / 16)); }
-
-/// Floats of packed planes in the weight gradient's scratch (after the lane
-/// sums): `channels` channels of `images` planes, rounded up to whole
-/// 64-byte lines. KernelABI.h states the same sizes for the compiler.
-int64_t gwPackedFloats(int64_t channels, int64_t images, int64_t plane) {
-  return (channels * images * plane + 15) / 16 * 16;
-}
+/// Images per group of the weight gradient when planes are read in place
+/// (and the stride-2 one's G in KernelABI.h): about 64 pixel vectors (a
+/// block keeps its accumulators in registers over a group; on a 7x7 plane,
+/// 4 vectors per image, loading and storing them per image cost as much as
+/// the FMAs).
+int64_t gwImagesPerGroup(int64_t plane) { return kiln_conv2d_grad_weight_group_images(plane); }
 
 /// Splits an even h x w plane into its four phases P[a][b][i][j] =
 /// src[2i + a][2j + b], phase (a, b) at phase0 + (2a + b) * phaseStride with
@@ -871,7 +865,7 @@ __attribute__((target("avx512f"))) bool gradWeightAvx512(const GradWeightGeometr
   // for every (ci, co) block.
   const int64_t group = packed > 1 ? packed : gwImagesPerGroup(plane);
   float *packedX = part + g.cout * nci * taps * 16;
-  float *packedDy = packedX + gwPackedFloats(nci, packed, plane);
+  float *packedDy = packedX + kiln_roundup16(nci * packed * plane); // KernelABI.h's layout
   // Masks for a full group, and for a shorter last one.
   struct Masks {
     int64_t images = 0, nvec = 0;
@@ -1032,15 +1026,6 @@ bool directConvImagesAvx512(const DirectConvImagesArgs &a) {
 #endif
 }
 
-int64_t directConvGradWeightScratchFloats(int64_t cout, int64_t channels, int64_t kh, int64_t kw,
-                                          int64_t h, int64_t w) {
-  const int64_t plane = h * w, lanes = cout * channels * kh * kw * 16;
-  const int64_t packed = gwImagesPerPack(plane);
-  if (packed > 1)
-    return lanes + gwPackedFloats(channels, packed, plane) + gwPackedFloats(cout, packed, plane);
-  return lanes;
-}
-
 void directConvStride2Portable(const DirectConvStride2Args &a) {
   const int64_t oh = a.h / 2, ow = a.w / 2;
   for (int64_t row = a.row0; row < a.row1; ++row) {
@@ -1108,12 +1093,6 @@ bool directConvStride2GradWeightAvx512(const DirectConvStride2GradWeightArgs &a)
   (void)a;
   return false;
 #endif
-}
-
-int64_t directConvStride2GradWeightScratchFloats(int64_t cout, int64_t channels, int64_t h,
-                                                 int64_t w) {
-  const int64_t plane = (h / 2) * (w / 2);
-  return cout * channels * 9 * 16 + gwImagesPerGroup(plane) * channels * 4 * plane;
 }
 
 void directConvStride2GradInputPortable(const DirectConvStride2GradInputArgs &a) {

@@ -64,10 +64,6 @@ struct DirectConvStride2GradWeightArgs {
 void directConvStride2GradWeightPortable(const DirectConvStride2GradWeightArgs &a);
 /// False (nothing done) where the CPU or the shape does not allow it.
 bool directConvStride2GradWeightAvx512(const DirectConvStride2GradWeightArgs &a);
-/// The scratch floats kiln_conv2d_stride2_grad_weight_f32 needs for
-/// `channels` input channels per call (KernelABI.h).
-int64_t directConvStride2GradWeightScratchFloats(int64_t cout, int64_t channels, int64_t h,
-                                                 int64_t w);
 /// Arguments of kiln_conv2d_same_grad_weight_f32, in its order.
 struct DirectConvGradWeightArgs {
   const float *x, *dy;
@@ -76,10 +72,6 @@ struct DirectConvGradWeightArgs {
 };
 
 void directConvGradWeightPortable(const DirectConvGradWeightArgs &a);
-/// The scratch floats kiln_conv2d_same_grad_weight_f32 needs for `channels`
-/// input channels per call (KernelABI.h).
-int64_t directConvGradWeightScratchFloats(int64_t cout, int64_t channels, int64_t kh, int64_t kw,
-                                          int64_t h, int64_t w);
 /// False (and nothing done) where the CPU or the kernel size (3x3 and 5x5
 /// have AVX-512 blocks) does not allow it.
 bool directConvGradWeightAvx512(const DirectConvGradWeightArgs &a);

@@ -180,8 +180,8 @@ template <typename Path> bool checkGrad(const GradCase &c, Path path, const char
   const std::vector<float> dy = randomValues(c.batch * c.cout * plane, 4);
   std::vector<float> dw(c.cout * c.cin * taps, 777.0f);
   // The size KernelABI.h asks for, and a guard after it that must survive.
-  const int64_t scratchFloats = kiln::rt::directConvGradWeightScratchFloats(
-      c.cout, c.ci1 - c.ci0, c.kh, c.kw, c.h, c.w);
+  const int64_t scratchFloats =
+      kiln_conv2d_same_grad_weight_scratch_floats(c.cout, c.ci1 - c.ci0, c.kh, c.kw, c.h, c.w);
   std::vector<float, std::allocator<float>> scratchStore(scratchFloats + 16 + 64, 555.0f);
   // 64-byte alignment, as the runtime's per-thread scratch has.
   float *scratch = reinterpret_cast<float *>(
@@ -565,7 +565,7 @@ bool checkStride2Grad(const Stride2GradCase &c, Path path, const char *name) {
   const std::vector<float> dy = randomValues(c.batch * c.cout * oh * ow, 8);
   std::vector<float> dw(c.cout * c.cin * 9, 777.0f);
   const int64_t scratchFloats =
-      kiln::rt::directConvStride2GradWeightScratchFloats(c.cout, c.ci1 - c.ci0, c.h, c.w);
+      kiln_conv2d_stride2_grad_weight_scratch_floats(c.cout, c.ci1 - c.ci0, c.h, c.w);
   std::vector<float> scratchStore(scratchFloats + 16 + 64, 555.0f);
   float *scratch = reinterpret_cast<float *>(
       (reinterpret_cast<uintptr_t>(scratchStore.data()) + 63) & ~uintptr_t(63));

@@ -23,6 +23,8 @@
 //===----------------------------------------------------------------------===//
 #include "Kernels.h"
 
+#include "kiln/runtime/KernelABI.h"
+
 #include <algorithm>
 
 using namespace mlir;
@@ -525,17 +527,11 @@ LogicalResult emitConvGradWeight(KernelContext &cx, Operation *op, Epilogue &epi
                                  : std::clamp<int64_t>(ceilDiv(36, g.taps()), 1, cinG);
   const int64_t blocksPerGroup = ceilDiv(cinG, perUnit);
   plan.workFixed = g.groups * blocksPerGroup;
-  // Direct: the lane sums, and (small planes) the packed x and dY planes,
-  // sized as KernelABI.h states for kiln_conv2d_same_grad_weight_f32.
-  const int64_t pack = ohw < 128 ? 1024 / ohw : 0;
-  auto round16 = [](int64_t n) { return (n + 15) / 16 * 16; };
-  // Stride 2: the lane sums and a group's phase planes (KernelABI.h).
-  const int64_t stride2Group = std::max<int64_t>(1, 64 / ceilDiv(ohw, 16));
+  // Direct and stride 2: what the runtime entry asks for (KernelABI.h).
   plan.scratchBytes =
-      direct    ? (g.cout * perUnit * g.taps() * 16 + round16(perUnit * pack * ohw) +
-                round16(g.cout * pack * ohw)) *
-                   4
-      : stride2 ? (g.cout * perUnit * 9 * 16 + stride2Group * perUnit * 4 * ohw) * 4
+      direct    ? kiln_conv2d_same_grad_weight_scratch_floats(g.cout, perUnit, g.kh, g.kw, g.h,
+                                                              g.w) * 4
+      : stride2 ? kiln_conv2d_stride2_grad_weight_scratch_floats(g.cout, perUnit, g.h, g.w) * 4
                 : perUnit * g.taps() * ohw * 4;
   plan.flopsPerItem = 2 * g.cout * k * ohw;
 

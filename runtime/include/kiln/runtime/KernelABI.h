@@ -80,6 +80,38 @@ void kiln_conv2d_stride2_grad_weight_f32(const float *x, const float *dy, float 
                                          float *scratch, int64_t batch, int64_t cin, int64_t h,
                                          int64_t w, int64_t cout, int64_t ci0, int64_t ci1);
 
+/* The scratch sizes above as functions, so that the compiler (which sizes
+ * each kernel's scratch) and the runtime (which lays its scratch out) use one
+ * formula. G of kiln_conv2d_same_grad_weight_f32: images packed per plane. */
+static inline int64_t kiln_conv2d_grad_weight_pack_images(int64_t plane) {
+  return plane < 128 ? 1024 / plane : 1;
+}
+/* G of kiln_conv2d_stride2_grad_weight_f32: images per group of about 64
+ * 16-pixel vectors of a P-pixel plane. */
+static inline int64_t kiln_conv2d_grad_weight_group_images(int64_t plane) {
+  const int64_t g = 64 / ((plane + 15) / 16);
+  return g > 1 ? g : 1;
+}
+static inline int64_t kiln_roundup16(int64_t n) { return (n + 15) / 16 * 16; }
+/* Scratch floats of kiln_conv2d_same_grad_weight_f32 for ci1 - ci0 = channels. */
+static inline int64_t kiln_conv2d_same_grad_weight_scratch_floats(int64_t cout, int64_t channels,
+                                                                  int64_t kh, int64_t kw,
+                                                                  int64_t h, int64_t w) {
+  const int64_t plane = h * w, packed = kiln_conv2d_grad_weight_pack_images(plane);
+  const int64_t lanes = cout * channels * kh * kw * 16;
+  return packed > 1 ? lanes + kiln_roundup16(channels * packed * plane) +
+                          kiln_roundup16(cout * packed * plane)
+                    : lanes;
+}
+/* Scratch floats of kiln_conv2d_stride2_grad_weight_f32 for ci1 - ci0 = channels. */
+static inline int64_t kiln_conv2d_stride2_grad_weight_scratch_floats(int64_t cout,
+                                                                     int64_t channels, int64_t h,
+                                                                     int64_t w) {
+  const int64_t plane = (h / 2) * (w / 2);
+  return cout * channels * 9 * 16 +
+         kiln_conv2d_grad_weight_group_images(plane) * channels * 4 * plane;
+}
+
 /* Version 2: kernels may call kiln_conv2d_same_f32 and
  * kiln_conv2d_same_grad_weight_f32, which older runtimes lack.
  * Version 3: and kiln_conv2d_same_images_f32, kiln_conv2d_stride2_f32,
