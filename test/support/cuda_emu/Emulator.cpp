@@ -3,17 +3,17 @@
 #include "cuda_emu_types.h"
 
 #include <algorithm>
-#include <cstring>
-
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <dlfcn.h>
 #include <elf.h>
 #include <fstream>
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <unistd.h>
 
 // ---- context switch (x86-64 System V): saves the callee-saved registers on
 // the current stack, stores the stack pointer to *save, switches to `load`.
@@ -234,7 +234,10 @@ void Module::launch(Entry fn, Dim3 grid, Dim3 block, void **params) const {
 
 void buildModule(const std::string &source,
                  const std::vector<std::pair<std::string, int>> &kernels, const std::string &out) {
-  std::string cpp = out + ".cpp";
+  // Names of this process's own: ctest runs tests of the same binary in
+  // parallel, and each may build the same module the first time.
+  const std::string own = out + "." + std::to_string(::getpid());
+  std::string cpp = own + ".cpp";
   {
     std::ofstream f(cpp, std::ios::trunc);
     f << source << "\n// ---- emulator glue ----\n"
@@ -252,17 +255,19 @@ void buildModule(const std::string &source,
     if (!f.good())
       throw std::runtime_error("emulator: cannot write " + cpp);
   }
-  std::string log = out + ".log";
+  std::string log = own + ".log";
   std::string cmd = std::string(KILN_EMU_CXX) + " -std=c++17 -O1 -fPIC -shared -w -include " +
-                    KILN_EMU_INCLUDE_DIR + "/cuda_emu.h -o " + out + ".tmp " + cpp + " > " + log +
+                    KILN_EMU_INCLUDE_DIR + "/cuda_emu.h -o " + own + ".tmp " + cpp + " > " + log +
                     " 2>&1";
   if (std::system(cmd.c_str()) != 0) {
     std::ifstream l(log);
     std::string text((std::istreambuf_iterator<char>(l)), std::istreambuf_iterator<char>());
     throw std::runtime_error("emulator: compiling " + cpp + " failed:\n" + text.substr(0, 8000));
   }
-  if (std::rename((out + ".tmp").c_str(), out.c_str()) != 0)
-    throw std::runtime_error("emulator: cannot rename " + out + ".tmp");
+  if (std::rename((own + ".tmp").c_str(), out.c_str()) != 0)
+    throw std::runtime_error("emulator: cannot rename " + own + ".tmp");
+  std::remove(cpp.c_str());
+  std::remove(log.c_str());
 }
 
 std::string imageKey(const void *image) {

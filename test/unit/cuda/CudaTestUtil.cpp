@@ -19,6 +19,7 @@
 #include <random>
 #include <stdexcept>
 #include <sys/stat.h>
+#include <unistd.h>
 
 namespace fs = std::filesystem;
 
@@ -31,8 +32,11 @@ std::vector<uint8_t> readFile(const std::string &path) {
                               std::istreambuf_iterator<char>());
 }
 
+/// Written under a name of this process's own, then renamed: ctest runs
+/// tests of the same binary in parallel, and each may write the same cache
+/// entry the first time.
 void writeFile(const std::string &path, const void *data, size_t size) {
-  std::string tmp = path + ".tmp";
+  std::string tmp = path + "." + std::to_string(::getpid()) + ".tmp";
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
     out.write(static_cast<const char *>(data), std::streamsize(size));
@@ -113,8 +117,9 @@ void useEmulatedDriver(const CudaArtifact &a) {
       emu::buildModule(a.cudaSource, kernels, path);
       built = path;
     } else {
-      fs::copy_file(built, path + ".tmp", fs::copy_options::overwrite_existing);
-      fs::rename(path + ".tmp", path);
+      const std::string tmp = path + "." + std::to_string(::getpid()) + ".tmp";
+      fs::copy_file(built, tmp, fs::copy_options::overwrite_existing);
+      fs::rename(tmp, path);
     }
   }
 #else
