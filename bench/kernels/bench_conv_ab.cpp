@@ -14,7 +14,11 @@
 //
 // Shapes: resnet20's three 3x3 stages, forward (one image repeated in cache,
 // a streaming batch, images packed per call as the compiler does) and the
-// weight gradient in the compiler's work units, one thread.
+// weight gradient in the compiler's work units, one thread. The forward
+// entries get a null epilogue (schema 4); a schema-3 build, whose entries
+// lack that last argument, ignores it (the caller owns the argument area in
+// the x86-64 calling convention), so builds from before and after the
+// change still compare.
 //===----------------------------------------------------------------------===//
 #include "kiln/runtime/KernelABI.h"
 
@@ -57,7 +61,7 @@ bool load(const std::string &path, Build &b, std::string &error) {
   b.images = reinterpret_cast<ImagesFn>(dlsym(h, "kiln_conv2d_same_images_f32"));
   b.gradWeight = reinterpret_cast<GradWeightFn>(dlsym(h, "kiln_conv2d_same_grad_weight_f32"));
   if (!b.same || !b.images || !b.gradWeight) {
-    error = path + ": not a Kiln runtime with the schema-3 convolution entries "
+    error = path + ": not a Kiln runtime with the convolution entries of schema 3 or later "
                    "(kiln_conv2d_same_f32, kiln_conv2d_same_images_f32, "
                    "kiln_conv2d_same_grad_weight_f32)";
     return false;
@@ -144,13 +148,13 @@ int main(int argc, char **argv) {
         case Kind::Streaming:
           for (int64_t n = 0; n < images; ++n)
             lib.same(x.data() + n * c * plane, w.data(), out.data() + n * c * plane, plane, c, h,
-                     h, c, 3, 3, 1, 1, c * 9, 9, 3, 1, 0, h);
+                     h, c, 3, 3, 1, 1, c * 9, 9, 3, 1, 0, h, nullptr);
           break;
         case Kind::Packed:
           for (int64_t n = 0; n < images; n += it.perCall)
             lib.images(x.data() + n * c * plane, w.data(), out.data() + n * c * plane,
                        scratch.data(), std::min(it.perCall, images - n), c * plane, c * plane, c,
-                       h, h, c, 3, 3, 1, 1, c * 9, 9, 3, 1);
+                       h, h, c, 3, 3, 1, 1, c * 9, 9, 3, 1, nullptr);
           break;
         case Kind::GradWeight: // the compiler's units: cin / 8 input channels each
           for (int64_t ci0 = 0; ci0 < c; ci0 += c / 8)

@@ -153,13 +153,14 @@ int main(int argc, char **argv) {
     items.push_back({"forward " + tag + " hot", convFlops * double(hotReps), [=] {
                        for (int64_t r = 0; r < hotReps; ++r)
                          kiln_conv2d_same_f32(x, w, y, plane, c, hw, hw, c, 3, 3, 1, 1, c * 9, 9,
-                                              3, 1, 0, hw);
+                                              3, 1, 0, hw, nullptr);
                      }});
     // Every image of the batch once, as the compiled step does.
     items.push_back({fmt::format("forward {} batch {}", tag, batch), convFlops * batch, [=] {
                        for (int64_t n = 0; n < batch; ++n)
                          kiln_conv2d_same_f32(x + n * c * plane, w, y + n * c * plane, plane, c,
-                                              hw, hw, c, 3, 3, 1, 1, c * 9, 9, 3, 1, 0, hw);
+                                              hw, hw, c, 3, 3, 1, 1, c * 9, 9, 3, 1, 0, hw,
+                                              nullptr);
                      }});
     // Planes of at most 512 pixels as the compiler calls them: whole images
     // packed into one call of up to 1024 pixels (kiln_conv2d_same_images_f32).
@@ -175,7 +176,7 @@ int main(int argc, char **argv) {
              for (int64_t n = 0; n < batch; n += images)
                kiln_conv2d_same_images_f32(x + n * c * plane, w, y + n * c * plane, pack,
                                            std::min(images, batch - n), c * plane, c * plane, c,
-                                           hw, hw, c, 3, 3, 1, 1, c * 9, 9, 3, 1);
+                                           hw, hw, c, 3, 3, 1, 1, c * 9, 9, 3, 1, nullptr);
            }});
     }
     // The compiler's units: cin/8 input channels each (ConvKernels.cpp).

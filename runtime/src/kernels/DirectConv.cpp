@@ -42,11 +42,68 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstdint>
 #include <utility>
 #include <vector>
 
 namespace {
+
+/// A call's kiln_conv2d_epilogue with its batch-norm scales computed once
+/// (bn_weight / sqrt(bn_var + bn_eps), in float as the compiler's generic
+/// epilogue computes them). apply() and the AVX-512 stageVector() run the
+/// same operations in the same order, so every path stores the same bits.
+class OutputStage {
+public:
+  OutputStage(const kiln_conv2d_epilogue *e, int64_t cout) {
+    if (!e)
+      return;
+    bias = e->bias;
+    residual = e->residual;
+    relu = e->relu != 0;
+    if (e->bn_weight) {
+      mean = e->bn_mean;
+      beta = e->bn_bias;
+      scales.resize(static_cast<size_t>(cout));
+      for (int64_t co = 0; co < cout; ++co)
+        scales[co] = e->bn_weight[co] / std::sqrt(e->bn_var[co] + e->bn_eps);
+      scale = scales.data();
+    }
+  }
+  /// Whether no step applies (the output is the convolution).
+  bool empty() const { return !bias && !scale && !residual && !relu; }
+  /// v's stored value; r: the residual at v's index (ignored without one).
+  float apply(float v, int64_t co, float r) const {
+    if (bias)
+      v = v + bias[co];
+    if (scale)
+      v = std::fma(v - mean[co], scale[co], beta[co]);
+    if (residual)
+      v = v + r;
+    if (relu)
+      v = v > 0.0f ? v : 0.0f;
+    return v;
+  }
+
+  const float *bias = nullptr, *mean = nullptr, *scale = nullptr, *beta = nullptr;
+  const float *residual = nullptr; // indexed as the call's output
+  bool relu = false;
+
+  /// The steps by value, for the AVX-512 stores: a local copy stays in
+  /// registers, while the members are reloaded after every store (a store
+  /// through __m512, a may_alias type, may write any object).
+  struct Steps {
+    const float *bias, *mean, *scale, *beta;
+    bool relu;
+  };
+  Steps steps() const { return {bias, mean, scale, beta, relu}; }
+
+private:
+  std::vector<float> scales;
+};
+
+/// The stage of a call, or null where it has none.
+const OutputStage *stageOrNull(const OutputStage &s) { return s.empty() ? nullptr : &s; }
 
 struct Geometry {
   const float *x;
@@ -63,6 +120,9 @@ struct Geometry {
   // Floats readable from the start of a channel of x (0: h * w_): plain,
   // unmasked loads must stay inside (stride 2 reads four phase planes).
   int64_t xSpan = 0;
+  // Applied to each value before it is stored (null: none); a residual is
+  // read at the value's offset from `out`, relative to `residual`.
+  const OutputStage *stage = nullptr;
 };
 
 struct GradWeightGeometry {
@@ -88,7 +148,9 @@ void convPortable(const Geometry &g) {
                      g.x[ci * plane + iy * g.w_ + ix];
           }
         }
-        g.out[co * g.ld + (oy - g.oy0) * g.w_ + ox] = acc;
+        const int64_t i = co * g.ld + (oy - g.oy0) * g.w_ + ox;
+        const float r = g.stage && g.stage->residual ? g.stage->residual[i] : 0.0f;
+        g.out[i] = g.stage ? g.stage->apply(acc, co, r) : acc;
       }
 }
 
@@ -275,8 +337,53 @@ storeBlock(const __m512 (&acc)[CB * PV], float *out, int64_t ld, const __mmask16
   (_mm512_mask_storeu_ps(out + (I / PV) * ld + 16 * (I % PV), storeMask[I % PV], acc[I]), ...);
 }
 
+/// v through `stage` for output channel co (res: the residual at v's
+/// lanes, read where the stage has one), as OutputStage::apply per lane.
+__attribute__((target("avx512f"), always_inline)) inline __m512
+stageVector(__m512 v, OutputStage::Steps stage, int64_t co, const float *res, __mmask16 m) {
+  if (stage.bias)
+    v = _mm512_add_ps(v, _mm512_set1_ps(stage.bias[co]));
+  if (stage.scale)
+    v = _mm512_fmadd_ps(_mm512_sub_ps(v, _mm512_set1_ps(stage.mean[co])),
+                        _mm512_set1_ps(stage.scale[co]), _mm512_set1_ps(stage.beta[co]));
+  if (res)
+    v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, res));
+  if (stage.relu) // (the maskz form: see rowOfLanes)
+    v = _mm512_maskz_max_ps(0xFFFF, v, _mm512_setzero_ps());
+  return v;
+}
+
+/// storeBlock through the stage: accumulator (j, v) is output channel co + j.
+template <int CB, int PV, int... I>
+__attribute__((target("avx512f"), always_inline)) inline void
+storeBlockStaged(const __m512 (&acc)[CB * PV], float *out, int64_t ld, const __mmask16 *storeMask,
+                 OutputStage::Steps stage, int64_t co, const float *res,
+                 std::integer_sequence<int, I...>) {
+  (_mm512_mask_storeu_ps(out + (I / PV) * ld + 16 * (I % PV), storeMask[I % PV],
+                         stageVector(acc[I], stage, co + I / PV,
+                                     res ? res + (I / PV) * ld + 16 * (I % PV) : nullptr,
+                                     storeMask[I % PV])),
+   ...);
+}
+
+/// dst[i] = the stage applied to src[i] for i < n, all of output channel co
+/// (res: the residual at dst's indices, or null).
+__attribute__((target("avx512f"))) void stageRow(const float *src, float *dst, int64_t n,
+                                                 const OutputStage &stage, int64_t co,
+                                                 const float *res) {
+  const OutputStage::Steps steps = stage.steps();
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 m = n - i >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (n - i)) - 1);
+    _mm512_mask_storeu_ps(
+        dst + i, m,
+        stageVector(_mm512_maskz_loadu_ps(m, src + i), steps, co, res ? res + i : nullptr, m));
+  }
+}
+
 /// acc[j][v] = sum_{ci, t} w[j, ci, t] * x[ci, p0 + 16 v + xTap[t]] (masked),
-/// stored to out[j * ld + 16 v] under storeMask[v]. plain[t]: tap t's loads
+/// stored to out[j * ld + 16 v] under storeMask[v] (through `stage` for
+/// output channel co + j where it is set; res: the residual at out).
+/// plain[t]: tap t's loads
 /// for the whole group stay inside x's planes, so they go unmasked and the
 /// masks move to the FMAs (maskedFma), where they cost no uop; a zero-masking
 /// load costs one beside the FMAs'. One thread, bench_conv_ab: the forward
@@ -287,7 +394,8 @@ __attribute__((target("avx512f"))) void block(const float *x, int64_t plane, con
                                               const int64_t *wTap, const int64_t *xTap, int taps,
                                               int64_t cin, const __mmask16 *masks,
                                               const uint8_t *plain, const __mmask16 *storeMask,
-                                              float *out, int64_t ld) {
+                                              float *out, int64_t ld, const OutputStage *stage,
+                                              int64_t co, const float *res) {
   constexpr auto all = std::make_integer_sequence<int, CB * PV>();
   constexpr auto pixels = std::make_integer_sequence<int, PV>();
   __m512 acc[CB * PV];
@@ -301,7 +409,10 @@ __attribute__((target("avx512f"))) void block(const float *x, int64_t plane, con
       loadPixels<PV>(xv, masks + t * kMaxPV, x + xTap[t], pixels);
       fmaBlock<CB, PV>(acc, xv, w + wTap[t], wsCo, all);
     }
-    storeBlock<CB, PV>(acc, out, ld, storeMask, all);
+    if (stage)
+      storeBlockStaged<CB, PV>(acc, out, ld, storeMask, stage->steps(), co, res, all);
+    else
+      storeBlock<CB, PV>(acc, out, ld, storeMask, all);
     return;
   }
   for (int t = 0; t < taps; ++t) {
@@ -324,12 +435,16 @@ __attribute__((target("avx512f"))) void block(const float *x, int64_t plane, con
       }
     }
   }
-  storeBlock<CB, PV>(acc, out, ld, storeMask, all);
+  if (stage)
+    storeBlockStaged<CB, PV>(acc, out, ld, storeMask, stage->steps(), co, res, all);
+  else
+    storeBlock<CB, PV>(acc, out, ld, storeMask, all);
 }
 
 using BlockFn = void (*)(const float *, int64_t, const float *, int64_t, int64_t,
                          const int64_t *, const int64_t *, int, int64_t, const __mmask16 *,
-                         const uint8_t *, const __mmask16 *, float *, int64_t);
+                         const uint8_t *, const __mmask16 *, float *, int64_t,
+                         const OutputStage *, int64_t, const float *);
 
 template <int CB, int PV> constexpr BlockFn blockFn() { return &block<CB, PV>; }
 
@@ -381,6 +496,7 @@ __attribute__((target("avx512f"))) void convTaps(const Geometry &g, int taps,
   __mmask16 masks[kMaxTaps * kMaxPV];
   __mmask16 storeMask[kMaxPV];
   const int64_t span = g.xSpan > 0 ? g.xSpan : g.h * g.w_;
+  const float *residual = g.stage ? g.stage->residual : nullptr;
   // Pixel groups outside, output-channel blocks inside: the group's input
   // (cin planes x ~(64 + 2W) pixels) stays in L1 across the channel blocks.
   for (int64_t p = p0; p < p1; p += 16 * kMaxPV) {
@@ -420,10 +536,21 @@ __attribute__((target("avx512f"))) void convTaps(const Geometry &g, int taps,
       plain[t] = p + xTap[t] >= 0 && p + 16 * pv - 1 + xTap[t] < span;
     const float *xs = g.x + p;
     float *outGroup = g.out + (p - p0);
+    const float *resGroup = residual ? residual + (p - p0) : nullptr;
+    // The residual lines of the group after next, from L3 or memory: the
+    // stores then find them in L1 (28x28, 16 channels, batch 128: the fused
+    // stage costs 11-12% over the bare convolution with this, 18-23%
+    // without; one and four groups ahead were no better than two).
+    if (residual)
+      for (int64_t q = p + 2 * 16 * kMaxPV, q1 = std::min(q + 16 * kMaxPV, p1); q < q1; q += 16)
+        for (int64_t co = 0; co < g.cout; ++co)
+          _mm_prefetch(reinterpret_cast<const char *>(residual + co * g.ld + (q - p0)),
+                       _MM_HINT_T0);
     for (int64_t co = 0; co < g.cout; co += kMaxCB) {
       const int cb = static_cast<int>(std::min<int64_t>(kMaxCB, g.cout - co));
       kBlocks[cb - 1][pv - 1](xs, g.xChan, g.w + co * g.wsCo, g.wsCo, g.wsCi, wTap, xTap, taps,
-                              g.cin, masks, plain, storeMask, outGroup + co * g.ld, g.ld);
+                              g.cin, masks, plain, storeMask, outGroup + co * g.ld, g.ld,
+                              g.stage, co, resGroup ? resGroup + co * g.ld : nullptr);
     }
   }
 }
@@ -468,11 +595,17 @@ __attribute__((target("avx512f"))) void convStride2Avx512(const kiln::rt::Direct
   convTaps({phases, a.wt, rows, ld, a.cin, images * oh, ow, a.cout, 3, 3, 1, 1, a.cin * 9, 9, 3,
             1, v0, v1, 4 * all, oh, 4 * all},
            9, wTap, xTap, dy, dx);
+  const OutputStage stage(a.epilogue, a.cout);
   for (int64_t vr = v0; vr < v1; ++vr) {
     const int64_t n = n0 + vr / oh, oy = vr % oh;
-    for (int64_t co = 0; co < a.cout; ++co)
-      std::copy_n(rows + co * ld + (vr - v0) * ow, ow,
-                  a.out + (n * a.cout + co) * plane + oy * ow);
+    for (int64_t co = 0; co < a.cout; ++co) {
+      const int64_t o = (n * a.cout + co) * plane + oy * ow;
+      if (stage.empty())
+        std::copy_n(rows + co * ld + (vr - v0) * ow, ow, a.out + o);
+      else
+        stageRow(rows + co * ld + (vr - v0) * ow, a.out + o, ow, stage, co,
+                 stage.residual ? stage.residual + o : nullptr);
+    }
   }
 }
 
@@ -534,9 +667,16 @@ __attribute__((target("avx512f"))) void convImagesAvx512(const kiln::rt::DirectC
       std::copy_n(a.x + n * a.xImage + ci * plane, plane, packedX + ci * all + n * plane);
   convAvx512({packedX, a.wt, packedOut, all, a.cin, a.images * a.h, a.w, a.cout, a.kh, a.kw,
               a.ph, a.pw, a.wsCo, a.wsCi, a.wsY, a.wsX, 0, a.images * a.h, all, a.h});
+  const OutputStage stage(a.epilogue, a.cout);
   for (int64_t n = 0; n < a.images; ++n)
-    for (int64_t co = 0; co < a.cout; ++co)
-      std::copy_n(packedOut + co * all + n * plane, plane, a.out + n * a.outImage + co * plane);
+    for (int64_t co = 0; co < a.cout; ++co) {
+      const int64_t o = n * a.outImage + co * plane;
+      if (stage.empty())
+        std::copy_n(packedOut + co * all + n * plane, plane, a.out + o);
+      else
+        stageRow(packedOut + co * all + n * plane, a.out + o, plane, stage, co,
+                 stage.residual ? stage.residual + o : nullptr);
+    }
 }
 
 // ---- gradient with respect to the weights ----
@@ -986,17 +1126,21 @@ bool hasAvx512() {
 namespace kiln::rt {
 
 void directConvPortable(const DirectConvArgs &a) {
+  const OutputStage stage(a.epilogue, a.cout);
   convPortable({a.x, a.wt, a.out, a.ld, a.cin, a.h, a.w, a.cout, a.kh, a.kw, a.ph, a.pw, a.wsCo,
-                a.wsCi, a.wsY, a.wsX, a.oy0, a.oy1, a.h * a.w, a.h});
+                a.wsCi, a.wsY, a.wsX, a.oy0, a.oy1, a.h * a.w, a.h, 0, stageOrNull(stage)});
 }
 
 bool directConvAvx512(const DirectConvArgs &a) {
 #if defined(__x86_64__)
   if (!hasAvx512() || a.kh * a.kw > kMaxTaps || a.h * a.w + 16 * kMaxPV >= (int64_t(1) << 30))
     return false;
-  if (a.oy1 > a.oy0 && a.cout > 0)
+  if (a.oy1 > a.oy0 && a.cout > 0) {
+    const OutputStage stage(a.epilogue, a.cout);
     convAvx512({a.x, a.wt, a.out, a.ld, a.cin, a.h, a.w, a.cout, a.kh, a.kw, a.ph, a.pw,
-                a.wsCo, a.wsCi, a.wsY, a.wsX, a.oy0, a.oy1, a.h * a.w, a.h});
+                a.wsCo, a.wsCi, a.wsY, a.wsX, a.oy0, a.oy1, a.h * a.w, a.h, 0,
+                stageOrNull(stage)});
+  }
   return true;
 #else
   (void)a;
@@ -1005,10 +1149,17 @@ bool directConvAvx512(const DirectConvArgs &a) {
 }
 
 void directConvImagesPortable(const DirectConvImagesArgs &a) {
-  for (int64_t n = 0; n < a.images; ++n)
+  for (int64_t n = 0; n < a.images; ++n) {
+    kiln_conv2d_epilogue image{}; // the residual of image n
+    if (a.epilogue) {
+      image = *a.epilogue;
+      if (image.residual)
+        image.residual += n * a.outImage;
+    }
     directConvPortable({a.x + n * a.xImage, a.wt, a.out + n * a.outImage, a.h * a.w, a.cin, a.h,
                         a.w, a.cout, a.kh, a.kw, a.ph, a.pw, a.wsCo, a.wsCi, a.wsY, a.wsX, 0,
-                        a.h});
+                        a.h, a.epilogue ? &image : nullptr});
+  }
 }
 
 bool directConvImagesAvx512(const DirectConvImagesArgs &a) {
@@ -1028,6 +1179,7 @@ bool directConvImagesAvx512(const DirectConvImagesArgs &a) {
 
 void directConvStride2Portable(const DirectConvStride2Args &a) {
   const int64_t oh = a.h / 2, ow = a.w / 2;
+  const OutputStage stage(a.epilogue, a.cout);
   for (int64_t row = a.row0; row < a.row1; ++row) {
     const int64_t n = row / oh, oy = row % oh;
     for (int64_t co = 0; co < a.cout; ++co)
@@ -1042,7 +1194,9 @@ void directConvStride2Portable(const DirectConvStride2Args &a) {
               acc += a.wt[(co * a.cin + ci) * 9 + ky * 3 + kx] *
                      a.x[((n * a.cin + ci) * a.h + iy) * a.w + ix];
             }
-        a.out[((n * a.cout + co) * oh + oy) * ow + ox] = acc;
+        const int64_t i = ((n * a.cout + co) * oh + oy) * ow + ox;
+        a.out[i] = stage.empty() ? acc
+                                 : stage.apply(acc, co, stage.residual ? stage.residual[i] : 0.0f);
       }
   }
 }
@@ -1166,10 +1320,10 @@ extern "C" void kiln_conv2d_same_images_f32(const float *x, const float *wt, flo
                                             int64_t outImage, int64_t cin, int64_t h, int64_t w,
                                             int64_t cout, int64_t kh, int64_t kw, int64_t ph,
                                             int64_t pw, int64_t wsCo, int64_t wsCi, int64_t wsY,
-                                            int64_t wsX) {
+                                            int64_t wsX, const kiln_conv2d_epilogue *epilogue) {
   const kiln::rt::DirectConvImagesArgs a{x,  wt, out, scratch, images, xImage, outImage,
                                          cin, h, w,   cout,    kh,     kw,     ph,
-                                         pw,  wsCo, wsCi, wsY, wsX};
+                                         pw,  wsCo, wsCi, wsY, wsX, epilogue};
   if (images <= 0 || cout <= 0)
     return;
   if (!kiln::rt::directConvImagesAvx512(a))
@@ -1178,8 +1332,10 @@ extern "C" void kiln_conv2d_same_images_f32(const float *x, const float *wt, flo
 
 extern "C" void kiln_conv2d_stride2_f32(const float *x, const float *wt, float *out,
                                         float *scratch, int64_t row0, int64_t row1, int64_t cin,
-                                        int64_t h, int64_t w, int64_t cout) {
-  const kiln::rt::DirectConvStride2Args a{x, wt, out, scratch, row0, row1, cin, h, w, cout};
+                                        int64_t h, int64_t w, int64_t cout,
+                                        const kiln_conv2d_epilogue *epilogue) {
+  const kiln::rt::DirectConvStride2Args a{x,   wt,  out, scratch, row0, row1,
+                                          cin, h,   w,   cout,    epilogue};
   if (row1 <= row0 || cout <= 0 || h < 2 || w < 2) // no output rows without a 2x2 input
     return;
   if (!kiln::rt::directConvStride2Avx512(a))
@@ -1217,9 +1373,10 @@ extern "C" void kiln_conv2d_same_f32(const float *x, const float *wt, float *out
                                      int64_t cin, int64_t h, int64_t w, int64_t cout,
                                      int64_t kh, int64_t kw, int64_t ph, int64_t pw,
                                      int64_t wsCo, int64_t wsCi, int64_t wsY, int64_t wsX,
-                                     int64_t oy0, int64_t oy1) {
-  const kiln::rt::DirectConvArgs a{x,  wt, out,  ld,   cin,  h,    w,   cout, kh,
-                                   kw, ph, pw,   wsCo, wsCi, wsY,  wsX, oy0,  oy1};
+                                     int64_t oy0, int64_t oy1,
+                                     const kiln_conv2d_epilogue *epilogue) {
+  const kiln::rt::DirectConvArgs a{x,  wt, out,  ld,   cin,  h,   w,   cout, kh,
+                                   kw, ph, pw,   wsCo, wsCi, wsY, wsX, oy0,  oy1, epilogue};
   if (oy1 <= oy0 || cout <= 0)
     return;
   if (!kiln::rt::directConvAvx512(a))

@@ -7,6 +7,8 @@
 #ifndef KILN_RUNTIME_KERNELS_DIRECTCONV_H
 #define KILN_RUNTIME_KERNELS_DIRECTCONV_H
 
+#include "kiln/runtime/KernelABI.h"
+
 #include <cstdint>
 
 namespace kiln::rt {
@@ -16,6 +18,7 @@ struct DirectConvArgs {
   const float *x, *wt;
   float *out;
   int64_t ld, cin, h, w, cout, kh, kw, ph, pw, wsCo, wsCi, wsY, wsX, oy0, oy1;
+  const kiln_conv2d_epilogue *epilogue = nullptr;
 };
 
 /// The plain loop (any CPU).
@@ -29,6 +32,7 @@ struct DirectConvImagesArgs {
   const float *x, *wt;
   float *out, *scratch;
   int64_t images, xImage, outImage, cin, h, w, cout, kh, kw, ph, pw, wsCo, wsCi, wsY, wsX;
+  const kiln_conv2d_epilogue *epilogue = nullptr;
 };
 /// One kiln_conv2d_same_f32 call per image (any CPU).
 void directConvImagesPortable(const DirectConvImagesArgs &a);
@@ -40,6 +44,7 @@ struct DirectConvStride2Args {
   const float *x, *wt;
   float *out, *scratch;
   int64_t row0, row1, cin, h, w, cout;
+  const kiln_conv2d_epilogue *epilogue = nullptr;
 };
 /// The plain loop (any CPU).
 void directConvStride2Portable(const DirectConvStride2Args &a);

@@ -5,7 +5,11 @@
 // im2col + cblas_sgemm, and need no im2col scratch; their 3x3 and 5x5 weight
 // gradients call kiln_conv2d_same_grad_weight_f32; a 3x3 stride-2 convolution
 // of an even plane calls kiln_conv2d_stride2_f32, other strided ones keep
-// im2col + sgemm. An unknown conv-algorithm is an error.
+// im2col + sgemm. An epilogue of bias -> batch_norm -> add -> relu (any of
+// them, in that order) goes to those forward calls as a kiln_conv2d_epilogue
+// struct (KernelABI.h) that the runtime applies in its stores; any other
+// epilogue runs over the output in place after the call, which then gets a
+// null struct pointer. An unknown conv-algorithm is an error.
 // RUN: kiln-opt -split-input-file -kiln-lower-to-llvm="conv-algorithm=direct" %s | FileCheck %s
 // RUN: not kiln-opt -kiln-lower-to-llvm="conv-algorithm=winograd" %s 2>&1 | FileCheck %s --check-prefix=BAD
 
@@ -17,8 +21,9 @@
 // kiln_conv2d_same_images_f32 with scratch for 40 packed input and output
 // images ((3 + 4) * 40 * 25 floats = 28000 bytes); the rows of an image that
 // a chunk cuts (the runtime splits tasks by rows) go to kiln_conv2d_same_f32,
-// written straight into the output (channel stride 5 * 5 = 25 floats). Then
-// the relu runs over the output in place.
+// written straight into the output (channel stride 5 * 5 = 25 floats). The
+// relu is the calls' output stage: a kiln_conv2d_epilogue in the kernel's
+// frame with relu = 1 and every pointer null, and no loop of its own.
 func.func @same(%arg0: tensor<?x3x5x5xf32>) -> tensor<?x4x5x5xf32> attributes {kiln.arena_fixed_bytes = 0 : i64, kiln.arena_per_item_bytes = 0 : i64, kiln.peak_bytes_per_item = 0 : i64} {
   %0 = kiln.parameter "conv.w" : tensor<4x3x3x3xf32>
   %1 = kiln.kernel "same_k0" kind("out_fusible") (%arg0, %0 : tensor<?x3x5x5xf32>, tensor<4x3x3x3xf32>) attributes {kiln.buffer = "output", kiln.output_index = 0 : i64} -> tensor<?x4x5x5xf32> {
@@ -30,19 +35,99 @@ func.func @same(%arg0: tensor<?x3x5x5xf32>) -> tensor<?x4x5x5xf32> attributes {k
   return %1 : tensor<?x4x5x5xf32>
 }
 
-// CHECK-DAG:   llvm.func @kiln_conv2d_same_f32(!llvm.ptr, !llvm.ptr, !llvm.ptr, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64)
-// CHECK-DAG:   llvm.func @kiln_conv2d_same_images_f32(!llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64)
+// CHECK-DAG:   llvm.func @kiln_conv2d_same_f32(!llvm.ptr, !llvm.ptr, !llvm.ptr, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, !llvm.ptr)
+// CHECK-DAG:   llvm.func @kiln_conv2d_same_images_f32(!llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, !llvm.ptr)
 // CHECK-LABEL: func.func @same
 // CHECK:         kiln.kernel "same_k0" {{.*}} kiln.scratch_bytes = 28000 : i64, kiln.work_fixed = 0 : i64, kiln.work_per_item = 5 : i64
 // CHECK-LABEL: llvm.func @same_k0(
 // CHECK-SAME:    %[[SCRATCH:[a-z0-9]+]]: !llvm.ptr) {
+// CHECK:         %[[STAGE:.*]] = llvm.alloca %{{.*}} x !llvm.struct<(ptr, ptr, ptr, ptr, ptr, ptr, f32, i32)>
+// CHECK:         %[[NULL:.*]] = llvm.mlir.zero : !llvm.ptr
+// CHECK:         %[[RELU:.*]] = llvm.mlir.constant(1 : i32) : i32
+// CHECK:         %[[BIAS:.*]] = llvm.getelementptr %[[STAGE]][0, 0]
+// CHECK:         llvm.store %[[NULL]], %[[BIAS]]
+// CHECK:         %[[RELUFIELD:.*]] = llvm.getelementptr %[[STAGE]][0, 7]
+// CHECK:         llvm.store %[[RELU]], %[[RELUFIELD]] : i32, !llvm.ptr
 // CHECK-DAG:     llvm.mlir.constant(200 : i64) : i64
 // CHECK-NOT:     llvm.call @cblas_sgemm
-// CHECK:         llvm.call @kiln_conv2d_same_images_f32(%{{.*}}, %{{.*}}, %{{.*}}, %[[SCRATCH]], {{.*}})
+// CHECK:         llvm.call @kiln_conv2d_same_images_f32(%{{.*}}, %{{.*}}, %{{.*}}, %[[SCRATCH]], {{.*}}, %[[STAGE]])
 // CHECK:         %[[C25:.*]] = llvm.mlir.constant(25 : i64) : i64
-// CHECK:         llvm.call @kiln_conv2d_same_f32(%{{.*}}, %{{.*}}, %{{.*}}, %[[C25]], {{.*}})
+// CHECK:         llvm.call @kiln_conv2d_same_f32(%{{.*}}, %{{.*}}, %{{.*}}, %[[C25]], {{.*}}, %[[STAGE]])
 // CHECK-NOT:     llvm.call @cblas_sgemm
-// CHECK:         llvm.intr.maxnum
+// CHECK-NOT:     llvm.intr.maxnum
+// CHECK:         llvm.return
+
+// -----
+
+// A ResNet block's tail: conv -> batch_norm -> add (the shortcut, laid out
+// as the output) -> relu, on a 24 x 24 plane (one call per image). The
+// struct holds the four batch-norm parameter buffers (kernel operands 2-5),
+// eps and relu; before each call its residual field points at the
+// shortcut's element at the call's output offset (image * 4 * 576 + first
+// row * 24), the same offset as `out`. No elementwise loop remains.
+func.func @block(%arg0: tensor<?x3x24x24xf32>, %arg1: tensor<?x4x24x24xf32>) -> tensor<?x4x24x24xf32> attributes {kiln.arena_fixed_bytes = 0 : i64, kiln.arena_per_item_bytes = 0 : i64, kiln.peak_bytes_per_item = 0 : i64} {
+  %0 = kiln.parameter "conv.w" : tensor<4x3x3x3xf32>
+  %g = kiln.parameter "bn.weight" : tensor<4xf32>
+  %b = kiln.parameter "bn.bias" : tensor<4xf32>
+  %m = kiln.parameter "bn.mean" : tensor<4xf32>
+  %v = kiln.parameter "bn.var" : tensor<4xf32>
+  %1 = kiln.kernel "block_k0" kind("out_fusible") (%arg0, %0, %g, %b, %m, %v, %arg1 : tensor<?x3x24x24xf32>, tensor<4x3x3x3xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<?x4x24x24xf32>) attributes {kiln.buffer = "output", kiln.output_index = 0 : i64} -> tensor<?x4x24x24xf32> {
+  ^bb0(%a0: tensor<?x3x24x24xf32>, %a1: tensor<4x3x3x3xf32>, %a2: tensor<4xf32>, %a3: tensor<4xf32>, %a4: tensor<4xf32>, %a5: tensor<4xf32>, %a6: tensor<?x4x24x24xf32>):
+    %3 = kiln.conv2d %a0, %a1 {padding = array<i64: 1, 1>} : (tensor<?x3x24x24xf32>, tensor<4x3x3x3xf32>) -> tensor<?x4x24x24xf32>
+    %4 = kiln.batch_norm %3, %a2, %a3, %a4, %a5 {epsilon = 1.0e-03 : f32} : (tensor<?x4x24x24xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>) -> tensor<?x4x24x24xf32>
+    %5 = kiln.add %a6, %4 : (tensor<?x4x24x24xf32>, tensor<?x4x24x24xf32>) -> tensor<?x4x24x24xf32>
+    %6 = kiln.relu %5 : (tensor<?x4x24x24xf32>) -> tensor<?x4x24x24xf32>
+    kiln.yield %6 : tensor<?x4x24x24xf32>
+  }
+  return %1 : tensor<?x4x24x24xf32>
+}
+
+// CHECK-LABEL: llvm.func @block_k0(
+// CHECK-SAME:    %[[BUFS:[a-z0-9]+]]: !llvm.ptr,
+// CHECK:         %[[I2:.*]] = llvm.mlir.constant(2 : i64) : i64
+// CHECK-NEXT:    %[[P2:.*]] = llvm.getelementptr %[[BUFS]][%[[I2]]]
+// CHECK-NEXT:    %[[GAMMA:.*]] = llvm.load %[[P2]]
+// CHECK:         %[[I6:.*]] = llvm.mlir.constant(6 : i64) : i64
+// CHECK-NEXT:    %[[P6:.*]] = llvm.getelementptr %[[BUFS]][%[[I6]]]
+// CHECK-NEXT:    %[[SHORTCUT:.*]] = llvm.load %[[P6]]
+// CHECK-NEXT:    %[[I7:.*]] = llvm.mlir.constant(7 : i64) : i64
+// CHECK-NEXT:    %[[P7:.*]] = llvm.getelementptr %[[BUFS]][%[[I7]]]
+// CHECK-NEXT:    %[[OUT:.*]] = llvm.load %[[P7]]
+// CHECK:         %[[STAGE:.*]] = llvm.alloca
+// CHECK:         %[[EPS:.*]] = llvm.mlir.constant(1.000000e-03 : f32) : f32
+// CHECK:         %[[WEIGHTFIELD:.*]] = llvm.getelementptr %[[STAGE]][0, 1]
+// CHECK:         llvm.store %[[GAMMA]], %[[WEIGHTFIELD]]
+// CHECK:         %[[EPSFIELD:.*]] = llvm.getelementptr %[[STAGE]][0, 6]
+// CHECK:         llvm.store %[[EPS]], %[[EPSFIELD]] : f32, !llvm.ptr
+// CHECK:         %[[RESFIELD:.*]] = llvm.getelementptr %[[STAGE]][0, 5]
+// CHECK-NEXT:    %[[RES:.*]] = llvm.getelementptr %[[SHORTCUT]][%[[OFFSET:.*]]]
+// CHECK-NEXT:    llvm.store %[[RES]], %[[RESFIELD]]
+// CHECK:         %[[DST:.*]] = llvm.getelementptr %[[OUT]][%[[OFFSET]]]
+// CHECK:         llvm.call @kiln_conv2d_same_f32(%{{.*}}, %{{.*}}, %[[DST]], {{.*}}, %[[STAGE]])
+// CHECK-NOT:     llvm.intr.maxnum
+// CHECK-NOT:     llvm.intr.fmuladd
+// CHECK:         llvm.return
+
+// -----
+
+// An epilogue the stage cannot express (sigmoid) runs over the output in
+// place after the call, which gets a null stage.
+func.func @other(%arg0: tensor<?x3x24x24xf32>) -> tensor<?x4x24x24xf32> attributes {kiln.arena_fixed_bytes = 0 : i64, kiln.arena_per_item_bytes = 0 : i64, kiln.peak_bytes_per_item = 0 : i64} {
+  %0 = kiln.parameter "conv.w" : tensor<4x3x3x3xf32>
+  %1 = kiln.kernel "other_k0" kind("out_fusible") (%arg0, %0 : tensor<?x3x24x24xf32>, tensor<4x3x3x3xf32>) attributes {kiln.buffer = "output", kiln.output_index = 0 : i64} -> tensor<?x4x24x24xf32> {
+  ^bb0(%a0: tensor<?x3x24x24xf32>, %a1: tensor<4x3x3x3xf32>):
+    %3 = kiln.conv2d %a0, %a1 {padding = array<i64: 1, 1>} : (tensor<?x3x24x24xf32>, tensor<4x3x3x3xf32>) -> tensor<?x4x24x24xf32>
+    %4 = kiln.sigmoid %3 : (tensor<?x4x24x24xf32>) -> tensor<?x4x24x24xf32>
+    kiln.yield %4 : tensor<?x4x24x24xf32>
+  }
+  return %1 : tensor<?x4x24x24xf32>
+}
+
+// CHECK-LABEL: llvm.func @other_k0(
+// CHECK-NOT:     llvm.alloca
+// CHECK:         %[[NULL:.*]] = llvm.mlir.zero : !llvm.ptr
+// CHECK:         llvm.call @kiln_conv2d_same_f32({{.*}}, %[[NULL]])
+// CHECK:         llvm.intr.exp
 // CHECK:         llvm.return
 
 // -----
@@ -96,7 +181,7 @@ func.func @grad(%arg0: tensor<?x4x5x5xf32>) -> tensor<?x3x5x5xf32> attributes {k
 // CHECK-DAG:     %[[CM3:.*]] = llvm.mlir.constant(-3 : i64) : i64
 // CHECK-DAG:     %[[CM1:.*]] = llvm.mlir.constant(-1 : i64) : i64
 // CHECK-NOT:     llvm.call @cblas_sgemm
-// CHECK:         llvm.call @kiln_conv2d_same_images_f32({{.*}}, %[[C9]], %[[C27]], %[[CM3]], %[[CM1]])
+// CHECK:         llvm.call @kiln_conv2d_same_images_f32({{.*}}, %[[C9]], %[[C27]], %[[CM3]], %[[CM1]], %{{.*}})
 // CHECK-NOT:     llvm.call @cblas_sgemm
 // CHECK:         llvm.return
 
@@ -170,7 +255,7 @@ func.func @strided(%arg0: tensor<?x3x6x6xf32>) -> tensor<?x4x3x3xf32> attributes
 // CHECK-LABEL: llvm.func @strided_k0(
 // CHECK-DAG:     llvm.mlir.constant(339 : i64) : i64
 // CHECK-NOT:     llvm.call @cblas_sgemm
-// CHECK:         llvm.call @kiln_conv2d_stride2_f32({{.*}}) : (!llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr, i64, i64, i64, i64, i64, i64) -> ()
+// CHECK:         llvm.call @kiln_conv2d_stride2_f32({{.*}}) : (!llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr, i64, i64, i64, i64, i64, i64, !llvm.ptr) -> ()
 // CHECK-NOT:     llvm.call @cblas_sgemm
 // CHECK:         llvm.return
 

@@ -155,7 +155,7 @@ TEST(DirectConv, AbiEntryMatchesDoubleReference) {
         c,
         [](const DirectConvArgs &a) {
           kiln_conv2d_same_f32(a.x, a.wt, a.out, a.ld, a.cin, a.h, a.w, a.cout, a.kh, a.kw, a.ph,
-                               a.pw, a.wsCo, a.wsCi, a.wsY, a.wsX, a.oy0, a.oy1);
+                               a.pw, a.wsCo, a.wsCi, a.wsY, a.wsX, a.oy0, a.oy1, a.epilogue);
           return true;
         },
         "kiln_conv2d_same_f32");
@@ -278,7 +278,7 @@ TEST(DirectConvGradWeight, AbiEntryMatchesDoubleReference) {
 TEST(DirectConv, EmptyRowRangeWritesNothing) {
   std::vector<float> x(9, 1.0f), w(9, 1.0f), out(9, 7.0f);
   kiln_conv2d_same_f32(x.data(), w.data(), out.data(), 3, 1, 3, 3, 1, 3, 3, 1, 1, 9, 9, 3, 1, 2,
-                       2);
+                       2, nullptr);
   for (float v : out)
     EXPECT_EQ(v, 7.0f);
 }
@@ -322,7 +322,7 @@ void checkImages(const ImagesCase &c, Path path, const char *name, bool portable
     else
       kiln_conv2d_same_f32(one.x, one.wt, one.out, one.ld, one.cin, one.h, one.w, one.cout,
                            one.kh, one.kw, one.ph, one.pw, one.wsCo, one.wsCi, one.wsY, one.wsX,
-                           one.oy0, one.oy1);
+                           one.oy0, one.oy1, one.epilogue);
   }
   std::vector<float> scratch((c.cin + c.cout) * c.images * plane, -7.0f);
   const kiln::rt::DirectConvImagesArgs a{x.data(), wt,   got.data(), scratch.data(), c.images,
@@ -359,7 +359,7 @@ TEST(DirectConvImages, AbiEntryIsBitwiseOneCallPerImage) {
         [](const kiln::rt::DirectConvImagesArgs &a) {
           kiln_conv2d_same_images_f32(a.x, a.wt, a.out, a.scratch, a.images, a.xImage,
                                       a.outImage, a.cin, a.h, a.w, a.cout, a.kh, a.kw, a.ph,
-                                      a.pw, a.wsCo, a.wsCi, a.wsY, a.wsX);
+                                      a.pw, a.wsCo, a.wsCi, a.wsY, a.wsX, a.epilogue);
           return true;
         },
         "kiln_conv2d_same_images_f32", false);
@@ -465,7 +465,7 @@ TEST(DirectConvStride2, AbiEntryMatchesDoubleReference) {
         c,
         [](const kiln::rt::DirectConvStride2Args &a) {
           kiln_conv2d_stride2_f32(a.x, a.wt, a.out, a.scratch, a.row0, a.row1, a.cin, a.h, a.w,
-                                  a.cout);
+                                  a.cout, a.epilogue);
           return true;
         },
         "kiln_conv2d_stride2_f32");

@@ -76,17 +76,61 @@ bool stride2ConvApplies(const ConvGeometry &g) {
          g.oh == g.h / 2 && g.ow == g.w / 2;
 }
 
+/// A forward convolution's epilogue as the runtime applies it in its stores
+/// (kiln_conv2d_epilogue): the struct lives in the kernel's stack frame, its
+/// fields set once in the entry block; only the residual pointer changes per
+/// call, to the residual at the call's `out`.
+class ConvStageArg {
+public:
+  /// No stage: calls get a null pointer.
+  explicit ConvStageArg(KernelIR &ir)
+      : pointer(ir.b.create<LLVM::ZeroOp>(ir.loc, ir.ptr)) {}
+  /// Must be called in the entry block (the alloca is static there).
+  ConvStageArg(KernelContext &cx, const Epilogue::ConvStage &stage, Value bias) {
+    KernelIR &ir = cx.ir;
+    MLIRContext *ctx = ir.b.getContext();
+    type = LLVM::LLVMStructType::getLiteral(
+        ctx, {ir.ptr, ir.ptr, ir.ptr, ir.ptr, ir.ptr, ir.ptr, ir.f32, ir.b.getI32Type()});
+    pointer = ir.b.create<LLVM::AllocaOp>(ir.loc, ir.ptr, type, ir.c(1), /*alignment=*/8);
+    Value null = ir.b.create<LLVM::ZeroOp>(ir.loc, ir.ptr);
+    auto buffer = [&](int operand) { return operand < 0 ? null : cx.buffers[operand]; };
+    // Field order of kiln_conv2d_epilogue.
+    Value fields[] = {bias ? bias : null,       buffer(stage.bnWeight), buffer(stage.bnBias),
+                      buffer(stage.bnMean),     buffer(stage.bnVar),    null,
+                      ir.f(stage.bnEps),        ir.i32(stage.relu ? 1 : 0)};
+    for (int i = 0; i < 8; ++i)
+      ir.b.create<LLVM::StoreOp>(ir.loc, fields[i], field(ir, i));
+    if (stage.residual >= 0)
+      residual = cx.buffers[stage.residual];
+  }
+  /// The stage for a call whose output starts `outOffset` floats into the
+  /// kernel's output.
+  Value forCall(KernelIR &ir, Value outOffset) {
+    if (residual)
+      ir.b.create<LLVM::StoreOp>(ir.loc, ir.offsetPtr(residual, outOffset), field(ir, 5));
+    return pointer;
+  }
+
+private:
+  Value field(KernelIR &ir, int i) {
+    return ir.b.create<LLVM::GEPOp>(ir.loc, ir.ptr, type, pointer,
+                                    ArrayRef<LLVM::GEPArg>{0, i});
+  }
+  Type type;
+  Value pointer, residual;
+};
+
 /// out[co * ld + (oy - oy0) * W + ox] = sum over (ci, ky, kx) of
 /// w[co * wsCo + ci * wsCi + ky * wsY + kx * wsX] * x[ci, oy + ky - ph, ox + kx - pw]
 /// for one image; the weight strides let the gradient pass flipped weights.
 void emitDirectConvCall(KernelIR &ir, const ConvGeometry &g, Value x, Value w, Value out,
                         Value ld, int64_t wsCo, int64_t wsCi, int64_t wsY, int64_t wsX,
-                        Value oy0, Value oy1) {
+                        Value oy0, Value oy1, Value epilogue) {
   LLVM::LLVMFuncOp fn = getOrDeclareDirectConv(ir);
   SmallVector<Value> args = {x,          w,          out,        ld,         ir.c(g.cin),
                              ir.c(g.h),  ir.c(g.w),  ir.c(g.cout), ir.c(g.kh), ir.c(g.kw),
                              ir.c(g.ph), ir.c(g.pw), ir.c(wsCo), ir.c(wsCi), ir.c(wsY),
-                             ir.c(wsX),  oy0,        oy1};
+                             ir.c(wsX),  oy0,        oy1,        epilogue};
   ir.b.create<LLVM::CallOp>(ir.loc, fn, args);
 }
 
@@ -105,7 +149,7 @@ int64_t directImagesPerCall(const ConvGeometry &g) {
 /// (x and out in NCHW, whole images apart), scratch as the runtime asks.
 void emitDirectConvImagesCall(KernelIR &ir, const ConvGeometry &g, Value x, Value w, Value out,
                               Value scratch, Value n0, Value images, int64_t wsCo, int64_t wsCi,
-                              int64_t wsY, int64_t wsX) {
+                              int64_t wsY, int64_t wsX, Value epilogue) {
   LLVM::LLVMFuncOp fn = getOrDeclareDirectConvImages(ir);
   const int64_t xImage = g.cin * g.h * g.w, outImage = g.cout * g.oh * g.ow;
   SmallVector<Value> args = {ir.offsetPtr(x, ir.mul(n0, xImage)),
@@ -126,7 +170,8 @@ void emitDirectConvImagesCall(KernelIR &ir, const ConvGeometry &g, Value x, Valu
                              ir.c(wsCo),
                              ir.c(wsCi),
                              ir.c(wsY),
-                             ir.c(wsX)};
+                             ir.c(wsX),
+                             epilogue};
   ir.b.create<LLVM::CallOp>(ir.loc, fn, args);
 }
 
@@ -283,6 +328,17 @@ LogicalResult emitConv(KernelContext &cx, Conv2dOp conv, Epilogue &epi, KernelPl
   Value x = cx.argBuffer(conv.getInput());
   Value wt = cx.argBuffer(conv.getWeight());
   Value bias = conv.getBias() ? cx.argBuffer(conv.getBias()) : Value();
+  // The direct and stride-2 convolutions apply bias -> batch_norm -> add ->
+  // relu in their stores (kiln_conv2d_epilogue): the output is written once
+  // instead of written, read and written again, and the residual is read
+  // while the FMAs run (resnet20 inference: see docs/architecture.md).
+  // Other epilogues run over the output in place after each call.
+  std::optional<Epilogue::ConvStage> stage =
+      inPlace ? epi.matchConvStage() : std::optional<Epilogue::ConvStage>();
+  if (stage && epi.empty() && !bias)
+    stage.reset(); // nothing to apply
+  ConvStageArg stageArg = stage ? ConvStageArg(cx, *stage, bias) : ConvStageArg(ir);
+  const bool epilogueDone = stage || (!bias && epi.empty());
   Value colBuf = cx.scratch; // [k, cols] (im2col only)
   Value gemmOut = ir.offsetPtr(cx.scratch, ir.c(direct ? 0 : k * maxCols)); // [cout, cols]
 
@@ -303,10 +359,11 @@ LogicalResult emitConv(KernelContext &cx, Conv2dOp conv, Epilogue &epi, KernelPl
     }
     if (stride2) {
       LLVM::LLVMFuncOp fn = getOrDeclareDirectConvStride2(ir);
-      SmallVector<Value> args = {x,  wt,         cx.output(), cx.scratch, r0,
-                                 r1, ir.c(g.cin), ir.c(g.h),   ir.c(g.w),  ir.c(cout)};
+      SmallVector<Value> args = {x,           wt,        cx.output(), cx.scratch,
+                                 r0,          r1,        ir.c(g.cin), ir.c(g.h),
+                                 ir.c(g.w),   ir.c(cout), stageArg.forCall(ir, ir.c(0))};
       ir.b.create<LLVM::CallOp>(ir.loc, fn, args);
-      if (!bias && epi.empty())
+      if (epilogueDone)
         return;
     }
     // Packed: one call for the chunk's whole images; a chunk that starts or
@@ -316,7 +373,8 @@ LogicalResult emitConv(KernelContext &cx, Conv2dOp conv, Epilogue &epi, KernelPl
       Value nA = ir.div(ir.add(r0, oh - 1), oh), nB = ir.div(r1, oh);
       ir.ifThen(ir.cmp(arith::CmpIPredicate::sgt, nB, nA), [&] {
         emitDirectConvImagesCall(ir, g, x, wt, cx.output(), cx.scratch, nA, ir.sub(nB, nA), k,
-                                 g.taps(), g.kw, 1);
+                                 g.taps(), g.kw, 1,
+                                 stageArg.forCall(ir, ir.mul(nA, cout * oh * ow)));
       });
     }
     // Epilogue, one image segment at a time: columns of one image are
@@ -330,10 +388,10 @@ LogicalResult emitConv(KernelContext &cx, Conv2dOp conv, Epilogue &epi, KernelPl
       Value tileCol0 = ir.mul(ir.sub(ir.add(imageRow0, y0), r0), ow);
       if (direct) {
         auto oneImage = [&] {
-          Value image = ir.mul(n, cout * oh * ow);
+          Value outOffset = ir.add(ir.mul(n, cout * oh * ow), ir.mul(y0, ow));
           emitDirectConvCall(ir, g, ir.offsetPtr(x, ir.mul(n, g.cin * g.h * g.w)), wt,
-                             ir.offsetPtr(cx.output(), ir.add(image, ir.mul(y0, ow))),
-                             ir.c(oh * ow), k, g.taps(), g.kw, 1, y0, y1);
+                             ir.offsetPtr(cx.output(), outOffset), ir.c(oh * ow), k, g.taps(),
+                             g.kw, 1, y0, y1, stageArg.forCall(ir, outOffset));
         };
         if (packed) {
           Value partial = ir.b.create<arith::OrIOp>(
@@ -343,7 +401,7 @@ LogicalResult emitConv(KernelContext &cx, Conv2dOp conv, Epilogue &epi, KernelPl
         } else {
           oneImage();
         }
-        if (!bias && epi.empty())
+        if (epilogueDone)
           return;
       }
       ir.forLoop(ir.c(0), ir.c(cout), [&](Value co) {
@@ -441,7 +499,7 @@ LogicalResult emitConvGradInput(KernelContext &cx, Operation *op, Epilogue &epi,
       Value n1 = ir.min(ir.add(n0, imagesPerCall), cx.end);
       emitDirectConvImagesCall(ir, gt, dy, flipped, dx, cx.scratch, n0, ir.sub(n1, n0),
                                /*wsCo=*/g.taps(), /*wsCi=*/g.cin * g.taps(), /*wsY=*/-g.kw,
-                               /*wsX=*/-1);
+                               /*wsX=*/-1, ConvStageArg(ir).forCall(ir, ir.c(0)));
       if (!epi.empty())
         ir.forLoop(n0, n1, [&](Value n) {
           emitInPlaceEpilogue(cx, epi, dxDims, n, ir.c(0), ir.c(g.cin));
@@ -456,7 +514,7 @@ LogicalResult emitConvGradInput(KernelContext &cx, Operation *op, Epilogue &epi,
       emitDirectConvCall(ir, gt, ir.offsetPtr(dy, ir.mul(n, g.cout * ohw)), flipped,
                          ir.offsetPtr(dx, image), ir.c(g.h * g.w), /*wsCo=*/g.taps(),
                          /*wsCi=*/g.cin * g.taps(), /*wsY=*/-g.kw, /*wsX=*/-1, ir.c(0),
-                         ir.c(g.h));
+                         ir.c(g.h), ConvStageArg(ir).forCall(ir, ir.c(0)));
     } else {
       ir.zeroFloats(ir.offsetPtr(dx, image), imageSize);
     }

@@ -167,6 +167,53 @@ void Epilogue::setIterationSpace(SmallVector<SmallVector<int64_t>> groups) {
   }
 }
 
+std::optional<Epilogue::ConvStage> Epilogue::matchConvStage() const {
+  if (!anchor || outShape.dims.size() != 4)
+    return std::nullopt;
+  const SmallVector<Stride, 4> rowMajor = rowMajorStrides(outShape.dims);
+  // The operand's kernel operand number where it is read with `strides`.
+  auto argReadAs = [&](OpOperand &operand, auto &&stridesOk) -> int {
+    auto it = uses.find(&operand);
+    return it != uses.end() && stridesOk(it->second.strides) ? int(it->second.argNumber) : -1;
+  };
+  auto perChannel = [](ArrayRef<Stride> s) {
+    return s[0].isZero() && s[1] == Stride{1, false} && s[2].isZero() && s[3].isZero();
+  };
+  auto likeOutput = [&](ArrayRef<Stride> s) { return llvm::equal(s, rowMajor); };
+  ConvStage stage;
+  int next = 0; // the first step still allowed: 0 batch_norm, 1 add, 2 relu
+  Value prev = anchor->getResult(0);
+  for (Operation *op : ops) {
+    if (auto bn = dyn_cast<BatchNormOp>(op)) {
+      if (next > 0 || bn.getInput() != prev)
+        return std::nullopt;
+      int *fields[] = {&stage.bnWeight, &stage.bnBias, &stage.bnMean, &stage.bnVar};
+      for (unsigned i = 1; i < 5; ++i)
+        if ((*fields[i - 1] = argReadAs(op->getOpOperand(i), perChannel)) < 0)
+          return std::nullopt;
+      stage.bnEps = bn.getEpsilonAttr().getValueAsDouble();
+      next = 1;
+    } else if (isa<AddOp>(op)) {
+      const unsigned other = op->getOperand(0) == prev ? 1 : 0;
+      if (next > 1 || op->getOperand(1 - other) != prev ||
+          (stage.residual = argReadAs(op->getOpOperand(other), likeOutput)) < 0)
+        return std::nullopt;
+      next = 2;
+    } else if (isa<ReluOp>(op)) {
+      if (next > 2 || op->getOperand(0) != prev)
+        return std::nullopt;
+      stage.relu = true;
+      next = 3;
+    } else {
+      return std::nullopt;
+    }
+    prev = op->getResult(0);
+  }
+  if (prev != result)
+    return std::nullopt;
+  return stage;
+}
+
 int64_t Epilogue::flopsPerElement() const {
   int64_t flops = 0;
   for (Operation *op : ops)

@@ -19,6 +19,8 @@
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/SmallVector.h"
 
+#include <optional>
+
 namespace kiln::codegen {
 
 /// A shape with -1 for the dynamic batch, plus the runtime batch value.
@@ -74,6 +76,20 @@ public:
   mlir::Value emitElement(KernelIR &ir, mlir::Value batch,
                           llvm::ArrayRef<mlir::Value> buffers, mlir::Value inner,
                           mlir::Value anchorValue);
+
+  /// The epilogue as the output stage of the runtime's convolutions
+  /// (kiln_conv2d_epilogue, KernelABI.h): batch_norm with per-channel
+  /// parameters, then an add of an input laid out exactly as the output,
+  /// then relu; each optional, each applied to the value before it (the
+  /// first to the anchor's). Operands are kernel operand numbers (-1:
+  /// absent). nullopt for any other epilogue, which stays a loop of its own.
+  struct ConvStage {
+    int bnWeight = -1, bnBias = -1, bnMean = -1, bnVar = -1;
+    float bnEps = 0.0f;
+    int residual = -1;
+    bool relu = false;
+  };
+  std::optional<ConvStage> matchConvStage() const;
 
   /// Elementwise FLOPs per output element (for reports).
   int64_t flopsPerElement() const;

@@ -40,10 +40,11 @@ void emitSgemm(KernelIR &ir, LLVM::LLVMFuncOp sgemm, bool transA, bool transB, V
 
 namespace {
 
-/// Declares `void name(ptr x numPtrs, i64 x numI64)`, a function the runtime
-/// provides to kernels, at the top of the kernel's module on first use.
+/// Declares `void name(ptr x numPtrs, i64 x numI64, ptr x trailingPtrs)`, a
+/// function the runtime provides to kernels, at the top of the kernel's
+/// module on first use.
 LLVM::LLVMFuncOp getOrDeclareRuntimeFunction(KernelIR &ir, const char *name, int numPtrs,
-                                             int numI64) {
+                                             int numI64, int trailingPtrs = 0) {
   auto module = ir.b.getInsertionBlock()->getParentOp()->getParentOfType<ModuleOp>();
   if (auto fn = module.lookupSymbol<LLVM::LLVMFuncOp>(name))
     return fn;
@@ -52,6 +53,7 @@ LLVM::LLVMFuncOp getOrDeclareRuntimeFunction(KernelIR &ir, const char *name, int
   MLIRContext *ctx = ir.b.getContext();
   SmallVector<Type> params(numPtrs, LLVM::LLVMPointerType::get(ctx));
   params.append(numI64, ir.b.getI64Type());
+  params.append(trailingPtrs, LLVM::LLVMPointerType::get(ctx));
   auto type = LLVM::LLVMFunctionType::get(LLVM::LLVMVoidType::get(ctx), params);
   return ir.b.create<LLVM::LLVMFuncOp>(module.getLoc(), name, type);
 }
@@ -59,19 +61,20 @@ LLVM::LLVMFuncOp getOrDeclareRuntimeFunction(KernelIR &ir, const char *name, int
 } // namespace
 
 LLVM::LLVMFuncOp getOrDeclareDirectConv(KernelIR &ir) {
-  // x, wt, out; ld, cin, h, w, cout, kh, kw, ph, pw, 4 weight strides, oy0, oy1
-  return getOrDeclareRuntimeFunction(ir, "kiln_conv2d_same_f32", 3, 15);
+  // x, wt, out; ld, cin, h, w, cout, kh, kw, ph, pw, 4 weight strides, oy0, oy1;
+  // epilogue
+  return getOrDeclareRuntimeFunction(ir, "kiln_conv2d_same_f32", 3, 15, 1);
 }
 
 LLVM::LLVMFuncOp getOrDeclareDirectConvImages(KernelIR &ir) {
   // x, wt, out, scratch; images, xImage, outImage, cin, h, w, cout, kh, kw, ph, pw,
-  // 4 weight strides
-  return getOrDeclareRuntimeFunction(ir, "kiln_conv2d_same_images_f32", 4, 15);
+  // 4 weight strides; epilogue
+  return getOrDeclareRuntimeFunction(ir, "kiln_conv2d_same_images_f32", 4, 15, 1);
 }
 
 LLVM::LLVMFuncOp getOrDeclareDirectConvStride2(KernelIR &ir) {
-  // x, wt, out, scratch; row0, row1, cin, h, w, cout
-  return getOrDeclareRuntimeFunction(ir, "kiln_conv2d_stride2_f32", 4, 6);
+  // x, wt, out, scratch; row0, row1, cin, h, w, cout; epilogue
+  return getOrDeclareRuntimeFunction(ir, "kiln_conv2d_stride2_f32", 4, 6, 1);
 }
 
 LLVM::LLVMFuncOp getOrDeclareDirectConvStride2GradInput(KernelIR &ir) {

@@ -19,6 +19,25 @@ typedef void (*kiln_cpu_kernel_fn)(float *const *buffers, int64_t batch,
                                    int64_t task_begin, int64_t task_end,
                                    float *scratch);
 
+/* The elementwise stage a forward convolution below applies to each output
+ * value v of channel co before storing it, in this order, each step only
+ * where its pointer is set (relu: where nonzero):
+ *   v = v + bias[co]
+ *   v = fma(v - bn_mean[co], s, bn_bias[co]),  s = bn_weight[co] / sqrt(bn_var[co] + bn_eps)
+ *   v = v + residual[i]     (i: the index of v in the call's output, as out[i])
+ *   v = v > 0 ? v : 0       (relu)
+ * It is the epilogue conv -> bias -> batch_norm (inference) -> add -> relu
+ * of a ResNet block, computed with the same operations as the compiler's
+ * generic epilogue, fused so that the output is written once and the
+ * residual is read while the convolution's FMAs run. NULL: no stage. */
+typedef struct kiln_conv2d_epilogue {
+  const float *bias;
+  const float *bn_weight, *bn_bias, *bn_mean, *bn_var;
+  const float *residual;
+  float bn_eps;
+  int32_t relu;
+} kiln_conv2d_epilogue;
+
 /* Library functions the runtime provides to generated kernels (besides
  * OpenBLAS's cblas_sgemm). Direct "same" convolution of one image, stride 1,
  * dilation 1, one group, oh == h and ow == w (runtime/src/kernels/DirectConv.cpp):
@@ -29,7 +48,8 @@ typedef void (*kiln_cpu_kernel_fn)(float *const *buffers, int64_t batch,
 void kiln_conv2d_same_f32(const float *x, const float *wt, float *out, int64_t ld,
                           int64_t cin, int64_t h, int64_t w, int64_t cout, int64_t kh,
                           int64_t kw, int64_t ph, int64_t pw, int64_t wsCo, int64_t wsCi,
-                          int64_t wsY, int64_t wsX, int64_t oy0, int64_t oy1);
+                          int64_t wsY, int64_t wsX, int64_t oy0, int64_t oy1,
+                          const kiln_conv2d_epilogue *epilogue);
 
 /* The same convolution of `images` whole images (x + n * xImage, written to
  * out + n * outImage with channel stride h * w), bitwise equal to one
@@ -39,7 +59,7 @@ void kiln_conv2d_same_images_f32(const float *x, const float *wt, float *out, fl
                                  int64_t images, int64_t xImage, int64_t outImage, int64_t cin,
                                  int64_t h, int64_t w, int64_t cout, int64_t kh, int64_t kw,
                                  int64_t ph, int64_t pw, int64_t wsCo, int64_t wsCi,
-                                 int64_t wsY, int64_t wsX);
+                                 int64_t wsY, int64_t wsX, const kiln_conv2d_epilogue *epilogue);
 /* The weight gradient of that "same" convolution, summed over `batch` images (x: [batch, cin, h, w],
  * dy: [batch, cout, h, w]) for input channels ci0 <= ci < ci1:
  *   dw[(co * cin + ci) * kh * kw + ky * kw + kx] =
@@ -62,7 +82,7 @@ void kiln_conv2d_same_grad_weight_f32(const float *x, const float *dy, float *dw
  * how many images the rows touch. */
 void kiln_conv2d_stride2_f32(const float *x, const float *wt, float *out, float *scratch,
                              int64_t row0, int64_t row1, int64_t cin, int64_t h, int64_t w,
-                             int64_t cout);
+                             int64_t cout, const kiln_conv2d_epilogue *epilogue);
 /* Its input gradient for one image (dy: [cout, h/2, w/2], dx: [cin, h, w]):
  *   dx[ci, iy, ix] = sum over (co, ky, kx, oy, ox) with 2oy + ky - 1 = iy and
  *                    2ox + kx - 1 = ix of wt[co, ci, ky, kx] * dy[co, oy, ox]
@@ -116,8 +136,11 @@ static inline int64_t kiln_conv2d_stride2_grad_weight_scratch_floats(int64_t cou
  * kiln_conv2d_same_grad_weight_f32, which older runtimes lack.
  * Version 3: and kiln_conv2d_same_images_f32, kiln_conv2d_stride2_f32,
  * kiln_conv2d_stride2_grad_input_f32 and kiln_conv2d_stride2_grad_weight_f32;
- * the weight gradient's scratch grew for small planes. */
-#define KILN_ARTIFACT_SCHEMA_VERSION 3u
+ * the weight gradient's scratch grew for small planes.
+ * Version 4: the forward convolutions (kiln_conv2d_same_f32,
+ * kiln_conv2d_same_images_f32, kiln_conv2d_stride2_f32) take a
+ * kiln_conv2d_epilogue. */
+#define KILN_ARTIFACT_SCHEMA_VERSION 4u
 #define KILN_ARENA_ALIGNMENT 64
 
 #ifdef __cplusplus
