@@ -407,6 +407,14 @@ void ArtifactImpl::validateAndPlan() {
                          plan.outputs[dst].name));
       plan.copies.push_back(CopyPlan{src, dst});
     }
+    bool batched = !plan.inputs.empty() && plan.copies.empty();
+    for (const TensorInfo &t : plan.inputs) {
+      plan.inputElems.push_back(elems(t));
+      batched &= isDynamic(t);
+    }
+    for (bool dynamic : plan.outputDynamic)
+      batched &= dynamic;
+    plan.itemsIndependent = e->items_independent() && batched;
     entries.push_back(std::move(plan));
   }
 }
@@ -622,6 +630,10 @@ std::vector<std::string> Artifact::entryNames() const {
 
 bool Artifact::hasEntry(const std::string &entry) const {
   return impl_->findEntry(entry) != nullptr;
+}
+
+bool Artifact::itemsIndependent(const std::string &entry) const {
+  return impl_->entry(entry).itemsIndependent;
 }
 
 const std::vector<TensorInfo> &Artifact::inputs(const std::string &entry) const {

@@ -74,6 +74,13 @@ struct EntryPlan {
   uint64_t arenaFixed = 0;
   uint64_t arenaPerItem = 0;
   int64_t flopsPerItem = 0;
+  /// Elements per batch item of each input (all dynamic where
+  /// itemsIndependent).
+  std::vector<int64_t> inputElems;
+  /// The artifact's items_independent, kept only where every input and
+  /// output is batched and no output is a copy: run() may then give each
+  /// thread its own items (Session.cpp).
+  bool itemsIndependent = false;
 };
 
 struct ParamPlan {

@@ -5,6 +5,7 @@
 // read here, op by op, into entries of launches with resolved buffer bindings.
 //===----------------------------------------------------------------------===//
 #include "ArtifactWriter.h"
+#include "ItemIndependence.h"
 
 #include "kiln/Dialect/KilnOps.h"
 #include "kiln/Transforms/FusionKinds.h"
@@ -250,10 +251,13 @@ private:
     summary.arenaBytesPerItem = perItemAttr.getInt();
     summary.peakBytesPerItem = peakAttr ? peakAttr.getInt() : 0;
     summaries.push_back(summary);
+    // The runtime splits the batch between threads only where no copy is
+    // left to make after the launches (it would read a whole-batch arena).
+    const bool itemsIndependent = copyTo.empty() && entryItemsIndependent(func);
     return fb::CreateEntry(fbb, fbb.CreateString(entryName), fbb.CreateVector(inputs),
                            fbb.CreateVector(outputs), fbb.CreateVector(launches),
                            fbb.CreateVector(copyFrom), fbb.CreateVector(copyTo),
-                           fixedAttr.getInt(), perItemAttr.getInt());
+                           fixedAttr.getInt(), perItemAttr.getInt(), itemsIndependent);
   }
 
   const ArtifactContents &contents;

@@ -22,6 +22,14 @@ namespace {
 
 using namespace kiln;
 
+// Logits (of order 1) of the same images from sessions that split the work
+// differently: launches run on other task ranges (the classifier's GEMM on
+// another number of rows, for one), which may round differently (measured:
+// up to 1.8e-7, one or two ulps, already between one and two threads before
+// items were split); float32 sums of 64-576 terms of this size stay within
+// 1e-5 whatever their order.
+constexpr float kThreadsTolerance = 1e-5f;
+
 struct Batch {
   int64_t size;
   std::vector<float> images, target;
@@ -87,7 +95,10 @@ TEST(TrainingArtifact, Lenet5SgdLearnsAFixedBatch) {
   auto eval = session.run("eval_step", {{b.images.data(), {b.size, 1, 28, 28}},
                                         {b.target.data(), {b.size, 10}}});
   auto infer = session.run("infer", {{b.images.data(), {b.size, 1, 28, 28}}});
-  EXPECT_EQ(eval[1].data, infer[0].data);
+  // (infer splits the batch between the threads, eval_step every launch.)
+  ASSERT_EQ(eval[1].data.size(), infer[0].data.size());
+  for (size_t i = 0; i < infer[0].data.size(); ++i)
+    ASSERT_NEAR(eval[1].data[i], infer[0].data[i], kThreadsTolerance) << "logit " << i;
   EXPECT_LT(eval[0].data[0], 0.5f * first);
 }
 
@@ -153,6 +164,57 @@ TEST(TrainingArtifact, Resnet20TrainStepKernelsAndMemoryArePinned) {
   EXPECT_EQ(patterns["mul+sub"], 65) << list;
   EXPECT_LE(entry->arenaBytesPerItem, 1204480);
   EXPECT_LE(entry->peakBytesPerItem, entry->arenaBytesPerItem);
+}
+
+// Entry.items_independent (compiler/lib/Driver/ItemIndependence.cpp): infer
+// keeps batch items apart; train_step (batch-norm statistics, the loss over
+// the batch, parameter updates) and eval_step (the loss over the batch) do
+// not, so the runtime never splits their batch between threads.
+TEST(TrainingArtifact, OnlyInferHasIndependentItems) {
+  for (const char *model : {"lenet5", "resnet20"}) {
+    CompileResult compiled = compileTrainingModel(model, 7, TrainingOptions{}, CompileOptions{});
+    auto artifact = rt::Artifact::loadBuffer(compiled.artifact, model);
+    EXPECT_TRUE(artifact->itemsIndependent("infer")) << model;
+    EXPECT_FALSE(artifact->itemsIndependent("eval_step")) << model;
+    EXPECT_FALSE(artifact->itemsIndependent("train_step")) << model;
+  }
+}
+
+// With independent items a session with several threads gives each thread
+// its own images for the whole entry (Session.cpp, items mode), for any
+// batch of at least one image per thread, including shares of unequal size;
+// below that it splits every launch as before. Either way every image's
+// logits are a one-thread session's within kThreadsTolerance. The profile
+// shows the split: thread 0's launches ran its share of the tasks.
+TEST(TrainingArtifact, Resnet20InferSplitsItemsBetweenThreads) {
+  CompileResult compiled = compileTrainingModel("resnet20", 7, TrainingOptions{}, CompileOptions{});
+  auto artifact = rt::Artifact::loadBuffer(compiled.artifact, "resnet20");
+  ASSERT_TRUE(artifact->itemsIndependent("infer"));
+  rt::Session one(artifact, {1});
+  rt::SessionOptions profiled;
+  profiled.profile = true;
+  for (int threads : {2, 3}) {
+    profiled.numThreads = threads;
+    rt::Session many(artifact, profiled);
+    for (int64_t batch : {1, 2, 3, 7, 21, 45}) {
+      Batch b = randomBatch(batch, uint64_t(batch));
+      std::vector<rt::TensorView> in = {{b.images.data(), {batch, 1, 28, 28}}};
+      many.resetProfile();
+      auto want = one.run("infer", in), got = many.run("infer", in);
+      ASSERT_EQ(got[0].shape, want[0].shape);
+      for (size_t i = 0; i < want[0].data.size(); ++i)
+        ASSERT_NEAR(got[0].data[i], want[0].data[i], kThreadsTolerance)
+            << threads << " threads, batch " << batch << ", logit " << i;
+      // The first launch (the stem convolution: one task per output row)
+      // ran on the batch (launch split) or on the largest chunk: the batch in
+      // a multiple of `threads` chunks of at most 20 images.
+      const rt::LaunchProfile first = many.profile().front();
+      const int64_t chunks = threads * ((batch + 20 * threads - 1) / (20 * threads));
+      const int64_t largest = (batch + chunks - 1) / chunks;
+      EXPECT_EQ(first.tasks, 28 * (batch >= threads ? largest : batch))
+          << threads << " threads, batch " << batch;
+    }
+  }
 }
 
 } // namespace

@@ -94,6 +94,11 @@ public:
   uint64_t arenaBytes(const std::string &entry, int64_t batch) const;
   /// Forward FLOPs per batch item summed over an entry's kernels.
   int64_t flopsPerItem(const std::string &entry) const;
+  /// Whether the entry's batch items are independent (the compiler proved
+  /// that no op mixes them and no parameter is written): a session with
+  /// several threads then gives each thread its own items for the whole
+  /// entry when the batch has at least one item per thread.
+  bool itemsIndependent(const std::string &entry) const;
   std::vector<ParamInfo> params() const;
   /// Initial values of parameter `index` (numel floats).
   const float *initialParam(size_t index) const;
@@ -120,8 +125,10 @@ struct SessionOptions {
   /// and replay it (set KILN_CUDA_GRAPHS=0 in the environment to disable).
   bool cudaGraphs = true;
   /// CPU: time every launch (thread 0's wall time from the start of a launch
-  /// to the start of the next, barrier included) and accumulate it per launch;
-  /// read it with Session::profile(). Costs two clock reads per launch.
+  /// to the start of the next, barrier included; for an entry whose items
+  /// are split between threads, thread 0's launches on its own items) and
+  /// accumulate it per launch; read it with Session::profile(). Costs two
+  /// clock reads per launch.
   bool profile = false;
 };
 
@@ -131,7 +138,7 @@ struct LaunchProfile {
   uint32_t launch = 0;   // position in the entry's launch order
   KernelInfo kernel;
   int64_t calls = 0;     // runs of the entry that executed this launch
-  int64_t tasks = 0;     // tasks of the last call
+  int64_t tasks = 0;     // tasks of the last call (thread 0's, items split)
   double seconds = 0;    // summed over calls
 };
 
