@@ -65,6 +65,15 @@ struct Session::Impl {
   struct Arena {
     AlignedBuffer data;
     uint64_t capacity = 0;
+    /// The arena grown to `bytes` if needed (its contents need not survive).
+    uint8_t *atLeast(uint64_t bytes) {
+      if (bytes > capacity || !data) {
+        data.reset();
+        data = allocateAligned(bytes, "arena");
+        capacity = bytes;
+      }
+      return data.get();
+    }
   };
   std::vector<Arena> arenas; // one per entry, grown to the largest batch seen
   // Entries whose items are independent (EntryPlan::itemsIndependent), run
@@ -138,7 +147,40 @@ struct Session::Impl {
 
   static void job(void *ctx, int tid);
   void itemsJob(int tid);
+
+  /// The pointer of binding b for a run over `items` items starting at item
+  /// `first` of the inputs and outputs, with the arena at `arenaBase`.
+  float *bindingPointer(const BindingPlan &b, const EntryPlan &e, uint8_t *arenaBase,
+                        int64_t items, int64_t first, const std::vector<TensorView> &inputs,
+                        std::vector<Tensor> &outputs) const {
+    switch (b.kind) {
+    case fb::BufferKind::Arena:
+      // In bounds for every batch: checked against the arena plan at load.
+      return reinterpret_cast<float *>(arenaBase + b.offsetFixed + b.offsetPerItem * uint64_t(items));
+    case fb::BufferKind::Param:
+      return paramPtrs[b.index];
+    case fb::BufferKind::Input:
+      // Kernels only read inputs (an input as a kernel output is rejected at
+      // load). first > 0 only in items mode, where every input is batched.
+      return const_cast<float *>(inputs[b.index].data) + first * e.inputElems[b.index];
+    case fb::BufferKind::Output:
+      return outputs[b.index].data.data() + first * e.outputElems[b.index];
+    }
+    return nullptr; // unreachable: kinds are range-checked at load
+  }
 };
+
+
+/// Work units of launch i at a batch, or an error where they overflow.
+static int64_t launchWork(const EntryPlan &e, size_t i, int64_t batch) {
+  const LaunchPlan &l = e.launches[i];
+  int64_t work;
+  if (__builtin_mul_overflow(l.workPerItem, batch, &work) ||
+      __builtin_add_overflow(work, l.workFixed, &work))
+    throw Error(fmt::format("kiln: entry '{}': work of launch {} overflows at batch {}", e.name,
+                            i, batch));
+  return work;
+}
 
 /// Thread t's range of a launch starts here: contiguous near-equal ranges,
 /// the first tasks % n threads one task longer.
@@ -185,25 +227,8 @@ void Session::Impl::itemsJob(int tid) {
        c = itemsCursor.fetch_add(1, std::memory_order_relaxed)) {
     const int64_t first = rangeBegin(batch, itemsChunks, c);
     const int64_t items = rangeBegin(batch, itemsChunks, c + 1) - first;
-    // Inputs and outputs are all batched (EntryPlan::itemsIndependent).
-    for (size_t i = 0; i < e.bindings.size(); ++i) {
-      const BindingPlan &b = e.bindings[i];
-      switch (b.kind) {
-      case fb::BufferKind::Arena:
-        bound[i] = reinterpret_cast<float *>(base + b.offsetFixed +
-                                             b.offsetPerItem * uint64_t(items));
-        break;
-      case fb::BufferKind::Param:
-        bound[i] = paramPtrs[b.index];
-        break;
-      case fb::BufferKind::Input:
-        bound[i] = const_cast<float *>((*itemsInputs)[b.index].data) + first * e.inputElems[b.index];
-        break;
-      case fb::BufferKind::Output:
-        bound[i] = (*itemsOutputs)[b.index].data.data() + first * e.outputElems[b.index];
-        break;
-      }
-    }
+    for (size_t i = 0; i < e.bindings.size(); ++i)
+      bound[i] = bindingPointer(e.bindings[i], e, base, items, first, *itemsInputs, *itemsOutputs);
     auto last = profile ? now() : std::chrono::steady_clock::time_point{};
     for (size_t i = 0; i < e.launches.size(); ++i) {
       const LaunchPlan &l = e.launches[i];
@@ -533,23 +558,13 @@ std::vector<Tensor> Session::run(const std::string &entryName,
     s.itemsChunks = itemChunkCount(batch, n);
     s.itemsEntry = entryIndex;
     const int64_t most = (batch + s.itemsChunks - 1) / s.itemsChunks; // the largest chunk
-    for (size_t i = 0; i < e.launches.size(); ++i) {
-      const LaunchPlan &l = e.launches[i];
-      int64_t work;
-      if (__builtin_mul_overflow(l.workPerItem, batch, &work) ||
-          __builtin_add_overflow(work, l.workFixed, &work))
-        throw Error(fmt::format("kiln: entry '{}': work of launch {} overflows at batch {}",
-                                e.name, i, batch));
-    }
+    for (size_t i = 0; i < e.launches.size(); ++i)
+      launchWork(e, i, batch); // a chunk's work is smaller: checked here, once
     const uint64_t bytes = s.artifact->arenaBytes(e.name, most);
     std::vector<Impl::Arena> &arenas = s.threadArenas[entryIndex];
     arenas.resize(size_t(n));
     for (Impl::Arena &arena : arenas)
-      if (bytes > arena.capacity || !arena.data) {
-        arena.data.reset();
-        arena.data = allocateAligned(bytes, "arena");
-        arena.capacity = bytes;
-      }
+      arena.atLeast(bytes);
     s.threadPtrs.resize(size_t(n));
     for (std::vector<float *> &bound : s.threadPtrs)
       bound.resize(e.bindings.size());
@@ -572,29 +587,11 @@ std::vector<Tensor> Session::run(const std::string &entryName,
 
   // ---- arena, grown to this batch if needed (contents need not survive) ----
   uint64_t arenaBytes = s.artifact->arenaBytes(e.name, batch);
-  Impl::Arena &arena = s.arenas[entryIndex];
-  if (arenaBytes > arena.capacity || !arena.data) {
-    arena.data.reset();
-    arena.data = allocateAligned(arenaBytes, "arena");
-    arena.capacity = arenaBytes;
-  }
-  uint8_t *arenaBase = arena.data.get();
+  uint8_t *arenaBase = s.arenas[entryIndex].atLeast(arenaBytes);
 
   // ---- bindings -> pointers ----
-  auto resolve = [&](const BindingPlan &b) -> float * {
-    switch (b.kind) {
-    case fb::BufferKind::Arena:
-      // In bounds for every batch: checked against the arena plan at load.
-      return reinterpret_cast<float *>(arenaBase + b.offsetFixed + b.offsetPerItem * uint64_t(batch));
-    case fb::BufferKind::Param:
-      return s.paramPtrs[b.index];
-    case fb::BufferKind::Input:
-      // Kernels only read inputs (an input as a kernel output is rejected at load).
-      return const_cast<float *>(inputs[b.index].data);
-    case fb::BufferKind::Output:
-      return outputs[b.index].data.data();
-    }
-    return nullptr; // unreachable: kinds are range-checked at load
+  auto resolve = [&](const BindingPlan &b) {
+    return s.bindingPointer(b, e, arenaBase, batch, 0, inputs, outputs);
   };
   s.ptrs.resize(e.bindings.size());
   for (size_t i = 0; i < e.bindings.size(); ++i)
@@ -604,12 +601,7 @@ std::vector<Tensor> Session::run(const std::string &entryName,
   s.chunks.resize(e.launches.size());
   for (size_t i = 0; i < e.launches.size(); ++i) {
     const LaunchPlan &l = e.launches[i];
-    int64_t work;
-    if (__builtin_mul_overflow(l.workPerItem, batch, &work) ||
-        __builtin_add_overflow(work, l.workFixed, &work))
-      throw Error(fmt::format("kiln: entry '{}': work of launch {} overflows at batch {}",
-                              e.name, i, batch));
-    s.numTasks[i] = l.tasksFor(work);
+    s.numTasks[i] = l.tasksFor(launchWork(e, i, batch));
     const double flopsPerTask =
         s.numTasks[i] ? double(s.a->kernels[l.kernel].flopsPerItem) * double(batch) /
                             double(s.numTasks[i])
