@@ -170,7 +170,6 @@ struct Session::Impl {
   }
 };
 
-
 /// Work units of launch i at a batch, or an error where they overflow.
 static int64_t launchWork(const EntryPlan &e, size_t i, int64_t batch) {
   const LaunchPlan &l = e.launches[i];
@@ -548,10 +547,11 @@ std::vector<Tensor> Session::run(const std::string &entryName,
   // run every launch on its own images: no barrier between launches, no
   // activation travelling between cores. Splitting every launch instead
   // splits small batches inside images, whose NCHW rows the two threads then
-  // read and write across cores: resnet20 inference on 2 threads ran 8-12%
-  // faster this way at batches 2-8 (bench_artifact_ab). Chunks are taken
-  // from a shared counter, so a core the hypervisor slows down takes fewer
-  // (as the launch split's task stealing does); see itemChunkCount for sizes.
+  // read and write across cores: resnet20 inference on 2 threads ran 6-11%
+  // faster this way at batches 8-32 and 2-4% at 128 (bench_artifact_ab).
+  // Chunks are taken from a shared counter, so a core the hypervisor slows
+  // down takes fewer (as the launch split's task stealing does); see
+  // itemChunkCount for their sizes.
   s.itemsMode = e.itemsIndependent && s.pool && batch >= s.numThreads;
   if (s.itemsMode) {
     const int n = s.numThreads;
