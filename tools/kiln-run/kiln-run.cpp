@@ -157,6 +157,9 @@ void list(const Artifact &a) {
     uint64_t fixed = a.arenaBytes(name, 0);
     fmt::print("  arena:   {} + {}\u00d7batch bytes; {} per item\n", fixed,
                a.arenaBytes(name, 1) - fixed, flopsText(double(a.flopsPerItem(name))));
+    fmt::print("  threads: {}\n", a.itemsIndependent(name)
+                                       ? "chunks of the batch (its items are independent)"
+                                       : "every launch split");
     for (size_t i = 0; i < kernels.size(); ++i)
       fmt::print("  {:4} {:<32} {:<40} {:<12} {}/item\n", i, kernels[i].name, kernels[i].ops,
                  kernels[i].kind, flopsText(double(kernels[i].flopsPerItem)));

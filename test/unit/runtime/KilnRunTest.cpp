@@ -85,6 +85,9 @@ TEST_F(KilnRun, List) {
   EXPECT_NE(r.out.find("  arena:   64 + 32\u00d7batch bytes; 40 FLOP per item"),
             std::string::npos)
       << r.out;
+  // A hand-built artifact: items_independent is not set (and `stats` has no
+  // batch dimension).
+  EXPECT_NE(r.out.find("  threads: every launch split\n"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("update: 1 kernel: add \u00d71"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("kt_rowsum"), std::string::npos);
 }
