@@ -152,8 +152,11 @@ struct KilnPlanMemoryPass : impl::KilnPlanMemoryBase<KilnPlanMemoryPass> {
       } else if (isView(&op)) {
         auto it = bufferOf.find(op.getOperand(0));
         if (it != bufferOf.end()) {
-          bufferOf[op.getResult(0)] = it->second;
-          buffers[it->second].views.push_back(&op);
+          // The id first: inserting the view may grow the map and free the
+          // slot `it` points at (CI once crashed reading it afterwards).
+          const unsigned id = it->second;
+          bufferOf[op.getResult(0)] = id;
+          buffers[id].views.push_back(&op);
         }
       } else if (auto update = llvm::dyn_cast<UpdateOp>(op)) {
         updates.push_back(update);
