@@ -7,8 +7,8 @@
 // with its own) and waits at a barrier before the next launch. Chunk bounds
 // depend only on the task count and the thread count, so a run repeats its
 // kernel calls exactly whichever thread takes a chunk. An entry whose batch
-// items are independent (Entry.items_independent) runs instead with chunks of
-// the batch per thread, each running every launch (items mode, in run()).
+// items are independent (Entry.items_independent) runs instead in chunks of
+// the batch, a thread running every launch on a chunk (items mode, in run()).
 // Everything that can fail is done before the threads start, so a job never
 // throws.
 //===----------------------------------------------------------------------===//
@@ -192,8 +192,8 @@ static int64_t rangeBegin(int64_t tasks, int64_t n, int64_t t) {
 /// each, where the batch allows. Why 20: the 7x7 convolutions pack 20 images
 /// per call, and 20 images of resnet20's widest activation (16 x 28 x 28
 /// floats) are 1 MB, inside a core's L2.
+constexpr int64_t kItemsPerChunk = 20;
 static int64_t itemChunkCount(int64_t batch, int64_t n) {
-  constexpr int64_t kItemsPerChunk = 20;
   return n * std::max<int64_t>(1, (batch + n * kItemsPerChunk - 1) / (n * kItemsPerChunk));
 }
 
@@ -551,8 +551,12 @@ std::vector<Tensor> Session::run(const std::string &entryName,
   // faster this way at batches 8-32 and 2-4% at 128 (bench_artifact_ab).
   // Chunks are taken from a shared counter, so a core the hypervisor slows
   // down takes fewer (as the launch split's task stealing does); see
-  // itemChunkCount for their sizes.
-  s.itemsMode = e.itemsIndependent && s.pool && batch >= s.numThreads;
+  // itemChunkCount for their sizes. One thread runs a batch of more than
+  // one chunk chunk by chunk too: each chunk's activations stay in its
+  // core's L2 from one launch to the next (resnet20, batch 128: 5.5-6%
+  // faster; batch 64: 3.6%).
+  s.itemsMode = e.itemsIndependent &&
+                (s.pool ? batch >= s.numThreads : batch > kItemsPerChunk);
   if (s.itemsMode) {
     const int n = s.numThreads;
     s.itemsChunks = itemChunkCount(batch, n);
@@ -580,8 +584,12 @@ std::vector<Tensor> Session::run(const std::string &entryName,
         (*s.running)[i].tasks = e.launches[i].tasksFor(e.launches[i].workPerItem * most +
                                                         e.launches[i].workFixed);
       }
-    if (!e.launches.empty())
-      s.pool->run(&Impl::job, &s);
+    if (!e.launches.empty()) {
+      if (s.pool)
+        s.pool->run(&Impl::job, &s);
+      else
+        Impl::job(&s, 0);
+    }
     return outputs; // no copies: EntryPlan::itemsIndependent
   }
 

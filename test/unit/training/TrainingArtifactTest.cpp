@@ -180,38 +180,41 @@ TEST(TrainingArtifact, OnlyInferHasIndependentItems) {
   }
 }
 
-// With independent items a session with several threads gives each thread
-// its own images for the whole entry (Session.cpp, items mode), for any
-// batch of at least one image per thread, including shares of unequal size;
-// below that it splits every launch as before. Either way every image's
-// logits are a one-thread session's within kThreadsTolerance. The profile
-// shows the split: thread 0's launches ran its share of the tasks.
-TEST(TrainingArtifact, Resnet20InferSplitsItemsBetweenThreads) {
+// With independent items a session runs the batch in chunks (Session.cpp,
+// items mode): several threads whenever the batch has an image per thread
+// (chunks of unequal size included), one thread when the batch holds more
+// than one chunk of 20. Every image's logits must be those of the image run
+// alone (batch 1, one thread: no split of any kind) within
+// kThreadsTolerance. The profile shows the split: thread 0's launches ran on
+// the largest chunk (the batch cut into a multiple of `threads` chunks of at
+// most 20 images), or on the whole batch where the launches were split.
+TEST(TrainingArtifact, Resnet20InferSplitsItemsIntoChunks) {
   CompileResult compiled = compileTrainingModel("resnet20", 7, TrainingOptions{}, CompileOptions{});
   auto artifact = rt::Artifact::loadBuffer(compiled.artifact, "resnet20");
   ASSERT_TRUE(artifact->itemsIndependent("infer"));
-  rt::Session one(artifact, {1});
+  rt::Session alone(artifact, {1});
+  const int64_t pixels = 28 * 28;
   rt::SessionOptions profiled;
   profiled.profile = true;
-  for (int threads : {2, 3}) {
+  for (int threads : {1, 2, 3}) {
     profiled.numThreads = threads;
-    rt::Session many(artifact, profiled);
+    rt::Session session(artifact, profiled);
     for (int64_t batch : {1, 2, 3, 7, 21, 45}) {
       Batch b = randomBatch(batch, uint64_t(batch));
-      std::vector<rt::TensorView> in = {{b.images.data(), {batch, 1, 28, 28}}};
-      many.resetProfile();
-      auto want = one.run("infer", in), got = many.run("infer", in);
-      ASSERT_EQ(got[0].shape, want[0].shape);
-      for (size_t i = 0; i < want[0].data.size(); ++i)
-        ASSERT_NEAR(got[0].data[i], want[0].data[i], kThreadsTolerance)
-            << threads << " threads, batch " << batch << ", logit " << i;
-      // The first launch (the stem convolution: one task per output row)
-      // ran on the batch (launch split) or on the largest chunk: the batch in
-      // a multiple of `threads` chunks of at most 20 images.
-      const rt::LaunchProfile first = many.profile().front();
+      session.resetProfile();
+      auto got = session.run("infer", {{b.images.data(), {batch, 1, 28, 28}}});
+      ASSERT_EQ(got[0].shape, (std::vector<int64_t>{batch, 10}));
+      for (int64_t n = 0; n < batch; ++n) {
+        auto want = alone.run("infer", {{b.images.data() + n * pixels, {1, 1, 28, 28}}});
+        for (int64_t k = 0; k < 10; ++k)
+          ASSERT_NEAR(got[0].data[n * 10 + k], want[0].data[k], kThreadsTolerance)
+              << threads << " threads, batch " << batch << ", image " << n << ", logit " << k;
+      }
+      // The first launch: the stem convolution, one task per output row.
+      const bool chunked = threads > 1 ? batch >= threads : batch > 20;
       const int64_t chunks = threads * ((batch + 20 * threads - 1) / (20 * threads));
       const int64_t largest = (batch + chunks - 1) / chunks;
-      EXPECT_EQ(first.tasks, 28 * (batch >= threads ? largest : batch))
+      EXPECT_EQ(session.profile().front().tasks, 28 * (chunked ? largest : batch))
           << threads << " threads, batch " << batch;
     }
   }

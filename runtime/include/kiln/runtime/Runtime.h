@@ -95,9 +95,11 @@ public:
   /// Forward FLOPs per batch item summed over an entry's kernels.
   int64_t flopsPerItem(const std::string &entry) const;
   /// Whether the entry's batch items are independent (the compiler proved
-  /// that no op mixes them and no parameter is written): a session with
-  /// several threads then gives each thread its own items for the whole
-  /// entry when the batch has at least one item per thread.
+  /// that no op mixes them and no parameter is written): a session then runs
+  /// the batch in chunks of up to 20 items, every launch on one chunk at a
+  /// time, the threads taking chunks (with several threads: when the batch
+  /// has at least one item per thread; with one: when it holds more than one
+  /// chunk).
   bool itemsIndependent(const std::string &entry) const;
   std::vector<ParamInfo> params() const;
   /// Initial values of parameter `index` (numel floats).
