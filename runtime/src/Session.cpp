@@ -104,7 +104,7 @@ struct Session::Impl {
   const EntryPlan *entry = nullptr;
   int64_t batch = 0;
   std::vector<float *> ptrs;      // bindings, flattened like EntryPlan::bindings
-  std::vector<int64_t> numTasks;  // per launch
+  std::vector<int64_t> numTasks;  // per launch (items mode: the largest chunk's)
   std::vector<int64_t> chunks;    // per launch: tasks per call (chunkSize)
   // Task cursors, one per (launch, thread), set before the threads start (so
   // no thread can see a cursor of an earlier run). Thread t owns the
@@ -147,6 +147,25 @@ struct Session::Impl {
 
   static void job(void *ctx, int tid);
   void itemsJob(int tid);
+
+  /// Runs entry e's launches on every thread (job), its profile counting
+  /// one call with numTasks[i] tasks for launch i.
+  void runLaunches(const EntryPlan &e, size_t entryIndex, int64_t runBatch) {
+    entry = &e;
+    batch = runBatch;
+    running = profiling ? &counters[entryIndex] : nullptr;
+    if (running)
+      for (size_t i = 0; i < e.launches.size(); ++i) {
+        ++(*running)[i].calls;
+        (*running)[i].tasks = numTasks[i];
+      }
+    if (e.launches.empty())
+      return;
+    if (pool)
+      pool->run(&Impl::job, this);
+    else
+      job(this, 0);
+  }
 
   /// The pointer of binding b for a run over `items` items starting at item
   /// `first` of the inputs and outputs, with the arena at `arenaBase`.
@@ -575,21 +594,12 @@ std::vector<Tensor> Session::run(const std::string &entryName,
     s.itemsInputs = &inputs;
     s.itemsOutputs = &outputs;
     s.itemsCursor.store(0, std::memory_order_relaxed);
-    s.entry = &e;
-    s.batch = batch;
-    s.running = s.profiling ? &s.counters[entryIndex] : nullptr;
-    if (s.running)
-      for (size_t i = 0; i < e.launches.size(); ++i) {
-        ++(*s.running)[i].calls;
-        (*s.running)[i].tasks = e.launches[i].tasksFor(e.launches[i].workPerItem * most +
-                                                        e.launches[i].workFixed);
-      }
-    if (!e.launches.empty()) {
-      if (s.pool)
-        s.pool->run(&Impl::job, &s);
-      else
-        Impl::job(&s, 0);
-    }
+    // The largest chunk's tasks, for the profile (itemsJob counts its own).
+    s.numTasks.resize(e.launches.size());
+    for (size_t i = 0; i < e.launches.size(); ++i)
+      s.numTasks[i] = e.launches[i].tasksFor(e.launches[i].workPerItem * most +
+                                             e.launches[i].workFixed);
+    s.runLaunches(e, entryIndex, batch);
     return outputs; // no copies: EntryPlan::itemsIndependent
   }
 
@@ -627,20 +637,7 @@ std::vector<Tensor> Session::run(const std::string &entryName,
     for (int t = 0; t < s.numThreads; ++t)
       s.cursors[i * size_t(s.numThreads) + size_t(t)].next.store(
           rangeBegin(s.numTasks[i], s.numThreads, t), std::memory_order_relaxed);
-  s.entry = &e;
-  s.batch = batch;
-  s.running = s.profiling ? &s.counters[entryIndex] : nullptr;
-  if (s.running)
-    for (size_t i = 0; i < e.launches.size(); ++i) {
-      ++(*s.running)[i].calls;
-      (*s.running)[i].tasks = s.numTasks[i];
-    }
-  if (!e.launches.empty()) {
-    if (s.pool)
-      s.pool->run(&Impl::job, &s);
-    else
-      Impl::job(&s, 0);
-  }
+  s.runLaunches(e, entryIndex, batch);
 
   // ---- copies: outputs that alias an input, a parameter, an arena slice or
   // another output (sizes checked at load) ----
