@@ -145,6 +145,52 @@ TEST(Session, TwoInputEntry) {
   }
 }
 
+// Entries marked items_independent run in chunks of up to 20 items, each
+// thread running every launch on the chunks it takes (Session.cpp, items
+// mode): sum2 must still add every element, and coverage must write every
+// element exactly once, for 1-3 threads and batches that leave a chunk per
+// thread, several chunks, or fewer items than threads. The runtime ignores
+// the flag on an entry it cannot split (infer: an output without the batch
+// dimension and output copies).
+TEST(Session, ItemsIndependentEntriesRunInChunks) {
+  ArtifactDesc desc = referenceDesc();
+  for (EntryDesc &e : desc.entries)
+    e.itemsIndependent = e.name == "sum2" || e.name == "coverage" || e.name == "infer";
+  auto artifact = Artifact::loadBuffer(buildArtifact(desc), "items.kiln");
+  EXPECT_TRUE(artifact->itemsIndependent("sum2"));
+  EXPECT_TRUE(artifact->itemsIndependent("coverage"));
+  EXPECT_FALSE(artifact->itemsIndependent("infer"));
+  for (int threads : {1, 2, 3}) {
+    SessionOptions options{threads};
+    options.profile = true;
+    Session session(artifact, options);
+    for (int64_t batch : {1, 2, 5, 41, 64}) {
+      std::vector<float> a(size_t(batch) * 6), b(size_t(batch) * 6);
+      for (size_t i = 0; i < a.size(); ++i) {
+        a[i] = float(i);
+        b[i] = 0.5f * float(i) - 3;
+      }
+      session.resetProfile();
+      auto sum = session.run("sum2", {TensorView{a.data(), {batch, 2, 3}},
+                                      TensorView{b.data(), {batch, 2, 3}}});
+      for (size_t i = 0; i < a.size(); ++i)
+        ASSERT_EQ(sum[0].data[i], a[i] + b[i])
+            << threads << " threads, batch " << batch << ", element " << i;
+      // kt_add: 6 work units per item, 5 per task; chunked runs count the
+      // largest chunk's tasks.
+      const bool chunked = threads > 1 ? batch >= threads : batch > 20;
+      const int64_t chunks = threads * ((batch + 20 * threads - 1) / (20 * threads));
+      const int64_t items = chunked ? (batch + chunks - 1) / chunks : batch;
+      EXPECT_EQ(session.profile().front().tasks, (6 * items + 4) / 5)
+          << threads << " threads, batch " << batch;
+      std::vector<float> x(size_t(batch) * 5, 0.0f);
+      auto counts = session.run("coverage", {TensorView{x.data(), {batch, 5}}});
+      ASSERT_EQ(counts[0].data, std::vector<float>(x.size(), 1.0f))
+          << threads << " threads, batch " << batch;
+    }
+  }
+}
+
 TEST(Session, ParametersAreOwnedPerSession) {
   auto artifact = reference();
   Session first(artifact, SessionOptions{2});

@@ -48,7 +48,8 @@ std::vector<uint8_t> buildArtifact(const ArtifactDesc &d) {
     auto cf = b.CreateVector(from);
     auto ct = b.CreateVector(e.copyTo);
     entries.push_back(
-        fb::CreateEntry(b, name, ins, outs, ls, cf, ct, e.arenaFixed, e.arenaPerItem));
+        fb::CreateEntry(b, name, ins, outs, ls, cf, ct, e.arenaFixed, e.arenaPerItem,
+                        e.itemsIndependent));
   }
   std::vector<flatbuffers::Offset<fb::Kernel>> kernels;
   for (const KernelDesc &k : d.kernels)

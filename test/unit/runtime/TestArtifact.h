@@ -50,6 +50,7 @@ struct EntryDesc {
   std::vector<BindingDesc> copyFrom;
   std::vector<uint32_t> copyTo;
   uint64_t arenaFixed = 0, arenaPerItem = 0;
+  bool itemsIndependent = false; // Entry.items_independent
 };
 
 struct KernelDesc {
