@@ -366,6 +366,18 @@ storeBlockStaged(const __m512 (&acc)[CB * PV], float *out, int64_t ld, const __m
    ...);
 }
 
+/// The block's store: through the stage where the call has one.
+template <int CB, int PV, int... I>
+__attribute__((target("avx512f"), always_inline)) inline void
+storeBlockThrough(const __m512 (&acc)[CB * PV], float *out, int64_t ld,
+                  const __mmask16 *storeMask, const OutputStage *stage, int64_t co,
+                  const float *res, std::integer_sequence<int, I...> all) {
+  if (stage)
+    storeBlockStaged<CB, PV>(acc, out, ld, storeMask, stage->steps(), co, res, all);
+  else
+    storeBlock<CB, PV>(acc, out, ld, storeMask, all);
+}
+
 /// dst[i] = the stage applied to src[i] for i < n, all of output channel co
 /// (res: the residual at dst's indices, or null).
 __attribute__((target("avx512f"))) void stageRow(const float *src, float *dst, int64_t n,
@@ -378,6 +390,17 @@ __attribute__((target("avx512f"))) void stageRow(const float *src, float *dst, i
         dst + i, m,
         stageVector(_mm512_maskz_loadu_ps(m, src + i), steps, co, res ? res + i : nullptr, m));
   }
+}
+
+/// Copies n values of output channel co from scratch to out + o, through
+/// the stage where there is one (its residual read at out's index o on).
+__attribute__((target("avx512f"))) void copyOut(const float *src, float *out, int64_t o,
+                                                int64_t n, const OutputStage &stage,
+                                                int64_t co) {
+  if (stage.empty())
+    std::copy_n(src, n, out + o);
+  else
+    stageRow(src, out + o, n, stage, co, stage.residual ? stage.residual + o : nullptr);
 }
 
 /// acc[j][v] = sum_{ci, t} w[j, ci, t] * x[ci, p0 + 16 v + xTap[t]] (masked),
@@ -409,10 +432,7 @@ __attribute__((target("avx512f"))) void block(const float *x, int64_t plane, con
       loadPixels<PV>(xv, masks + t * kMaxPV, x + xTap[t], pixels);
       fmaBlock<CB, PV>(acc, xv, w + wTap[t], wsCo, all);
     }
-    if (stage)
-      storeBlockStaged<CB, PV>(acc, out, ld, storeMask, stage->steps(), co, res, all);
-    else
-      storeBlock<CB, PV>(acc, out, ld, storeMask, all);
+    storeBlockThrough<CB, PV>(acc, out, ld, storeMask, stage, co, res, all);
     return;
   }
   for (int t = 0; t < taps; ++t) {
@@ -435,10 +455,7 @@ __attribute__((target("avx512f"))) void block(const float *x, int64_t plane, con
       }
     }
   }
-  if (stage)
-    storeBlockStaged<CB, PV>(acc, out, ld, storeMask, stage->steps(), co, res, all);
-  else
-    storeBlock<CB, PV>(acc, out, ld, storeMask, all);
+  storeBlockThrough<CB, PV>(acc, out, ld, storeMask, stage, co, res, all);
 }
 
 using BlockFn = void (*)(const float *, int64_t, const float *, int64_t, int64_t,
@@ -598,14 +615,9 @@ __attribute__((target("avx512f"))) void convStride2Avx512(const kiln::rt::Direct
   const OutputStage stage(a.epilogue, a.cout);
   for (int64_t vr = v0; vr < v1; ++vr) {
     const int64_t n = n0 + vr / oh, oy = vr % oh;
-    for (int64_t co = 0; co < a.cout; ++co) {
-      const int64_t o = (n * a.cout + co) * plane + oy * ow;
-      if (stage.empty())
-        std::copy_n(rows + co * ld + (vr - v0) * ow, ow, a.out + o);
-      else
-        stageRow(rows + co * ld + (vr - v0) * ow, a.out + o, ow, stage, co,
-                 stage.residual ? stage.residual + o : nullptr);
-    }
+    for (int64_t co = 0; co < a.cout; ++co)
+      copyOut(rows + co * ld + (vr - v0) * ow, a.out, (n * a.cout + co) * plane + oy * ow, ow,
+              stage, co);
   }
 }
 
@@ -669,14 +681,9 @@ __attribute__((target("avx512f"))) void convImagesAvx512(const kiln::rt::DirectC
               a.ph, a.pw, a.wsCo, a.wsCi, a.wsY, a.wsX, 0, a.images * a.h, all, a.h});
   const OutputStage stage(a.epilogue, a.cout);
   for (int64_t n = 0; n < a.images; ++n)
-    for (int64_t co = 0; co < a.cout; ++co) {
-      const int64_t o = n * a.outImage + co * plane;
-      if (stage.empty())
-        std::copy_n(packedOut + co * all + n * plane, plane, a.out + o);
-      else
-        stageRow(packedOut + co * all + n * plane, a.out + o, plane, stage, co,
-                 stage.residual ? stage.residual + o : nullptr);
-    }
+    for (int64_t co = 0; co < a.cout; ++co)
+      copyOut(packedOut + co * all + n * plane, a.out, n * a.outImage + co * plane, plane, stage,
+              co);
 }
 
 // ---- gradient with respect to the weights ----

@@ -7,7 +7,8 @@
 // reduction over the batch, the batch leaving dimension 0 and an input
 // without a batch must not (parameter updates: TrainingArtifactTest's
 // train_step). A mixing case also runs on two threads: its results must be
-// those of the whole batch, which a split would break.
+// those of the whole batch, which a split would break. A marked case must
+// give each row what the row gives alone.
 //===----------------------------------------------------------------------===//
 #include "kiln/Driver/Compiler.h"
 #include "kiln/runtime/Runtime.h"
@@ -97,24 +98,27 @@ TEST(ItemIndependence, MixingEntriesSeeTheWholeBatchOnTwoThreads) {
   }
 }
 
-// The split itself: per_item on 2 and 3 threads gives each row what one
-// thread gives it (a row's softmax of its own linear map), at batches that
-// do and do not divide between the threads.
-TEST(ItemIndependence, SplitBatchMatchesOneThread) {
+// The split itself: per_item on 1-3 threads gives each row what the row run
+// alone gives it (batch 1 on one thread: never split, while one thread
+// chunks batches over 20 too), at batches that do and do not divide between
+// the threads or into chunks.
+TEST(ItemIndependence, SplitBatchMatchesEachRowAlone) {
   auto artifact = compileCases();
-  rt::Session one(artifact, {1});
-  for (int threads : {2, 3}) {
+  rt::Session alone(artifact, {1});
+  for (int threads : {1, 2, 3}) {
     rt::Session many(artifact, {threads});
     for (int64_t batch : {2, 3, 5, 41, 64}) {
       std::vector<float> x = ramp(batch * 4), y = ramp(batch * 4 + 3);
       y.erase(y.begin(), y.begin() + 3);
-      std::vector<rt::TensorView> in = {{x.data(), {batch, 4}}, {y.data(), {batch, 4}}};
-      auto want = one.run("per_item", in), got = many.run("per_item", in);
-      ASSERT_EQ(got[0].shape, want[0].shape);
-      // Probabilities from 4-term dot products: float32 rounding only.
-      for (size_t i = 0; i < want[0].data.size(); ++i)
-        ASSERT_NEAR(got[0].data[i], want[0].data[i], 1e-6)
-            << threads << " threads, batch " << batch << ", element " << i;
+      auto got = many.run("per_item", {{x.data(), {batch, 4}}, {y.data(), {batch, 4}}});
+      ASSERT_EQ(got[0].shape, (std::vector<int64_t>{batch, 3}));
+      for (int64_t n = 0; n < batch; ++n) {
+        auto want = alone.run("per_item", {{x.data() + n * 4, {1, 4}}, {y.data() + n * 4, {1, 4}}});
+        // Probabilities from 4-term dot products: float32 rounding only.
+        for (int64_t k = 0; k < 3; ++k)
+          ASSERT_NEAR(got[0].data[n * 3 + k], want[0].data[k], 1e-6)
+              << threads << " threads, batch " << batch << ", row " << n << ", column " << k;
+      }
     }
   }
 }

@@ -83,8 +83,9 @@ bool stride2ConvApplies(const ConvGeometry &g) {
 class ConvStageArg {
 public:
   /// No stage: calls get a null pointer.
-  explicit ConvStageArg(KernelIR &ir)
-      : pointer(ir.b.create<LLVM::ZeroOp>(ir.loc, ir.ptr)) {}
+  explicit ConvStageArg(KernelIR &ir) : pointer(none(ir)) {}
+  /// The null stage pointer.
+  static Value none(KernelIR &ir) { return ir.b.create<LLVM::ZeroOp>(ir.loc, ir.ptr); }
   /// Must be called in the entry block (the alloca is static there).
   ConvStageArg(KernelContext &cx, const Epilogue::ConvStage &stage, Value bias) {
     KernelIR &ir = cx.ir;
@@ -92,7 +93,7 @@ public:
     type = LLVM::LLVMStructType::getLiteral(
         ctx, {ir.ptr, ir.ptr, ir.ptr, ir.ptr, ir.ptr, ir.ptr, ir.f32, ir.b.getI32Type()});
     pointer = ir.b.create<LLVM::AllocaOp>(ir.loc, ir.ptr, type, ir.c(1), /*alignment=*/8);
-    Value null = ir.b.create<LLVM::ZeroOp>(ir.loc, ir.ptr);
+    Value null = none(ir);
     auto buffer = [&](int operand) { return operand < 0 ? null : cx.buffers[operand]; };
     // Field order of kiln_conv2d_epilogue.
     Value fields[] = {bias ? bias : null,       buffer(stage.bnWeight), buffer(stage.bnBias),
@@ -499,7 +500,7 @@ LogicalResult emitConvGradInput(KernelContext &cx, Operation *op, Epilogue &epi,
       Value n1 = ir.min(ir.add(n0, imagesPerCall), cx.end);
       emitDirectConvImagesCall(ir, gt, dy, flipped, dx, cx.scratch, n0, ir.sub(n1, n0),
                                /*wsCo=*/g.taps(), /*wsCi=*/g.cin * g.taps(), /*wsY=*/-g.kw,
-                               /*wsX=*/-1, ConvStageArg(ir).forCall(ir, ir.c(0)));
+                               /*wsX=*/-1, ConvStageArg::none(ir));
       if (!epi.empty())
         ir.forLoop(n0, n1, [&](Value n) {
           emitInPlaceEpilogue(cx, epi, dxDims, n, ir.c(0), ir.c(g.cin));
@@ -514,7 +515,7 @@ LogicalResult emitConvGradInput(KernelContext &cx, Operation *op, Epilogue &epi,
       emitDirectConvCall(ir, gt, ir.offsetPtr(dy, ir.mul(n, g.cout * ohw)), flipped,
                          ir.offsetPtr(dx, image), ir.c(g.h * g.w), /*wsCo=*/g.taps(),
                          /*wsCi=*/g.cin * g.taps(), /*wsY=*/-g.kw, /*wsX=*/-1, ir.c(0),
-                         ir.c(g.h), ConvStageArg(ir).forCall(ir, ir.c(0)));
+                         ir.c(g.h), ConvStageArg::none(ir));
     } else {
       ir.zeroFloats(ir.offsetPtr(dx, image), imageSize);
     }
