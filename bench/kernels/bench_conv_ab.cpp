@@ -14,7 +14,9 @@
 //
 // Shapes: resnet20's three 3x3 stages, forward (one image repeated in cache,
 // a streaming batch, images packed per call as the compiler does) and the
-// weight gradient in the compiler's work units, one thread. The forward
+// weight gradient in the compiler's work units, and the stride-2 forward of
+// stages 2 and 3 (one image's rows as a thread of a batch-1 launch gets them,
+// and 20 images per call), one thread. The forward
 // entries get a null epilogue (schema 4); a schema-3 build, whose entries
 // lack that last argument, ignores it (the caller owns the argument area in
 // the x86-64 calling convention), so builds from before and after the
@@ -41,12 +43,14 @@ namespace {
 using SameFn = decltype(&kiln_conv2d_same_f32);
 using ImagesFn = decltype(&kiln_conv2d_same_images_f32);
 using GradWeightFn = decltype(&kiln_conv2d_same_grad_weight_f32);
+using Stride2Fn = decltype(&kiln_conv2d_stride2_f32);
 
 struct Build {
   std::string path;
   SameFn same = nullptr;
   ImagesFn images = nullptr;
   GradWeightFn gradWeight = nullptr;
+  Stride2Fn stride2 = nullptr;
 };
 
 /// Loads one build; an error names the file and the missing symbol.
@@ -60,21 +64,26 @@ bool load(const std::string &path, Build &b, std::string &error) {
   b.same = reinterpret_cast<SameFn>(dlsym(h, "kiln_conv2d_same_f32"));
   b.images = reinterpret_cast<ImagesFn>(dlsym(h, "kiln_conv2d_same_images_f32"));
   b.gradWeight = reinterpret_cast<GradWeightFn>(dlsym(h, "kiln_conv2d_same_grad_weight_f32"));
-  if (!b.same || !b.images || !b.gradWeight) {
+  b.stride2 = reinterpret_cast<Stride2Fn>(dlsym(h, "kiln_conv2d_stride2_f32"));
+  if (!b.same || !b.images || !b.gradWeight || !b.stride2) {
     error = path + ": not a Kiln runtime with the convolution entries of schema 3 or later "
                    "(kiln_conv2d_same_f32, kiln_conv2d_same_images_f32, "
-                   "kiln_conv2d_same_grad_weight_f32)";
+                   "kiln_conv2d_same_grad_weight_f32, kiln_conv2d_stride2_f32)";
     return false;
   }
   return true;
 }
 
-enum class Kind { Hot, Streaming, Packed, GradWeight };
+enum class Kind { Hot, Streaming, Packed, GradWeight, Stride2Hot, Stride2Packed };
 
 struct Item {
   std::string name;
   Kind kind;
   int64_t channels, side, perCall; // perCall: images per packed call
+  // Stride 2 (channels in, 2 * channels out, side: the input's): the output
+  // rows of one image a Stride2Hot call computes, as a thread of a batch-1
+  // launch split gets them.
+  int64_t row0 = 0, row1 = 0;
 };
 
 double seconds() {
@@ -120,6 +129,11 @@ int main(int argc, char **argv) {
       {"weight grad 16ch 28x28 batch", Kind::GradWeight, 16, 28, 1},
       {"weight grad 32ch 14x14 batch", Kind::GradWeight, 32, 14, 1},
       {"weight grad 64ch 7x7 batch", Kind::GradWeight, 64, 7, 1},
+      {"stride2 16->32ch 28x28 hot", Kind::Stride2Hot, 16, 28, 1, 0, 14},
+      {"stride2 16->32ch 28x28 hot, rows 7..14", Kind::Stride2Hot, 16, 28, 1, 7, 14},
+      {"stride2 32->64ch 14x14 hot", Kind::Stride2Hot, 32, 14, 1, 0, 7},
+      {"stride2 32->64ch 14x14 hot, rows 0..4", Kind::Stride2Hot, 32, 14, 1, 0, 4},
+      {"stride2 16->32ch 28x28 batch (20 per call)", Kind::Stride2Packed, 16, 28, 20},
   };
   fmt::print("A: {}\nB: {}\none thread, batch {}, {} alternating rounds per shape\n", a.path,
              b.path, batch, rounds);
@@ -129,18 +143,24 @@ int main(int argc, char **argv) {
   for (const Item &it : items) {
     const int64_t c = it.channels, h = it.side, plane = h * h;
     // Hot: one image, 64 calls per timing; the rest: the batch once.
-    const bool hot = it.kind == Kind::Hot;
+    const bool hot = it.kind == Kind::Hot || it.kind == Kind::Stride2Hot;
     const int64_t images = hot ? 1 : batch, repeats = hot ? 64 : 1;
-    std::vector<float> x(images * c * plane), w(c * c * 9), out(images * c * plane), dw(c * c * 9);
+    // Stride 2 doubles the channels and halves the side (a quarter plane).
+    const int64_t outChannels = it.kind == Kind::Stride2Hot || it.kind == Kind::Stride2Packed
+                                    ? 2 * c
+                                    : c;
+    std::vector<float> x(images * c * plane), w(outChannels * c * 9), out(images * c * plane),
+        dw(c * c * 9);
     for (float &v : x)
       v = uniform(rng);
     for (float &v : w)
       v = uniform(rng);
     // Scratch as KernelABI.h states: the packed call's (cin + cout) planes of
-    // its images, or the weight gradient's for c / 8 channels per unit.
+    // its images, the weight gradient's for c / 8 channels per unit, or the
+    // stride-2 call's (4 * cin + cout) quarter planes of its images.
     std::vector<float> scratch(size_t(std::max(
-        2 * c * it.perCall * plane,
-        kiln_conv2d_same_grad_weight_scratch_floats(c, c / 8, 3, 3, h, h))));
+        {2 * c * it.perCall * plane, (4 * c + 2 * c) * it.perCall * (plane / 4),
+         kiln_conv2d_same_grad_weight_scratch_floats(c, c / 8, 3, 3, h, h)})));
     auto runOnce = [&](const Build &lib) {
       for (int64_t r = 0; r < repeats; ++r) {
         switch (it.kind) {
@@ -160,6 +180,15 @@ int main(int argc, char **argv) {
           for (int64_t ci0 = 0; ci0 < c; ci0 += c / 8)
             lib.gradWeight(x.data(), x.data(), dw.data(), scratch.data(), images, c, h, h, c, 3,
                            3, 1, 1, ci0, ci0 + c / 8);
+          break;
+        case Kind::Stride2Hot:
+          lib.stride2(x.data(), w.data(), out.data(), scratch.data(), it.row0, it.row1, c, h, h,
+                      2 * c, nullptr);
+          break;
+        case Kind::Stride2Packed: // rows of perCall whole images per call
+          for (int64_t n = 0; n < images; n += it.perCall)
+            lib.stride2(x.data(), w.data(), out.data(), scratch.data(), n * (h / 2),
+                        std::min(n + it.perCall, images) * (h / 2), c, h, h, 2 * c, nullptr);
           break;
         }
       }

@@ -196,24 +196,8 @@ int64_t gwImagesPerPack(int64_t plane) { return kiln_conv2d_grad_weight_pack_ima
 /// the FMAs).
 int64_t gwImagesPerGroup(int64_t plane) { return kiln_conv2d_grad_weight_group_images(plane); }
 
-/// Splits an even h x w plane into its four phases P[a][b][i][j] =
-/// src[2i + a][2j + b], phase (a, b) at phase0 + (2a + b) * phaseStride with
-/// rows of w/2.
-void splitPhases(const float *src, int64_t h, int64_t w, float *phase0, int64_t phaseStride) {
-  const int64_t ow = w / 2;
-  for (int64_t iy = 0; iy < h; ++iy) {
-    const float *row = src + iy * w;
-    float *even = phase0 + (iy & 1) * 2 * phaseStride + (iy >> 1) * ow;
-    float *odd = even + phaseStride;
-    for (int64_t j = 0; j < ow; ++j) {
-      even[j] = row[2 * j];
-      odd[j] = row[2 * j + 1];
-    }
-  }
-}
-
 /// The nine taps of a 3x3, padding-1, stride-2 convolution over phase
-/// planes (splitPhases, ow pixels a row, phases phaseStride apart): tap
+/// planes (splitPhasesAvx512, ow pixels a row, phases phaseStride apart): tap
 /// (ky, kx) reads phase ((ky - 1) & 1, (kx - 1) & 1) shifted by dy, dx in
 /// {-1, 0} (-1 for the row or column before the output pixel's).
 void stride2Taps(int64_t phaseStride, int64_t ow, int64_t *wTap, int64_t *xTap, int64_t *dy,
@@ -494,6 +478,35 @@ __attribute__((target("avx512f"), always_inline)) inline __m512i rowOfLanes(__m5
                                    _mm512_div_ps(_mm512_maskz_cvtepi32_ps(0xFFFF, pix), w));
 }
 
+/// Splits rows [iy0, iy1) of an even-width plane of w columns into its four
+/// phases P[a][b][i][j] = src[2i + a][2j + b], phase (a, b) at phase0 +
+/// (2a + b) * phaseStride with rows of w/2 (rows of P are i = iy / 2); 16
+/// columns of both phases of a row per step (two loads, two permutes).
+__attribute__((target("avx512f"))) void splitPhasesAvx512(const float *src, int64_t iy0,
+                                                           int64_t iy1, int64_t w, float *phase0,
+                                                           int64_t phaseStride) {
+  const int64_t ow = w / 2;
+  const __m512i evens =
+      _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i odds =
+      _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+  for (int64_t iy = iy0; iy < iy1; ++iy) {
+    const float *row = src + iy * w;
+    float *even = phase0 + (iy & 1) * 2 * phaseStride + (iy >> 1) * ow;
+    float *odd = even + phaseStride;
+    for (int64_t j = 0; j < ow; j += 16) {
+      const int64_t n = std::min<int64_t>(16, ow - j); // output columns this step
+      const auto out = static_cast<__mmask16>((1u << n) - 1);
+      const auto lo = static_cast<__mmask16>(n >= 8 ? 0xFFFFu : (1u << (2 * n)) - 1);
+      const auto hi = static_cast<__mmask16>(n > 8 ? (1u << (2 * n - 16)) - 1 : 0u);
+      const __m512 a = _mm512_maskz_loadu_ps(lo, row + 2 * j);
+      const __m512 b = _mm512_maskz_loadu_ps(hi, row + 2 * j + 16);
+      _mm512_mask_storeu_ps(even + j, out, _mm512_permutex2var_ps(a, evens, b));
+      _mm512_mask_storeu_ps(odd + j, out, _mm512_permutex2var_ps(a, odds, b));
+    }
+  }
+}
+
 /// The convolution over explicit taps: tap t reads x at offset xTap[t] from
 /// the output pixel (inside the image when row + dy[t], column + dx[t] are)
 /// and weight wTap[t] of a (co, ci) pair. convAvx512 makes the taps of a
@@ -602,17 +615,37 @@ __attribute__((target("avx512f"))) void convStride2Avx512(const kiln::rt::Direct
   const int64_t all = images * plane; // one phase of one channel
   float *phases = a.scratch;
   float *rows = phases + a.cin * 4 * all;
-  for (int64_t ci = 0; ci < a.cin; ++ci)
-    for (int64_t n = 0; n < images; ++n)
-      splitPhases(a.x + ((n0 + n) * a.cin + ci) * a.h * a.w, a.h, a.w,
-                  phases + ci * 4 * all + n * plane, all);
+  // Only the phase rows the output rows read (i - 1 and i for output row i):
+  // a thread given half an image's rows splits half of it. Lanes that load
+  // other rows of the phase planes belong to pixels outside the range or the
+  // image, and are masked off.
+  for (int64_t n = 0; n < images; ++n) {
+    const int64_t first = std::max<int64_t>(a.row0 - (n0 + n) * oh, 0);
+    const int64_t last = std::min<int64_t>(a.row1 - (n0 + n) * oh, oh);
+    const int64_t iy0 = 2 * std::max<int64_t>(first - 1, 0), iy1 = 2 * last;
+    for (int64_t ci = 0; ci < a.cin; ++ci)
+      splitPhasesAvx512(a.x + ((n0 + n) * a.cin + ci) * a.h * a.w, iy0, iy1, a.w,
+                        phases + ci * 4 * all + n * plane, all);
+  }
   int64_t wTap[9], xTap[9], dy[9], dx[9];
   stride2Taps(all, ow, wTap, xTap, dy, dx);
-  const int64_t v0 = a.row0 - n0 * oh, v1 = a.row1 - n0 * oh, ld = (v1 - v0) * ow;
+  const int64_t v0 = a.row0 - n0 * oh, v1 = a.row1 - n0 * oh;
+  OutputStage stage(a.epilogue, a.cout);
+  if (images == 1) {
+    // One image's rows are contiguous in each output channel: store them in
+    // place (channel stride: the plane) instead of through scratch.
+    const int64_t offset = n0 * a.cout * plane + v0 * ow;
+    if (stage.residual)
+      stage.residual += offset;
+    convTaps({phases, a.wt, a.out + offset, plane, a.cin, oh, ow, a.cout, 3, 3, 1, 1, a.cin * 9,
+              9, 3, 1, v0, v1, 4 * all, oh, 4 * all, stageOrNull(stage)},
+             9, wTap, xTap, dy, dx);
+    return;
+  }
+  const int64_t ld = (v1 - v0) * ow;
   convTaps({phases, a.wt, rows, ld, a.cin, images * oh, ow, a.cout, 3, 3, 1, 1, a.cin * 9, 9, 3,
             1, v0, v1, 4 * all, oh, 4 * all},
            9, wTap, xTap, dy, dx);
-  const OutputStage stage(a.epilogue, a.cout);
   for (int64_t vr = v0; vr < v1; ++vr) {
     const int64_t n = n0 + vr / oh, oy = vr % oh;
     for (int64_t co = 0; co < a.cout; ++co)
@@ -1103,8 +1136,8 @@ gradWeightStride2Avx512(const kiln::rt::DirectConvStride2GradWeightArgs &g) {
     const int64_t images = std::min(group, g.batch - n0);
     for (int64_t n = 0; n < images; ++n)
       for (int64_t ci = g.ci0; ci < g.ci1; ++ci)
-        splitPhases(g.x + ((n0 + n) * g.cin + ci) * g.h * g.w, g.h, g.w,
-                    phases + (n * nci + ci - g.ci0) * 4 * plane, plane);
+        splitPhasesAvx512(g.x + ((n0 + n) * g.cin + ci) * g.h * g.w, 0, g.h, g.w,
+                          phases + (n * nci + ci - g.ci0) * 4 * plane, plane);
     for (int64_t ci = g.ci0; ci < g.ci1; ++ci)
       for (int64_t co = 0; co < g.cout; co += gwBlockChannels(g.cout, 3, co)) {
         const int cb = static_cast<int>(gwBlockChannels(g.cout, 3, co));

@@ -263,8 +263,10 @@ void checkStride2(const Stride2Path &path, const char *pathName) {
   struct Stride2Case {
     int64_t batch, cin, h, w, cout, row0, row1;
   };
+  // Whole images (through scratch), rows across images, and rows inside one
+  // image other than the first (stored in place: the residual's offset).
   const Stride2Case cases[] = {{4, 16, 28, 28, 32, 0, 56}, {3, 5, 14, 10, 7, 4, 17},
-                               {2, 3, 6, 8, 9, 1, 2}};
+                               {2, 3, 6, 8, 9, 1, 2}, {2, 16, 14, 14, 32, 9, 13}};
   for (const Stride2Case &c : cases)
     for (const Steps &s : allSteps()) {
       const int64_t oh = c.h / 2, ow = c.w / 2, outImage = c.cout * oh * ow;

@@ -25,6 +25,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <random>
 #include <vector>
@@ -394,7 +395,10 @@ void checkStride2(const Stride2Case &c, Path path, const char *name) {
   const std::vector<float> wt = randomValues(c.cout * c.cin * 9, 6);
   std::vector<float> out(c.batch * c.cout * oh * ow, 12345.0f);
   const int64_t images = (c.row1 + oh - 1) / oh - c.row0 / oh;
-  std::vector<float> scratch((4 * c.cin + c.cout) * images * oh * ow, -9.0f);
+  // NaN scratch: a phase row the call did not split, read into a lane that
+  // is not masked off, would show.
+  std::vector<float> scratch((4 * c.cin + c.cout) * images * oh * ow,
+                             std::numeric_limits<float>::quiet_NaN());
   const kiln::rt::DirectConvStride2Args a{x.data(), wt.data(), out.data(), scratch.data(),
                                           c.row0,   c.row1,    c.cin,      c.h,
                                           c.w,      c.cout};
@@ -434,6 +438,9 @@ void checkStride2(const Stride2Case &c, Path path, const char *name) {
 std::vector<Stride2Case> stride2Cases() {
   return {
       {1, 16, 28, 28, 32, 0, 14},  // resnet20 stage 2's first convolution, one image
+      {1, 16, 28, 28, 32, 0, 7},   // the first of two threads' halves of it (batch 1)
+      {1, 32, 14, 14, 64, 4, 7},   // the second of two threads' halves of stage 3's
+      {3, 16, 28, 28, 32, 20, 25}, // rows inside the second of three images
       {3, 32, 14, 14, 64, 0, 21},  // stage 3's, three whole images
       {4, 3, 14, 14, 13, 5, 19},   // starts and ends inside images; a 5-channel tail
       {5, 2, 4, 6, 9, 0, 10},      // 2x3 output planes, 5 images packed
