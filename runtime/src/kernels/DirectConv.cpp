@@ -64,12 +64,19 @@ public:
     if (e->bn_weight) {
       mean = e->bn_mean;
       beta = e->bn_bias;
-      scales.resize(static_cast<size_t>(cout));
+      float *scales = fixedScales.data();
+      if (cout > kFixedChannels) {
+        heapScales.resize(static_cast<size_t>(cout));
+        scales = heapScales.data();
+      }
       for (int64_t co = 0; co < cout; ++co)
         scales[co] = e->bn_weight[co] / std::sqrt(e->bn_var[co] + e->bn_eps);
-      scale = scales.data();
+      scale = scales;
     }
   }
+  // `scale` may point into this object.
+  OutputStage(const OutputStage &) = delete;
+  OutputStage &operator=(const OutputStage &) = delete;
   /// Whether no step applies (the output is the convolution).
   bool empty() const { return !bias && !scale && !residual && !relu; }
   /// v's stored value; r: the residual at v's index (ignored without one).
@@ -99,7 +106,11 @@ public:
   Steps steps() const { return {bias, mean, scale, beta, relu}; }
 
 private:
-  std::vector<float> scales;
+  // Scales of up to 256 channels live in the object (on the caller's stack),
+  // so a call does not allocate: a batch-1 run makes ~20 of them.
+  static constexpr int64_t kFixedChannels = 256;
+  std::array<float, kFixedChannels> fixedScales;
+  std::vector<float> heapScales;
 };
 
 /// The stage of a call, or null where it has none.

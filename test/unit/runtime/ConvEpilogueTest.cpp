@@ -140,6 +140,7 @@ void checkSame(const SamePath &path, const char *pathName) {
       {8, 14, 14, 13, 3, 3, 11, 5},   // rows inside, channel tail, wide ld
       {3, 7, 7, 5, 3, 0, 7, 0},       // a 1-lane last vector
       {1, 12, 12, 6, 5, 2, 12, 0},    // one input channel, 5x5 (lenet5)
+      {2, 4, 4, 300, 3, 1, 3, 0},     // more channels than the stage keeps inline
   };
   for (const SameCase &c : cases)
     for (const Steps &s : allSteps()) {
