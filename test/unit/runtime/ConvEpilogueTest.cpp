@@ -15,8 +15,9 @@
 // Also: the residual is read at the index of the value in the call's output
 // (rows inside the image, a leading dimension wider than the rows, gaps
 // between images), and nothing outside the computed rows is written.
-#include "kernels/DirectConv.h"
+#include "DirectConvPaths.h"
 
+#include "kernels/DirectConv.h"
 #include "kiln/runtime/KernelABI.h"
 
 #include <gtest/gtest.h>
@@ -30,6 +31,8 @@
 #include <vector>
 
 namespace {
+
+namespace paths = kiln::rt::test;
 
 constexpr float kSentinel = 12345.0f;
 
@@ -169,27 +172,15 @@ void checkSame(const SamePath &path, const char *pathName) {
 }
 
 TEST(ConvEpilogue, SameAvx512IsTheStageOfThePlainOutput) {
-  checkSame([](const kiln::rt::DirectConvArgs &a) { return kiln::rt::directConvAvx512(a); },
-            "avx512");
+  checkSame(paths::sameAvx512, "avx512");
 }
 
 TEST(ConvEpilogue, SamePortableIsTheStageOfThePlainOutput) {
-  checkSame(
-      [](const kiln::rt::DirectConvArgs &a) {
-        kiln::rt::directConvPortable(a);
-        return true;
-      },
-      "portable");
+  checkSame(paths::samePortable, "portable");
 }
 
 TEST(ConvEpilogue, SameAbiEntryIsTheStageOfThePlainOutput) {
-  checkSame(
-      [](const kiln::rt::DirectConvArgs &a) {
-        kiln_conv2d_same_f32(a.x, a.wt, a.out, a.ld, a.cin, a.h, a.w, a.cout, a.kh, a.kw, a.ph,
-                             a.pw, a.wsCo, a.wsCi, a.wsY, a.wsX, a.oy0, a.oy1, a.epilogue);
-        return true;
-      },
-      "abi");
+  checkSame(paths::sameAbiEntry, "abi");
 }
 
 // ---- kiln_conv2d_same_images_f32: whole images, packed ----
@@ -231,29 +222,15 @@ void checkImages(const ImagesPath &path, const char *pathName) {
 }
 
 TEST(ConvEpilogue, ImagesAvx512IsTheStageOfThePlainOutput) {
-  checkImages(
-      [](const kiln::rt::DirectConvImagesArgs &a) { return kiln::rt::directConvImagesAvx512(a); },
-      "avx512");
+  checkImages(paths::imagesAvx512, "avx512");
 }
 
 TEST(ConvEpilogue, ImagesPortableIsTheStageOfThePlainOutput) {
-  checkImages(
-      [](const kiln::rt::DirectConvImagesArgs &a) {
-        kiln::rt::directConvImagesPortable(a);
-        return true;
-      },
-      "portable");
+  checkImages(paths::imagesPortable, "portable");
 }
 
 TEST(ConvEpilogue, ImagesAbiEntryIsTheStageOfThePlainOutput) {
-  checkImages(
-      [](const kiln::rt::DirectConvImagesArgs &a) {
-        kiln_conv2d_same_images_f32(a.x, a.wt, a.out, a.scratch, a.images, a.xImage, a.outImage,
-                                    a.cin, a.h, a.w, a.cout, a.kh, a.kw, a.ph, a.pw, a.wsCo,
-                                    a.wsCi, a.wsY, a.wsX, a.epilogue);
-        return true;
-      },
-      "abi");
+  checkImages(paths::imagesAbiEntry, "abi");
 }
 
 // ---- kiln_conv2d_stride2_f32: rows across images ----
@@ -296,28 +273,15 @@ void checkStride2(const Stride2Path &path, const char *pathName) {
 }
 
 TEST(ConvEpilogue, Stride2Avx512IsTheStageOfThePlainOutput) {
-  checkStride2(
-      [](const kiln::rt::DirectConvStride2Args &a) { return kiln::rt::directConvStride2Avx512(a); },
-      "avx512");
+  checkStride2(paths::stride2Avx512, "avx512");
 }
 
 TEST(ConvEpilogue, Stride2PortableIsTheStageOfThePlainOutput) {
-  checkStride2(
-      [](const kiln::rt::DirectConvStride2Args &a) {
-        kiln::rt::directConvStride2Portable(a);
-        return true;
-      },
-      "portable");
+  checkStride2(paths::stride2Portable, "portable");
 }
 
 TEST(ConvEpilogue, Stride2AbiEntryIsTheStageOfThePlainOutput) {
-  checkStride2(
-      [](const kiln::rt::DirectConvStride2Args &a) {
-        kiln_conv2d_stride2_f32(a.x, a.wt, a.out, a.scratch, a.row0, a.row1, a.cin, a.h, a.w,
-                                a.cout, a.epilogue);
-        return true;
-      },
-      "abi");
+  checkStride2(paths::stride2AbiEntry, "abi");
 }
 
 } // namespace

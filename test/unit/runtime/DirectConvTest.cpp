@@ -17,6 +17,8 @@
 // of the exact sum (n = number of terms). The check uses that bound with
 // sum|terms| computed in double, so it holds for any summation order and is
 // tight enough that one wrong or missing tap (|term| up to 1) fails.
+#include "DirectConvPaths.h"
+
 #include "kernels/DirectConv.h"
 
 #include "kiln/runtime/KernelABI.h"
@@ -33,6 +35,7 @@
 namespace {
 
 using kiln::rt::DirectConvArgs;
+namespace paths = kiln::rt::test;
 
 struct Case {
   int64_t cin, h, w, cout, kh, kw; // "same" padding: ph = (kh - 1) / 2
@@ -136,30 +139,17 @@ std::vector<Case> cases() {
 
 TEST(DirectConv, Avx512PathMatchesDoubleReference) {
   for (const Case &c : cases())
-    check(c, [](const DirectConvArgs &a) { return kiln::rt::directConvAvx512(a); }, "avx512");
+    check(c, paths::sameAvx512, "avx512");
 }
 
 TEST(DirectConv, PortablePathMatchesDoubleReference) {
   for (const Case &c : cases())
-    check(
-        c,
-        [](const DirectConvArgs &a) {
-          kiln::rt::directConvPortable(a);
-          return true;
-        },
-        "portable");
+    check(c, paths::samePortable, "portable");
 }
 
 TEST(DirectConv, AbiEntryMatchesDoubleReference) {
   for (const Case &c : cases())
-    check(
-        c,
-        [](const DirectConvArgs &a) {
-          kiln_conv2d_same_f32(a.x, a.wt, a.out, a.ld, a.cin, a.h, a.w, a.cout, a.kh, a.kw, a.ph,
-                               a.pw, a.wsCo, a.wsCi, a.wsY, a.wsX, a.oy0, a.oy1, a.epilogue);
-          return true;
-        },
-        "kiln_conv2d_same_f32");
+    check(c, paths::sameAbiEntry, "kiln_conv2d_same_f32");
 }
 
 // ---- the weight gradient (kiln_conv2d_same_grad_weight_f32) ----
@@ -349,32 +339,17 @@ std::vector<ImagesCase> imagesCases() {
 
 TEST(DirectConvImages, Avx512PathIsBitwiseOneCallPerImage) {
   for (const ImagesCase &c : imagesCases())
-    checkImages(c, [](const auto &a) { return kiln::rt::directConvImagesAvx512(a); }, "avx512",
-                false);
+    checkImages(c, paths::imagesAvx512, "avx512", false);
 }
 
 TEST(DirectConvImages, AbiEntryIsBitwiseOneCallPerImage) {
   for (const ImagesCase &c : imagesCases())
-    checkImages(
-        c,
-        [](const kiln::rt::DirectConvImagesArgs &a) {
-          kiln_conv2d_same_images_f32(a.x, a.wt, a.out, a.scratch, a.images, a.xImage,
-                                      a.outImage, a.cin, a.h, a.w, a.cout, a.kh, a.kw, a.ph,
-                                      a.pw, a.wsCo, a.wsCi, a.wsY, a.wsX, a.epilogue);
-          return true;
-        },
-        "kiln_conv2d_same_images_f32", false);
+    checkImages(c, paths::imagesAbiEntry, "kiln_conv2d_same_images_f32", false);
 }
 
 TEST(DirectConvImages, PortablePathIsBitwiseOneCallPerImage) {
   for (const ImagesCase &c : imagesCases())
-    checkImages(
-        c,
-        [](const kiln::rt::DirectConvImagesArgs &a) {
-          kiln::rt::directConvImagesPortable(a);
-          return true;
-        },
-        "portable", true);
+    checkImages(c, paths::imagesPortable, "portable", true);
 }
 
 // ---- stride 2 (kiln_conv2d_stride2_f32): 3x3, padding 1, even planes ----
@@ -451,31 +426,17 @@ std::vector<Stride2Case> stride2Cases() {
 
 TEST(DirectConvStride2, Avx512PathMatchesDoubleReference) {
   for (const Stride2Case &c : stride2Cases())
-    checkStride2(c, [](const auto &a) { return kiln::rt::directConvStride2Avx512(a); },
-                 "avx512");
+    checkStride2(c, paths::stride2Avx512, "avx512");
 }
 
 TEST(DirectConvStride2, PortablePathMatchesDoubleReference) {
   for (const Stride2Case &c : stride2Cases())
-    checkStride2(
-        c,
-        [](const auto &a) {
-          kiln::rt::directConvStride2Portable(a);
-          return true;
-        },
-        "portable");
+    checkStride2(c, paths::stride2Portable, "portable");
 }
 
 TEST(DirectConvStride2, AbiEntryMatchesDoubleReference) {
   for (const Stride2Case &c : stride2Cases())
-    checkStride2(
-        c,
-        [](const kiln::rt::DirectConvStride2Args &a) {
-          kiln_conv2d_stride2_f32(a.x, a.wt, a.out, a.scratch, a.row0, a.row1, a.cin, a.h, a.w,
-                                  a.cout, a.epilogue);
-          return true;
-        },
-        "kiln_conv2d_stride2_f32");
+    checkStride2(c, paths::stride2AbiEntry, "kiln_conv2d_stride2_f32");
 }
 
 // The stride-2 input gradient (kiln_conv2d_stride2_grad_input_f32), one
