@@ -200,6 +200,12 @@ static int64_t launchWork(const EntryPlan &e, size_t i, int64_t batch) {
   return work;
 }
 
+/// Tasks of launch l on a chunk of `items` items (items mode; run() has
+/// checked launchWork at the whole batch, so this cannot overflow).
+static int64_t chunkTasks(const LaunchPlan &l, int64_t items) {
+  return l.tasksFor(l.workPerItem * items + l.workFixed);
+}
+
 /// Thread t's range of a launch starts here: contiguous near-equal ranges,
 /// the first tasks % n threads one task longer.
 static int64_t rangeBegin(int64_t tasks, int64_t n, int64_t t) {
@@ -250,8 +256,7 @@ void Session::Impl::itemsJob(int tid) {
     auto last = profile ? now() : std::chrono::steady_clock::time_point{};
     for (size_t i = 0; i < e.launches.size(); ++i) {
       const LaunchPlan &l = e.launches[i];
-      l.fn(bound.data() + l.firstBinding, items, 0,
-           l.tasksFor(l.workPerItem * items + l.workFixed), threadScratch);
+      l.fn(bound.data() + l.firstBinding, items, 0, chunkTasks(l, items), threadScratch);
       if (profile) {
         auto t = now();
         (*profile)[i].ns += std::chrono::duration_cast<std::chrono::nanoseconds>(t - last).count();
@@ -597,8 +602,7 @@ std::vector<Tensor> Session::run(const std::string &entryName,
     // The largest chunk's tasks, for the profile (itemsJob counts its own).
     s.numTasks.resize(e.launches.size());
     for (size_t i = 0; i < e.launches.size(); ++i)
-      s.numTasks[i] = e.launches[i].tasksFor(e.launches[i].workPerItem * most +
-                                             e.launches[i].workFixed);
+      s.numTasks[i] = chunkTasks(e.launches[i], most);
     s.runLaunches(e, entryIndex, batch);
     return outputs; // no copies: EntryPlan::itemsIndependent
   }

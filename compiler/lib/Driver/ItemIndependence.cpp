@@ -104,14 +104,15 @@ private:
     if (isa<Conv2dOp, MaxPool2dOp, AvgPool2dOp, GlobalAvgPoolOp, BatchNormOp, LinearOp,
             MatmulOp>(op))
       return onlyFirstOperandItems();
+    auto normalisesOverBatch = [&](auto softmax) -> std::string {
+      return normalizedAxis(softmax.getAxis(), rankedOf(softmax.getInput()).getRank()) == 0
+                 ? fmt::format("'{}' normalises over the batch", name)
+                 : "";
+    };
     if (auto softmax = dyn_cast<SoftmaxOp>(op))
-      return normalizedAxis(softmax.getAxis(), rankedOf(softmax.getInput()).getRank()) == 0
-                 ? "softmax normalises over the batch"
-                 : "";
+      return normalisesOverBatch(softmax);
     if (auto softmax = dyn_cast<LogSoftmaxOp>(op))
-      return normalizedAxis(softmax.getAxis(), rankedOf(softmax.getInput()).getRank()) == 0
-                 ? "log_softmax normalises over the batch"
-                 : "";
+      return normalisesOverBatch(softmax);
     if (isa<ReduceSumOp, ReduceMeanOp>(op)) {
       auto axes = op->getAttrOfType<DenseI64ArrayAttr>("axes");
       const int64_t rank = rankedOf(op->getOperand(0)).getRank();

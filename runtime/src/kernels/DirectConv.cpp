@@ -91,6 +91,11 @@ public:
       v = v > 0.0f ? v : 0.0f;
     return v;
   }
+  /// The value stored at index i of the call's output (the residual read
+  /// there, where the stage has one).
+  float applyAt(float v, int64_t co, int64_t i) const {
+    return apply(v, co, residual ? residual[i] : 0.0f);
+  }
 
   const float *bias = nullptr, *mean = nullptr, *scale = nullptr, *beta = nullptr;
   const float *residual = nullptr; // indexed as the call's output
@@ -160,8 +165,7 @@ void convPortable(const Geometry &g) {
           }
         }
         const int64_t i = co * g.ld + (oy - g.oy0) * g.w_ + ox;
-        const float r = g.stage && g.stage->residual ? g.stage->residual[i] : 0.0f;
-        g.out[i] = g.stage ? g.stage->apply(acc, co, r) : acc;
+        g.out[i] = g.stage ? g.stage->applyAt(acc, co, i) : acc;
       }
 }
 
@@ -1246,8 +1250,7 @@ void directConvStride2Portable(const DirectConvStride2Args &a) {
                      a.x[((n * a.cin + ci) * a.h + iy) * a.w + ix];
             }
         const int64_t i = ((n * a.cout + co) * oh + oy) * ow + ox;
-        a.out[i] = stage.empty() ? acc
-                                 : stage.apply(acc, co, stage.residual ? stage.residual[i] : 0.0f);
+        a.out[i] = stage.empty() ? acc : stage.applyAt(acc, co, i);
       }
   }
 }
