@@ -74,7 +74,7 @@ bool load(const std::string &path, Build &b, std::string &error) {
   return true;
 }
 
-enum class Kind { Hot, Streaming, Packed, GradWeight, Stride2Hot, Stride2Packed };
+enum class Kind { Hot, HotHwio, Streaming, Packed, GradWeight, Stride2Hot, Stride2Packed };
 
 struct Item {
   std::string name;
@@ -82,7 +82,7 @@ struct Item {
   int64_t channels, side, perCall; // perCall: images per packed call
   // Stride 2 (channels in, 2 * channels out, side: the input's): the output
   // rows of one image a Stride2Hot call computes, as a thread of a batch-1
-  // launch split gets them.
+  // launch split gets them; HotHwio: the rows of its one-image call.
   int64_t row0 = 0, row1 = 0;
 };
 
@@ -126,6 +126,11 @@ int main(int argc, char **argv) {
       {"forward 32ch 14x14 batch (5 per call)", Kind::Packed, 32, 14, 5},
       {"forward 64ch 7x7 hot", Kind::Hot, 64, 7, 1},
       {"forward 64ch 7x7 batch (20 per call)", Kind::Packed, 64, 7, 20},
+      // Weights [kh][kw][cin][cout] (inference artifacts' small planes): the
+      // channels-in-lanes path where the runtime has it.
+      {"forward 64ch 7x7 hot, hwio", Kind::HotHwio, 64, 7, 1, 0, 7},
+      {"forward 64ch 7x7 hot, hwio, rows 0..4", Kind::HotHwio, 64, 7, 1, 0, 4},
+      {"forward 16ch 7x7 hot, hwio", Kind::HotHwio, 16, 7, 1, 0, 7},
       {"weight grad 16ch 28x28 batch", Kind::GradWeight, 16, 28, 1},
       {"weight grad 32ch 14x14 batch", Kind::GradWeight, 32, 14, 1},
       {"weight grad 64ch 7x7 batch", Kind::GradWeight, 64, 7, 1},
@@ -143,7 +148,8 @@ int main(int argc, char **argv) {
   for (const Item &it : items) {
     const int64_t c = it.channels, h = it.side, plane = h * h;
     // Hot: one image, 64 calls per timing; the rest: the batch once.
-    const bool hot = it.kind == Kind::Hot || it.kind == Kind::Stride2Hot;
+    const bool hot =
+        it.kind == Kind::Hot || it.kind == Kind::HotHwio || it.kind == Kind::Stride2Hot;
     const int64_t images = hot ? 1 : batch, repeats = hot ? 64 : 1;
     // Stride 2 doubles the channels and halves the side (a quarter plane).
     const int64_t outChannels = it.kind == Kind::Stride2Hot || it.kind == Kind::Stride2Packed
@@ -169,6 +175,10 @@ int main(int argc, char **argv) {
           for (int64_t n = 0; n < images; ++n)
             lib.same(x.data() + n * c * plane, w.data(), out.data() + n * c * plane, plane, c, h,
                      h, c, 3, 3, 1, 1, c * 9, 9, 3, 1, 0, h, nullptr);
+          break;
+        case Kind::HotHwio:
+          lib.same(x.data(), w.data(), out.data(), plane, c, h, h, c, 3, 3, 1, 1, 1, c, 3 * c * c,
+                   c * c, it.row0, it.row1, nullptr);
           break;
         case Kind::Packed:
           for (int64_t n = 0; n < images; n += it.perCall)

@@ -614,6 +614,197 @@ __attribute__((target("avx512f"))) void convAvx512(const Geometry &g) {
   convTaps(g, taps, wTap, xTap, dy, dx);
 }
 
+// ---- channels in lanes: one image of a small plane ----
+//
+// A 7x7 plane is 49 pixels: 3 full 16-pixel vectors and one with a single
+// lane, so the pixel-lane blocks above waste a quarter of their FMAs on one
+// image (one image is batch-1 inference, or a thread's rows of it). Here the
+// lanes hold 16 output channels instead: a block is one output row (w <= 7
+// pixels, each a scalar broadcast) times CV vectors of 16 channels, and per
+// (tap, input channel) it loads CV weight vectors - which needs the output
+// channels of a weight contiguous (wsCo == 1: the compiler stores such
+// convolutions' weights [kh][kw][cin][cout] in inference artifacts) - and
+// runs w * CV FMAs, every lane useful. Taps stay the outer loop and input
+// channels the inner one, so each output element is the same sum in the
+// same order as in the pixel-lane kernel: results are bitwise equal. A tap
+// that reads outside the image for some pixels of the row skips their FMAs
+// (the pixel-lane kernel's masked lanes), so nothing outside x is read.
+
+constexpr int kCilMaxW = 7;      // row pixels per block (kiln_conv2d_channels_in_lanes)
+constexpr int kCilMaxCV = 4;     // 16-channel vectors per block: 7 x 4 = 28 accumulators
+constexpr int kCilTileStride = 64; // floats per channel row of the block tile (plane < 64)
+
+/// Which pixels of the row a tap's FMAs cover: all, all but the first or
+/// the last (a 3x3 kernel's side columns), or those whose mask is set (any
+/// other kernel width).
+enum class CilPixels { All, SkipFirst, SkipLast, Masked };
+
+/// FMA I (pixel j = I / CV, channels 16c.. with c = I % CV) of a tap's step.
+template <int P, int CV, CilPixels Kind, int I>
+__attribute__((target("avx512f"), always_inline)) inline void
+cilFma(__m512 (&acc)[P * CV], const __m512 (&wv)[CV], const float *x, const int64_t *offset,
+       const __mmask16 *mask) {
+  constexpr int j = I / CV, c = I % CV;
+  if constexpr (Kind == CilPixels::Masked)
+    acc[I] = _mm512_mask3_fmadd_ps(wv[c], _mm512_set1_ps(x[offset[j]]), acc[I], mask[j]);
+  else if constexpr (!(Kind == CilPixels::SkipFirst && j == 0) &&
+                     !(Kind == CilPixels::SkipLast && j == P - 1))
+    acc[I] = _mm512_fmadd_ps(wv[c], _mm512_set1_ps(x[j]), acc[I]);
+}
+
+/// One (tap, input channel) step: CV weight vectors, then w * CV FMAs.
+template <int P, int CV, CilPixels Kind, int... C, int... I>
+__attribute__((target("avx512f"), always_inline)) inline void
+cilStep(__m512 (&acc)[P * CV], const float *x, const float *w, const int64_t *offset,
+        const __mmask16 *mask, std::integer_sequence<int, C...>,
+        std::integer_sequence<int, I...>) {
+  __m512 wv[CV];
+  ((wv[C] = inRegister(_mm512_loadu_ps(w + 16 * C))), ...);
+  (cilFma<P, CV, Kind, I>(acc, wv, x, offset, mask), ...);
+}
+
+/// acc += sum over input channels of w[ci] x x[ci] for one tap: x at the
+/// tap's input for pixel 0 (Masked: at the row's start, pixel j reading
+/// offset[j]), w at the tap's weights of the block's first channel.
+template <int P, int CV, CilPixels Kind>
+__attribute__((target("avx512f"), always_inline)) inline void
+cilTap(__m512 (&acc)[P * CV], const float *x, int64_t xChan, const float *w, int64_t wsCi,
+       int64_t cin, const int64_t *offset, const __mmask16 *mask) {
+  for (int64_t ci = 0; ci < cin; ++ci, x += xChan, w += wsCi)
+    cilStep<P, CV, Kind>(acc, x, w, offset, mask, std::make_integer_sequence<int, CV>(),
+                         std::make_integer_sequence<int, P * CV>());
+}
+
+/// Accumulator (j, c) to tile[j][16c + l] for lanes l (pixel-major: rows of
+/// kCilTileStride channels).
+template <int P, int CV, int... I>
+__attribute__((target("avx512f"), always_inline)) inline void
+cilStore(const __m512 (&acc)[P * CV], float *tile, std::integer_sequence<int, I...>) {
+  (_mm512_storeu_ps(tile + (I / CV) * kCilTileStride + 16 * (I % CV), acc[I]), ...);
+}
+
+/// The low (or high) 64-bit halves of each 128-bit lane of a and b, interleaved.
+__attribute__((target("avx512f"), always_inline)) inline __m512 unpack64(__m512 a, __m512 b,
+                                                                         bool high) {
+  const __m512d x = _mm512_castps_pd(a), y = _mm512_castps_pd(b);
+  return _mm512_castpd_ps(high ? _mm512_maskz_unpackhi_pd(0xFF, x, y)
+                               : _mm512_maskz_unpacklo_pd(0xFF, x, y));
+}
+
+/// dst[c * ld + p] = src[p * ld + c] for c < 16 and p < 16 (src rows at and
+/// past `rows` read as 0): four rounds of in-lane and cross-lane shuffles
+/// instead of 16 scatters, which cost 4 of a 7x7 image's ~30 us.
+__attribute__((target("avx512f"), always_inline)) inline void
+transpose16(const float *src, float *dst, int64_t ld, int64_t rows) {
+  // (The maskz forms: see rowOfLanes.)
+  __m512 r[16], t[16];
+  for (int i = 0; i < 16; ++i)
+    r[i] = i < rows ? _mm512_loadu_ps(src + i * ld) : _mm512_setzero_ps();
+  for (int i = 0; i < 16; i += 2) { // 2x2 blocks of floats
+    t[i] = _mm512_maskz_unpacklo_ps(0xFFFF, r[i], r[i + 1]);
+    t[i + 1] = _mm512_maskz_unpackhi_ps(0xFFFF, r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 16; i += 4) { // 4x4 blocks
+    r[i] = unpack64(t[i], t[i + 2], false);
+    r[i + 1] = unpack64(t[i], t[i + 2], true);
+    r[i + 2] = unpack64(t[i + 1], t[i + 3], false);
+    r[i + 3] = unpack64(t[i + 1], t[i + 3], true);
+  }
+  for (int i = 0; i < 4; ++i) { // 128-bit lanes of rows i, i + 4, i + 8, i + 12
+    t[i] = _mm512_maskz_shuffle_f32x4(0xFFFF, r[i], r[i + 4], 0x88);
+    t[i + 4] = _mm512_maskz_shuffle_f32x4(0xFFFF, r[i], r[i + 4], 0xDD);
+    t[i + 8] = _mm512_maskz_shuffle_f32x4(0xFFFF, r[i + 8], r[i + 12], 0x88);
+    t[i + 12] = _mm512_maskz_shuffle_f32x4(0xFFFF, r[i + 8], r[i + 12], 0xDD);
+  }
+  for (int i = 0; i < 4; ++i) {
+    r[i] = _mm512_maskz_shuffle_f32x4(0xFFFF, t[i], t[i + 8], 0x88);
+    r[i + 8] = _mm512_maskz_shuffle_f32x4(0xFFFF, t[i], t[i + 8], 0xDD);
+    r[i + 4] = _mm512_maskz_shuffle_f32x4(0xFFFF, t[i + 4], t[i + 12], 0x88);
+    r[i + 12] = _mm512_maskz_shuffle_f32x4(0xFFFF, t[i + 4], t[i + 12], 0xDD);
+  }
+  for (int i = 0; i < 16; ++i)
+    _mm512_storeu_ps(dst + i * ld, r[i]);
+}
+
+/// Output row oy of channels [co, co + 16 CV), written unstaged to
+/// tile[p + j][c] (pixel j of the row, channel c of the block).
+template <int P, int CV>
+__attribute__((target("avx512f"))) void cilRow(const Geometry &g, int64_t oy, int64_t co,
+                                               float *tile, int64_t p) {
+  constexpr auto all = std::make_integer_sequence<int, P * CV>();
+  __m512 acc[P * CV];
+  zeroBlock<P * CV>(acc, all);
+  for (int64_t ky = 0; ky < g.kh; ++ky) {
+    const int64_t iy = oy + ky - g.ph;
+    if (iy < 0 || iy >= g.h)
+      continue; // every pixel's tap reads outside the image
+    for (int64_t kx = 0; kx < g.kw; ++kx) {
+      const int64_t dx = kx - g.pw;
+      const int64_t j0 = std::max<int64_t>(0, -dx), j1 = std::min<int64_t>(P, P - dx);
+      if (j0 >= j1)
+        continue;
+      const float *w = g.w + co + ky * g.wsY + kx * g.wsX;
+      const float *row = g.x + iy * P;
+      if (j0 == 0 && j1 == P) {
+        cilTap<P, CV, CilPixels::All>(acc, row + dx, g.xChan, w, g.wsCi, g.cin, nullptr, nullptr);
+      } else if (j0 == 1 && j1 == P) {
+        cilTap<P, CV, CilPixels::SkipFirst>(acc, row + dx, g.xChan, w, g.wsCi, g.cin, nullptr,
+                                            nullptr);
+      } else if (j0 == 0 && j1 == P - 1) {
+        cilTap<P, CV, CilPixels::SkipLast>(acc, row + dx, g.xChan, w, g.wsCi, g.cin, nullptr,
+                                           nullptr);
+      } else {
+        // Pixels outside [j0, j1) read a pixel of the row (never used).
+        int64_t offset[P];
+        __mmask16 mask[P];
+        for (int j = 0; j < P; ++j) {
+          offset[j] = std::clamp<int64_t>(j + dx, 0, P - 1);
+          mask[j] = j >= j0 && j < j1 ? 0xFFFF : 0;
+        }
+        cilTap<P, CV, CilPixels::Masked>(acc, row, g.xChan, w, g.wsCi, g.cin, offset, mask);
+      }
+    }
+  }
+  cilStore<P, CV>(acc, tile + p * kCilTileStride, all);
+}
+
+using CilRowFn = void (*)(const Geometry &, int64_t, int64_t, float *, int64_t);
+template <int P> constexpr std::array<CilRowFn, kCilMaxCV> cilRowsOfWidth() {
+  return {&cilRow<P, 1>, &cilRow<P, 2>, &cilRow<P, 3>, &cilRow<P, 4>};
+}
+// kCilRows[w - 1][CV - 1]
+constexpr std::array<CilRowFn, kCilMaxCV> kCilRows[kCilMaxW] = {
+    cilRowsOfWidth<1>(), cilRowsOfWidth<2>(), cilRowsOfWidth<3>(), cilRowsOfWidth<4>(),
+    cilRowsOfWidth<5>(), cilRowsOfWidth<6>(), cilRowsOfWidth<7>(),
+};
+
+/// Rows [oy0, oy1) of one image, channels in lanes (kiln_conv2d_channels_in_lanes
+/// holds and g.wsCo == 1): per block of up to 64 channels, the rows go into a
+/// pixel-major tile, transposed to a channel-major one, then each channel's
+/// row range to the output through the stage (copyOut: the same stores as the
+/// other paths).
+__attribute__((target("avx512f"))) void convChannelsInLanes(const Geometry &g) {
+  alignas(64) float byPixel[kCilTileStride * 16 * kCilMaxCV];
+  alignas(64) float tile[16 * kCilMaxCV * kCilTileStride];
+  const int64_t pixels = (g.oy1 - g.oy0) * g.w_;
+  for (int64_t co = 0; co < g.cout; co += 16 * kCilMaxCV) {
+    const int64_t cv = std::min<int64_t>(kCilMaxCV, (g.cout - co) / 16);
+    const CilRowFn row = kCilRows[g.w_ - 1][cv - 1];
+    for (int64_t oy = g.oy0; oy < g.oy1; ++oy)
+      row(g, oy, co, byPixel, (oy - g.oy0) * g.w_);
+    for (int64_t c = 0; c < cv; ++c)
+      for (int64_t p = 0; p < pixels; p += 16)
+        transpose16(byPixel + p * kCilTileStride + 16 * c, tile + 16 * c * kCilTileStride + p,
+                    kCilTileStride, std::min<int64_t>(16, pixels - p));
+    for (int64_t c = 0; c < 16 * cv; ++c) {
+      if (g.stage)
+        copyOut(tile + c * kCilTileStride, g.out, (co + c) * g.ld, pixels, *g.stage, co + c);
+      else
+        std::copy_n(tile + c * kCilTileStride, pixels, g.out + (co + c) * g.ld);
+    }
+  }
+}
+
 /// Rows (n, oy) in [row0, row1) of a 3x3, padding 1, stride 2 convolution
 /// of an even h x w plane. Why a phase split: output pixel (oy, ox) reads
 /// input (2oy + ky - 1, 2ox + kx - 1), every other pixel, which vector loads
@@ -1192,9 +1383,13 @@ bool directConvAvx512(const DirectConvArgs &a) {
     return false;
   if (a.oy1 > a.oy0 && a.cout > 0) {
     const OutputStage stage(a.epilogue, a.cout);
-    convAvx512({a.x, a.wt, a.out, a.ld, a.cin, a.h, a.w, a.cout, a.kh, a.kw, a.ph, a.pw,
-                a.wsCo, a.wsCi, a.wsY, a.wsX, a.oy0, a.oy1, a.h * a.w, a.h, 0,
-                stageOrNull(stage)});
+    const Geometry g{a.x,    a.wt,   a.out,  a.ld,   a.cin,  a.h,   a.w,   a.cout,
+                     a.kh,   a.kw,   a.ph,   a.pw,   a.wsCo, a.wsCi, a.wsY, a.wsX,
+                     a.oy0,  a.oy1,  a.h * a.w, a.h, 0,     stageOrNull(stage)};
+    if (a.wsCo == 1 && kiln_conv2d_channels_in_lanes(a.h, a.w, a.cout))
+      convChannelsInLanes(g);
+    else
+      convAvx512(g);
   }
   return true;
 #else

@@ -27,6 +27,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <memory>
 #include <random>
@@ -42,6 +43,7 @@ struct Case {
   int64_t oy0, oy1;                // output rows computed
   int64_t ldExtra;                 // ld = (oy1 - oy0) * w + ldExtra
   bool flipped;                    // weights read as the input gradient does
+  bool hwio = false;               // weights stored [kh][kw][cin][cout] (wsCo == 1)
 };
 
 std::vector<float> randomValues(size_t n, uint32_t seed) {
@@ -63,6 +65,8 @@ template <typename Path> void check(const Case &c, Path path, const char *name) 
   // Wt[co][ci][ky][kx] = W[ci][co][kh-1-ky][kw-1-kx].
   const std::vector<float> wStore = randomValues(c.cout * c.cin * taps, 2);
   auto weight = [&](int64_t co, int64_t ci, int64_t ky, int64_t kx) -> double {
+    if (c.hwio)
+      return wStore[((ky * c.kw + kx) * c.cin + ci) * c.cout + co];
     if (!c.flipped)
       return wStore[((co * c.cin + ci) * c.kh + ky) * c.kw + kx];
     return wStore[((ci * c.cout + co) * c.kh + (c.kh - 1 - ky)) * c.kw + (c.kw - 1 - kx)];
@@ -78,6 +82,11 @@ template <typename Path> void check(const Case &c, Path path, const char *name) 
     a.wsCi = c.cout * taps;
     a.wsY = -c.kw;
     a.wsX = -1;
+  } else if (c.hwio) {
+    a.wsCo = 1;
+    a.wsCi = c.cout;
+    a.wsY = c.kw * c.cin * c.cout;
+    a.wsX = c.cin * c.cout;
   } else {
     a.wsCo = c.cin * taps;
     a.wsCi = taps;
@@ -134,6 +143,24 @@ std::vector<Case> cases() {
   all.push_back({16, 14, 14, 32, 3, 3, 0, 14, 0, true});
   all.push_back({6, 10, 10, 1, 5, 5, 0, 10, 0, true});
   all.push_back({13, 7, 7, 7, 3, 3, 1, 6, 5, true});
+  // [kh][kw][cin][cout] weights (inference artifacts' small planes): the
+  // channels-in-lanes path (kiln_conv2d_channels_in_lanes) for every row
+  // width 1..7, every block of 1-4 channel vectors and a second block
+  // (80 = 64 + 16), 3x3 (its skip-first / skip-last taps), 5x5 and 1x3 (the
+  // masked taps), 1x1, row ranges inside the image and a wide leading
+  // dimension; and shapes it does not take (14x14, 13 channels), which read
+  // the same weights through the pixel-lane path.
+  for (int64_t w = 1; w <= 7; ++w)
+    for (int64_t cout : {16, 32, 48, 64, 80})
+      all.push_back({5, 7, w, cout, 3, 3, 0, 7, 0, false, true});
+  all.push_back({6, 7, 7, 32, 5, 5, 0, 7, 0, false, true});
+  all.push_back({7, 5, 6, 16, 1, 3, 0, 5, 0, false, true});
+  all.push_back({9, 6, 6, 48, 1, 1, 0, 6, 0, false, true});
+  all.push_back({64, 7, 7, 64, 3, 3, 0, 4, 0, false, true});
+  all.push_back({64, 7, 7, 64, 3, 3, 4, 7, 9, false, true});
+  all.push_back({3, 9, 7, 16, 3, 3, 2, 9, 0, false, true});
+  all.push_back({8, 14, 14, 16, 3, 3, 0, 14, 0, false, true});
+  all.push_back({8, 7, 7, 13, 3, 3, 1, 7, 0, false, true});
   return all;
 }
 
@@ -272,6 +299,65 @@ TEST(DirectConv, EmptyRowRangeWritesNothing) {
                        2, nullptr);
   for (float v : out)
     EXPECT_EQ(v, 7.0f);
+}
+
+// The channels-in-lanes path keeps the pixel-lane path's summation order
+// (taps, then input channels) and stores through the same stage code, so an
+// inference artifact's [kh][kw][cin][cout] weights must give bitwise the
+// outputs of [cout][cin][kh][kw] ones: checked with no stage and with every
+// step (bias, batch norm, residual, relu), on whole images and row ranges.
+TEST(DirectConv, ChannelsInLanesIsBitwiseThePixelLanePath) {
+  struct Shape {
+    int64_t cin, h, w, cout, k, oy0, oy1;
+  };
+  const Shape shapes[] = {{64, 7, 7, 64, 3, 0, 7},  {64, 7, 7, 64, 3, 0, 4},
+                          {64, 7, 7, 64, 3, 4, 7},  {16, 7, 7, 16, 3, 0, 7},
+                          {32, 5, 5, 48, 3, 1, 5},  {24, 6, 6, 80, 5, 0, 6},
+                          {1, 7, 7, 16, 3, 0, 7},   {10, 4, 3, 32, 1, 0, 4}};
+  for (const Shape &sh : shapes) {
+    const int64_t taps = sh.k * sh.k, pad = sh.k / 2, plane = sh.h * sh.w;
+    ASSERT_TRUE(kiln_conv2d_channels_in_lanes(sh.h, sh.w, sh.cout));
+    const std::vector<float> x = randomValues(sh.cin * plane, 3);
+    const std::vector<float> oihw = randomValues(sh.cout * sh.cin * taps, 4);
+    std::vector<float> hwio(oihw.size());
+    for (int64_t co = 0; co < sh.cout; ++co)
+      for (int64_t ci = 0; ci < sh.cin; ++ci)
+        for (int64_t t = 0; t < taps; ++t)
+          hwio[(t * sh.cin + ci) * sh.cout + co] = oihw[(co * sh.cin + ci) * taps + t];
+    const std::vector<float> bias = randomValues(sh.cout, 5), mean = randomValues(sh.cout, 6);
+    const std::vector<float> beta = randomValues(sh.cout, 7);
+    const std::vector<float> residual = randomValues(sh.cout * plane, 8);
+    std::vector<float> gamma = randomValues(sh.cout, 9), var = randomValues(sh.cout, 10);
+    for (int64_t co = 0; co < sh.cout; ++co)
+      var[co] = 1.5f + var[co]; // positive
+    const kiln_conv2d_epilogue all{bias.data(), gamma.data(), beta.data(), mean.data(),
+                                   var.data(),  residual.data(), 1e-5f, 1};
+    for (const kiln_conv2d_epilogue *stage : {static_cast<const kiln_conv2d_epilogue *>(nullptr),
+                                              &all}) {
+      std::vector<float> pixelLanes(sh.cout * plane, 12345.0f), channelLanes = pixelLanes;
+      const int64_t ld = plane;
+      DirectConvArgs a{x.data(), oihw.data(), pixelLanes.data(), ld, sh.cin, sh.h, sh.w, sh.cout,
+                       sh.k, sh.k, pad, pad, sh.cin * taps, taps, sh.k, 1, sh.oy0, sh.oy1, stage};
+      if (!paths::sameAvx512(a))
+        GTEST_SKIP() << "no AVX-512 on this CPU";
+      a.wt = hwio.data();
+      a.out = channelLanes.data();
+      a.wsCo = 1;
+      a.wsCi = sh.cout;
+      a.wsY = sh.k * sh.cin * sh.cout;
+      a.wsX = sh.cin * sh.cout;
+      ASSERT_TRUE(paths::sameAvx512(a));
+      int64_t nonzero = 0;
+      for (size_t i = 0; i < pixelLanes.size(); ++i) {
+        ASSERT_EQ(std::memcmp(&pixelLanes[i], &channelLanes[i], sizeof(float)), 0)
+            << "cin " << sh.cin << " " << sh.h << "x" << sh.w << " cout " << sh.cout << " k "
+            << sh.k << " rows " << sh.oy0 << ".." << sh.oy1 << (stage ? " staged" : "")
+            << ": index " << i << " " << pixelLanes[i] << " vs " << channelLanes[i];
+        nonzero += pixelLanes[i] != 0.0f && pixelLanes[i] != 12345.0f;
+      }
+      EXPECT_GT(nonzero, 0); // not vacuous: values were computed
+    }
+  }
 }
 
 // Several images per call (kiln_conv2d_same_images_f32): packed, convolved

@@ -132,6 +132,17 @@ static inline int64_t kiln_conv2d_stride2_grad_weight_scratch_floats(int64_t cou
          kiln_conv2d_grad_weight_group_images(plane) * channels * 4 * plane;
 }
 
+/* Where kiln_conv2d_same_f32 puts output channels in the vector lanes
+ * instead of pixels: planes of at most 7 columns and under 64 pixels (a 7x7
+ * plane fills 49 of 64 pixel lanes), cout a multiple of 16, and weights whose
+ * output channels are contiguous (wsCo == 1, e.g. stored [kh][kw][cin][cout]).
+ * The compiler stores the weights of such convolutions that way in inference
+ * artifacts (kiln-pack-conv-weights), where they do not change; any weight
+ * strides stay correct, only this path needs wsCo == 1. */
+static inline int kiln_conv2d_channels_in_lanes(int64_t h, int64_t w, int64_t cout) {
+  return w <= 7 && h * w < 64 && cout % 16 == 0;
+}
+
 /* Version 2: kernels may call kiln_conv2d_same_f32 and
  * kiln_conv2d_same_grad_weight_f32, which older runtimes lack.
  * Version 3: and kiln_conv2d_same_images_f32, kiln_conv2d_stride2_f32,
