@@ -1418,8 +1418,24 @@ bool directConvImagesAvx512(const DirectConvImagesArgs &a) {
   if (!hasAvx512() || a.kh * a.kw > kMaxTaps ||
       a.images * a.h * a.w + 16 * kMaxPV > kMaxFloatRowPixel)
     return false;
-  if (a.images > 0 && a.cout > 0)
-    convImagesAvx512(a);
+  if (a.images <= 0 || a.cout <= 0)
+    return true;
+  if (a.wsCo == 1 && kiln_conv2d_channels_in_lanes(a.h, a.w, a.cout)) {
+    // Channels in lanes waste no lanes on any number of images: one image at
+    // a time, read and written in place (64ch 7x7, one thread: 1.16-1.18x
+    // the packed call's time per image at 20 images, 1.74x at one).
+    OutputStage stage(a.epilogue, a.cout);
+    const float *residual = stage.residual;
+    for (int64_t n = 0; n < a.images; ++n) {
+      if (residual)
+        stage.residual = residual + n * a.outImage;
+      convChannelsInLanes({a.x + n * a.xImage, a.wt, a.out + n * a.outImage, a.h * a.w, a.cin,
+                           a.h, a.w, a.cout, a.kh, a.kw, a.ph, a.pw, a.wsCo, a.wsCi, a.wsY,
+                           a.wsX, 0, a.h, a.h * a.w, a.h, 0, stageOrNull(stage)});
+    }
+    return true;
+  }
+  convImagesAvx512(a);
   return true;
 #else
   (void)a;

@@ -360,6 +360,48 @@ TEST(DirectConv, ChannelsInLanesIsBitwiseThePixelLanePath) {
   }
 }
 
+// The images entry runs such weights channels in lanes one image at a time
+// (no packing): bitwise the pixel-lane path's one call per image with [cout]
+// [cin][kh][kw] weights, the stage's residual read at each image's output.
+TEST(DirectConvImages, ChannelsInLanesIsBitwiseThePixelLanePath) {
+  const int64_t images = 3, cin = 24, h = 7, w = 7, cout = 80, plane = h * w;
+  const int64_t xImage = cin * plane + 5, outImage = cout * plane + 3;
+  const std::vector<float> x = randomValues(images * xImage, 13);
+  const std::vector<float> oihw = randomValues(cout * cin * 9, 14);
+  std::vector<float> hwio(oihw.size());
+  for (int64_t co = 0; co < cout; ++co)
+    for (int64_t ci = 0; ci < cin; ++ci)
+      for (int64_t t = 0; t < 9; ++t)
+        hwio[(t * cin + ci) * cout + co] = oihw[(co * cin + ci) * 9 + t];
+  const std::vector<float> bias = randomValues(cout, 15), mean = randomValues(cout, 16);
+  const std::vector<float> beta = randomValues(cout, 17), gamma = randomValues(cout, 18);
+  const std::vector<float> residual = randomValues(images * outImage, 19);
+  std::vector<float> var = randomValues(cout, 20);
+  for (float &v : var)
+    v += 1.5f;
+  const kiln_conv2d_epilogue stage{bias.data(), gamma.data(),    beta.data(), mean.data(),
+                                   var.data(),  residual.data(), 1e-5f,       1};
+  std::vector<float> want(images * outImage, 12345.0f), got = want;
+  for (int64_t n = 0; n < images; ++n) {
+    kiln_conv2d_epilogue one = stage;
+    one.residual += n * outImage;
+    if (!paths::sameAvx512({x.data() + n * xImage, oihw.data(), want.data() + n * outImage,
+                            plane, cin, h, w, cout, 3, 3, 1, 1, cin * 9, 9, 3, 1, 0, h, &one}))
+      GTEST_SKIP() << "no AVX-512 on this CPU";
+  }
+  std::vector<float> scratch((cin + cout) * images * plane);
+  ASSERT_TRUE(paths::imagesAvx512({x.data(), hwio.data(), got.data(), scratch.data(), images,
+                                   xImage, outImage, cin, h, w, cout, 3, 3, 1, 1, 1, cout,
+                                   3 * cin * cout, cin * cout, &stage}));
+  int64_t positive = 0;
+  for (size_t i = 0; i < want.size(); ++i) {
+    ASSERT_EQ(std::memcmp(&want[i], &got[i], sizeof(float)), 0)
+        << "element " << i << ": " << want[i] << " vs " << got[i];
+    positive += want[i] > 0.0f && want[i] != 12345.0f;
+  }
+  EXPECT_GT(positive, 0); // relu left values to compare
+}
+
 // Several images per call (kiln_conv2d_same_images_f32): packed, convolved
 // as one tall image whose taps stop at every image's border, copied out. Each
 // output is the same sum in the same order as in a one-image call, so the
@@ -370,6 +412,7 @@ TEST(DirectConv, ChannelsInLanesIsBitwiseThePixelLanePath) {
 struct ImagesCase {
   int64_t images, cin, h, w, cout, kh, kw;
   bool flipped;
+  bool hwio = false; // [kh][kw][cin][cout] weights: channels in lanes where they apply
 };
 
 /// The reference is one call of kiln_conv2d_same_f32 per image
@@ -389,6 +432,11 @@ void checkImages(const ImagesCase &c, Path path, const char *name, bool portable
     wsCi = c.cout * taps;
     wsY = -c.kw;
     wsX = -1;
+  } else if (c.hwio) {
+    wsCo = 1;
+    wsCi = c.cout;
+    wsY = c.kw * c.cin * c.cout;
+    wsX = c.cin * c.cout;
   }
   std::vector<float> want(c.images * outImage, 12345.0f), got = want;
   for (int64_t n = 0; n < c.images; ++n) {
@@ -412,7 +460,8 @@ void checkImages(const ImagesCase &c, Path path, const char *name, bool portable
     ASSERT_EQ(got[i], want[i]) << name << ": element " << i << " (image " << i / outImage
                                << ", " << c.images << " x " << c.cin << "x" << c.h << "x"
                                << c.w << ", k " << c.kh << "x" << c.kw << ", cout " << c.cout
-                               << (c.flipped ? ", flipped" : "") << ")";
+                               << (c.flipped ? ", flipped" : "") << (c.hwio ? ", hwio" : "")
+                               << ")";
 }
 
 std::vector<ImagesCase> imagesCases() {
@@ -420,7 +469,8 @@ std::vector<ImagesCase> imagesCases() {
           {3, 5, 14, 14, 9, 3, 3, false}, {1, 4, 7, 7, 8, 3, 3, false},
           {4, 2, 5, 6, 3, 5, 5, false},   {2, 4, 9, 11, 7, 1, 1, false},
           {5, 3, 1, 1, 2, 3, 3, false},   {16, 13, 7, 7, 7, 3, 3, true},
-          {6, 6, 10, 10, 1, 5, 5, true}};
+          {6, 6, 10, 10, 1, 5, 5, true},  {20, 16, 7, 7, 64, 3, 3, false, true},
+          {3, 5, 6, 5, 48, 3, 3, false, true}, {2, 4, 14, 14, 16, 3, 3, false, true}};
 }
 
 TEST(DirectConvImages, Avx512PathIsBitwiseOneCallPerImage) {
