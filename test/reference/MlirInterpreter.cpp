@@ -136,7 +136,9 @@ class Interpreter {
           return RefTensor(vec(type.getShape()), data);
         })
         .Case<Conv2dOp>([&](Conv2dOp c) {
-          return conv2d(in(0), in(1), c.getBias() ? &in(2) : nullptr, pair(c.getStrides()),
+          // A packed [KH, KW, Cin, Cout] weight back to OIHW: same values.
+          const RefTensor& w = c.hasHwioWeight() ? transpose(in(1), {3, 2, 0, 1}) : in(1);
+          return conv2d(in(0), w, c.getBias() ? &in(2) : nullptr, pair(c.getStrides()),
                         pair(c.getPadding()), pair(c.getDilation()),
                         static_cast<int64_t>(c.getGroups()));
         })

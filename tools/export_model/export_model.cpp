@@ -9,10 +9,10 @@
 // "--key value" or "--key=value"; booleans True/False; a value "null" or
 // "None" (TIPC's "no value") counts as not given.
 //
-// What is written and how batch-norm folding is checked:
-// tools/export_model/include/kiln/export/ExportModel.h. The CPU kernels are
-// compiled for this machine's CPU (as kiln-compile does); `infer` runs the
-// model with only the runtime. --target=cpu,cuda (as kiln-compile) also
+// What is written, how batch-norm folding is checked and what
+// --pack-conv-weights does: tools/export_model/include/kiln/export/ExportModel.h.
+// The CPU kernels are compiled for this machine's CPU (as kiln-compile does);
+// `infer` runs the model with only the runtime. --target=cpu,cuda (as kiln-compile) also
 // stores CUDA kernels compiled with NVRTC (cubins for --cuda-arch plus the
 // PTX of the first one) so that `infer --use-gpu=True` can run the model on
 // a GPU; it is the default when this Kiln was built with NVRTC, else the
@@ -41,8 +41,8 @@ using namespace kiln;
 int main(int argc, char **argv) {
   CLI::App app{"export_model: export trained Kiln weights as a static inference model "
                "(inference.kmodel, inference.kparams, inference.kmodel.json) for infer"};
-  std::string model = "lenet5", pretrained, saveDir, foldBn = "True", checkImages, device,
-              targets, cudaArchs = "sm_80,sm_90", cudaCacheDir;
+  std::string model = "lenet5", pretrained, saveDir, foldBn = "True", packConv = "True",
+              checkImages, device, targets, cudaArchs = "sm_80,sm_90", cudaCacheDir;
   double foldTolerance = 1e-6;
   int syntheticChecks = 32;
   app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
@@ -59,6 +59,10 @@ int main(int argc, char **argv) {
                  "largest |logit| and |probability| difference folding may cause on the check "
                  "inputs")
       ->capture_default_str();
+  tools::addBoolFlag(app, "--pack-conv-weights", packConv,
+                     "store the weights of small-plane stride-1 \"same\" convolutions with "
+                     "output channels a multiple of 16 as HWIO, for the direct convolution's "
+                     "channels-in-lanes kernel (outputs bitwise unchanged)");
   app.add_option("--check-images", checkImages,
                  "image file or directory for the folding check (default: ./images/demo and "
                  "./lite_data/val, those that exist), besides --synthetic-checks random images");
@@ -136,6 +140,7 @@ int main(int argc, char **argv) {
                                       : pretrained;
     o.saveDir = saveDir.empty() ? "./output/" + model + "_infer" : saveDir;
     o.foldBatchNorm = tools::parseBool("--fold-bn", foldBn);
+    o.packConvWeights = tools::parseBool("--pack-conv-weights", packConv);
     o.foldTolerance = foldTolerance;
     o.syntheticChecks = syntheticChecks;
     o.cuda = cuda;
@@ -163,6 +168,7 @@ int main(int argc, char **argv) {
     fmt::print("export_model: {} from {} (sha256 {})\n", o.model, o.pretrained,
                r.checkpointSha256.substr(0, 16));
     fmt::print("  batch-norm folding: {}\n", r.fold.note);
+    fmt::print("  conv weight packing: {}\n", r.pack.note);
     fmt::print("  {} ({} bytes): entry 'infer', {} kernels\n", r.modelPath, r.modelBytes,
                r.kernels);
     fmt::print("  {} ({} bytes): {} parameters, {} values\n", r.paramsPath, r.paramsBytes,

@@ -191,6 +191,27 @@ int64_t product(ArrayRef<int64_t> dims) {
 const int64_t kOnePair[] = {1, 1};
 const int64_t kZeroPair[] = {0, 0};
 
+constexpr StringLiteral kLayoutOihw = "oihw", kLayoutHwio = "hwio";
+
+FailureOr<StringRef> readString(const Checker &check, Attribute attr, StringRef name,
+                                StringRef fallback) {
+  if (!attr)
+    return fallback;
+  auto string = llvm::dyn_cast<StringAttr>(attr);
+  if (!string) {
+    (void)check.fail("expected '", name, "' to be a string attribute, found ", attr);
+    return failure();
+  }
+  return string.getValue();
+}
+
+/// A conv2d weight shape as stored -> [Cout, Cin/groups, KH, KW].
+SmallVector<int64_t, 4> oihwShape(ArrayRef<int64_t> stored, bool hwio) {
+  if (!hwio)
+    return SmallVector<int64_t, 4>(stored.begin(), stored.end());
+  return {stored[3], stored[2], stored[0], stored[1]}; // [KH, KW, Cin, Cout]
+}
+
 //===----------------------------------------------------------------------===//
 // Shape rules
 //===----------------------------------------------------------------------===//
@@ -198,11 +219,18 @@ const int64_t kZeroPair[] = {0, 0};
 LogicalResult inferConv2d(const Checker &check, Value inputValue, Value weightValue,
                           Value biasValue, ArrayRef<int64_t> strides,
                           ArrayRef<int64_t> padding, ArrayRef<int64_t> dilation,
-                          int64_t groups, SmallVectorImpl<Type> &results) {
+                          int64_t groups, StringRef weightLayout,
+                          SmallVectorImpl<Type> &results) {
+  if (weightLayout != kLayoutOihw && weightLayout != kLayoutHwio)
+    return check.fail("expected 'weight_layout' to be \"", kLayoutOihw, "\" or \"",
+                      kLayoutHwio, "\", found \"", weightLayout, "\"");
+  const bool hwio = weightLayout == kLayoutHwio;
   FailureOr<RankedTensorType> input =
       tensorOfRank(check, inputValue, "input", 4, "[N, Cin, H, W]");
   FailureOr<RankedTensorType> weight =
-      tensorOfRank(check, weightValue, "weight", 4, "[Cout, Cin/groups, KH, KW]");
+      tensorOfRank(check, weightValue, "weight", 4,
+                   hwio ? "[KH, KW, Cin, Cout] (weight_layout \"hwio\")"
+                        : "[Cout, Cin/groups, KH, KW]");
   if (failed(input) || failed(weight))
     return failure();
   if (failed(checkPair(check, strides, "strides", 1)) ||
@@ -211,8 +239,16 @@ LogicalResult inferConv2d(const Checker &check, Value inputValue, Value weightVa
     return failure();
   if (groups < 1)
     return check.fail("expected groups >= 1, found ", groups);
+  // The packed layout has no group axis: kiln-pack-conv-weights only packs
+  // single-group convolutions, and nothing reads a grouped HWIO weight.
+  if (hwio && groups != 1)
+    return check.fail("expected groups = 1 with weight_layout \"hwio\", found ", groups);
 
-  ArrayRef<int64_t> in = input->getShape(), w = weight->getShape();
+  // The rules below read the logical OIHW dims; diagnostics name the stored
+  // axis, which is where a user looks.
+  ArrayRef<int64_t> in = input->getShape();
+  SmallVector<int64_t, 4> w = oihwShape(weight->getShape(), hwio);
+  const int64_t cinAxis = hwio ? 2 : 1;
   int64_t inChannels = in[1], outChannels = w[0];
   if (!isDynamic(inChannels) && inChannels % groups != 0)
     return check.fail("expected groups (", groups, ") to divide input channels (",
@@ -221,7 +257,7 @@ LogicalResult inferConv2d(const Checker &check, Value inputValue, Value weightVa
     return check.fail("expected groups (", groups, ") to divide output channels (",
                       outChannels, ")");
   if (!isDynamic(inChannels) && !isDynamic(w[1]) && w[1] * groups != inChannels)
-    return check.fail("expected weight dim 1 (", w[1], ") * groups (", groups,
+    return check.fail("expected weight dim ", cinAxis, " (", w[1], ") * groups (", groups,
                       ") to equal input channels (", inChannels, ")");
   if (biasValue) {
     FailureOr<RankedTensorType> bias = tensorOfRank(check, biasValue, "bias", 1, "[Cout]");
@@ -862,14 +898,22 @@ LogicalResult Conv2dOp::inferReturnTypes(MLIRContext *, std::optional<Location> 
   FailureOr<ArrayRef<int64_t>> dilation =
       readArray(check, adaptor.getDilationAttr(), "dilation", ArrayRef<int64_t>(kOnePair));
   FailureOr<int64_t> groups = readI64(check, adaptor.getGroupsAttr(), "groups", 1);
-  if (failed(strides) || failed(padding) || failed(dilation) || failed(groups))
+  FailureOr<StringRef> layout =
+      readString(check, adaptor.getWeightLayoutAttr(), "weight_layout", kLayoutOihw);
+  if (failed(strides) || failed(padding) || failed(dilation) || failed(groups) ||
+      failed(layout))
     return failure();
   Value bias = operands.size() == 3 ? operands[2] : Value();
   return inferConv2d(check, operands[0], operands[1], bias, *strides, *padding, *dilation,
-                     *groups, results);
+                     *groups, *layout, results);
 }
 
 LogicalResult Conv2dOp::verify() { return verifyAgainstInferred(*this); }
+
+SmallVector<int64_t, 4> Conv2dOp::getOihwWeightShape() {
+  return oihwShape(llvm::cast<RankedTensorType>(getWeight().getType()).getShape(),
+                   hasHwioWeight());
+}
 
 LogicalResult MatmulOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
                                          ValueRange operands, DictionaryAttr, OpaqueProperties,

@@ -52,4 +52,22 @@ llvm::SmallVector<mlir::Operation *> opsAfterAnchor(mlir::Block &body, mlir::Ope
   return ops;
 }
 
+std::optional<ConvExtents> convExtentsOf(Conv2dOp conv) {
+  auto in = llvm::cast<mlir::RankedTensorType>(conv.getInput().getType()).getShape();
+  auto out = llvm::cast<mlir::RankedTensorType>(conv.getResult().getType()).getShape();
+  llvm::SmallVector<int64_t, 4> wt = conv.getOihwWeightShape();
+  for (int64_t d : {in[2], in[3], out[2], out[3], wt[2], wt[3]})
+    if (mlir::ShapedType::isDynamic(d))
+      return std::nullopt;
+  llvm::ArrayRef<int64_t> strides = conv.getStrides(), dilation = conv.getDilation();
+  return ConvExtents{in[2],      in[3],      out[2],      out[3],      wt[2],
+                     wt[3],      strides[0], strides[1], dilation[0], dilation[1],
+                     int64_t(conv.getGroups())};
+}
+
+bool directSameConvApplies(const ConvExtents &c) {
+  return c.groups == 1 && c.sh == 1 && c.sw == 1 && c.dh == 1 && c.dw == 1 && c.oh == c.h &&
+         c.ow == c.w && c.kh * c.kw <= 49;
+}
+
 } // namespace kiln

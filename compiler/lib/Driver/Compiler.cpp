@@ -8,6 +8,7 @@
 
 #include "ArtifactWriter.h"
 #include "BatchNormFolding.h"
+#include "ConvWeightPacking.h"
 #include "kiln/Codegen/CpuObjectEmitter.h"
 #include "kiln/Codegen/CudaEmitter.h"
 #include "kiln/Dialect/KilnOps.h"
@@ -341,7 +342,8 @@ CompileResult compileTrainingModel(const std::string &modelName, uint64_t seed,
 }
 
 CompileResult compileInference(const fe::Graph &graph, const InferenceOptions &inference,
-                               const CompileOptions &options, std::vector<BatchNormFold> *folds) {
+                               const CompileOptions &options, std::vector<BatchNormFold> *folds,
+                               std::vector<ConvWeightPack> *packs) {
   ArtifactContents contents = graphContents(graph, options);
   auto prepare = [&](ModuleOp module, MLIRContext &ctx, DiagnosticCollector &diags,
                      ArtifactContents &out) {
@@ -353,11 +355,26 @@ CompileResult compileInference(const fe::Graph &graph, const InferenceOptions &i
         throw CompileError("kiln-fold-batch-norm failed: " + diags.messages);
       made = materializeBatchNormFolds(module, out.params);
     }
+    // After folding, so that folded weights are packed too. HWIO weights are
+    // read only by the direct convolution: where the lowering uses im2col +
+    // sgemm instead (conv=im2col, or no AVX-512) it could not read them and
+    // the layout would buy nothing, so nothing is packed.
+    std::vector<ConvWeightPack> packed;
+    if (inference.packConvWeights && codegen::lowersToDirectConv(options.convAlgorithm)) {
+      PassManager pm(&ctx);
+      pm.addNestedPass<func::FuncOp>(createKilnPackConvWeights());
+      if (failed(pm.run(module)))
+        throw CompileError("kiln-pack-conv-weights failed: " + diags.messages);
+      packed = materializeConvWeightPacks(module, out.params);
+    }
     // An inference artifact carries only what its entry reads (no folded-away
-    // batch-norm statistics, no training state).
+    // batch-norm statistics, no OIHW copies of packed weights, no training
+    // state).
     keepReferencedParams(module, out.params);
     if (folds)
       *folds = std::move(made);
+    if (packs)
+      *packs = std::move(packed);
   };
   return compileText(graph.toMlir("infer"), contents, options, prepare);
 }

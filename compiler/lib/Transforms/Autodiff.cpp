@@ -505,6 +505,13 @@ LogicalResult GradientBuilder::differentiate(Operation *op, Value grad,
         return success();
       })
       .Case<Conv2dOp>([&](Conv2dOp conv) -> LogicalResult {
+        // Packed weights exist only in inference artifacts, where they never
+        // change; the gradient rules below read OIHW weights.
+        if (conv.hasHwioWeight())
+          return mlir::emitError(loc)
+                 << "kiln-autodiff: cannot differentiate '" << op->getName()
+                 << "' with weight_layout \"hwio\": packed weights are for inference only "
+                    "(kiln-pack-conv-weights); differentiate the model before packing";
         RankedTensorType inputType = tensorTypeOf(conv.getInput());
         RankedTensorType weightType = tensorTypeOf(conv.getWeight());
         if (needed[0]) {

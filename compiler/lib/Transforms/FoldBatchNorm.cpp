@@ -70,8 +70,10 @@ struct KilnFoldBatchNormPass : impl::KilnFoldBatchNormBase<KilnFoldBatchNormPass
     for (BatchNormOp bn : candidates) {
       auto conv = bn.getInput().getDefiningOp<Conv2dOp>();
       // The convolution's own result must disappear: another user would still
-      // need the unnormalised values.
-      if (!conv || !conv.getResult().hasOneUse())
+      // need the unnormalised values. A packed (HWIO) weight is left alone:
+      // the driver scales OIHW rows per output channel, and packing runs
+      // after folding anyway.
+      if (!conv || !conv.getResult().hasOneUse() || conv.hasHwioWeight())
         continue;
       ParameterOp weight = paramOf(conv.getWeight());
       ParameterOp bias = paramOf(conv.getBias());

@@ -24,7 +24,8 @@ predict   `predict` (the training artifact's infer entry) and `infer` (the
 json      inference.kmodel.json describes the files: the sha256 of the
           checkpoint and of both files (checked with hashlib), the input
           [-1, 1, 28, 28] with a dynamic batch, the output, the kernel count,
-          the compiler version and flags.
+          the compiler version and flags, and batch-norm folding and
+          convolution weight packing each recorded consistently.
 targets   inference.kmodel.json lists the targets (cpu, cuda) and the CUDA
           modules (cubin architectures, then the PTX) each export holds.
 gpu       `infer --use-gpu=True` and `infer` on the CPU, same model, images
@@ -223,6 +224,11 @@ def case_json(model_dir, weights, kernels):
     fold = j["batch_norm_folding"]
     check(fold["applied"] == j["compiler"]["batch_norm_folded"], "folding recorded twice")
     check(isinstance(fold["note"], str) and fold["note"], "folding note")
+    pack = j["conv_weight_packing"]
+    check(pack["applied"] == j["compiler"]["conv_weights_packed"], "packing recorded twice")
+    check(pack["applied"] == bool(pack["packs"]), "packing applied iff something was packed")
+    check(all(p["packed"] == p["source"] + ".hwio" for p in pack["packs"]), "packed names")
+    check(isinstance(pack["note"], str) and pack["note"], "packing note")
     check(j["labels"][9] == "Ankle boot", "labels")
 
 

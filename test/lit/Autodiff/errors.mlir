@@ -118,3 +118,17 @@ func.func @forward(%x: tensor<?x4x4x4xf32>) -> (tensor<1xf32>, tensor<?x4x4x4xf3
   %w = kiln.parameter "w" : tensor<1xf32>
   return %w, %g : tensor<1xf32>, tensor<?x4x4x4xf32>
 }
+
+// -----
+
+// A packed (HWIO) weight is for inference artifacts only
+// (kiln-pack-conv-weights): differentiating through it is an error.
+func.func @forward(%x: tensor<?x4x7x7xf32>) -> tensor<1xf32> {
+  %w = kiln.parameter "w.hwio" : tensor<3x3x4x16xf32>
+  // expected-error @+2 {{kiln-autodiff: cannot differentiate 'kiln.conv2d' with weight_layout "hwio": packed weights are for inference only (kiln-pack-conv-weights); differentiate the model before packing}}
+  // expected-error @+1 {{kiln-autodiff: failed to build the gradient of 'kiln.conv2d'}}
+  %c = kiln.conv2d %x, %w {padding = array<i64: 1, 1>, weight_layout = "hwio"} : (tensor<?x4x7x7xf32>, tensor<3x3x4x16xf32>) -> tensor<?x16x7x7xf32>
+  %s = kiln.reduce_sum %c {axes = array<i64: 0, 1, 2, 3>, keepdim = true} : (tensor<?x16x7x7xf32>) -> tensor<1x1x1x1xf32>
+  %l = kiln.reshape %s {shape = array<i64: 1>} : (tensor<1x1x1x1xf32>) -> tensor<1xf32>
+  return %l : tensor<1xf32>
+}

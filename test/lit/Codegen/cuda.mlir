@@ -216,3 +216,22 @@ func.func @bn_variance(%x: tensor<?x16x8x8xf32>, %m: tensor<16x1x1xf32>) -> tens
 // CHECK-NEXT:      acc += [[S]];
 // CHECK-NEXT:    }
 // CHECK:         const float partial = kiln_block_sum<256>(acc);
+
+// -----
+
+// An HWIO weight (kiln-pack-conv-weights): the same implicit GEMM over
+// k = (ci, ky, kx), with A(m, k) read at a tabulated offset (tap * Cin + ci)
+// * Cout plus m; the tile loads run along m (A_KFAST false), where the
+// weight is contiguous.
+func.func @conv_hwio(%x: tensor<?x16x7x7xf32>) -> tensor<?x32x7x7xf32> {
+  %w = kiln.parameter "w.hwio" : tensor<3x3x16x32xf32>
+  %c = kiln.conv2d %x, %w {padding = array<i64: 1, 1>, weight_layout = "hwio"} : (tensor<?x16x7x7xf32>, tensor<3x3x16x32xf32>) -> tensor<?x32x7x7xf32>
+  return %c : tensor<?x32x7x7xf32>
+}
+// CHECK-LABEL: // conv_hwio_k0: conv2d [conv implicit-gemm 32x128x16]
+// CHECK:         const int M = 32, N = B * 49, K = 144;
+// CHECK:         __shared__ int woff[144];
+// CHECK:           koff[j] = c * 49 + ky * 7 + kx * 1;
+// CHECK:           woff[j] = (tap * 16 + c) * 32;
+// CHECK:         auto loadA = [&](int m, int k) -> float { return wg[woff[k] + m]; };
+// CHECK:         kiln_gemm_mainloop<32, 128, 16, 4, 4, false, false>(M, N, m0, n0, 0, K, loadA, loadB, acc);

@@ -192,6 +192,34 @@ func.func @training_shapes(%dy: tensor<?x10xf32>, %x: tensor<?x64xf32>, %b: tens
 
 // -----
 
+// weight_layout "hwio": the weight is [KH, KW, Cin, Cout], so Cout is its
+// last dim and the window its first two.
+// CHECK-LABEL: func.func @conv_hwio_shapes
+// CHECK: kiln.conv2d {{.*}} -> tensor<?x16x7x7xf32>
+// CHECK: kiln.conv2d {{.*}} -> tensor<?x32x3x5xf32>
+func.func @conv_hwio_shapes(%x: tensor<?x4x7x7xf32>) {
+  %w = "kiln.parameter"() {name = "w"} : () -> tensor<3x3x4x16xf32>
+  %0 = "kiln.conv2d"(%x, %w) {padding = array<i64: 1, 1>, weight_layout = "hwio"}
+      : (tensor<?x4x7x7xf32>, tensor<3x3x4x16xf32>) -> tensor<?x16x7x7xf32>
+  // A 5x3 window, no padding: (7 - 5) + 1 = 3 rows, (7 - 3) + 1 = 5 columns.
+  %v = "kiln.parameter"() {name = "v"} : () -> tensor<5x3x4x32xf32>
+  %1 = "kiln.conv2d"(%x, %v) {weight_layout = "hwio"}
+      : (tensor<?x4x7x7xf32>, tensor<5x3x4x32xf32>) -> tensor<?x32x3x5xf32>
+  return
+}
+
+// -----
+
+func.func @wrong_conv_hwio(%x: tensor<?x4x7x7xf32>, %w: tensor<3x3x4x16xf32>) {
+  // Read as OIHW the weight would give 3 channels: the layout decides.
+  // expected-error @+1 {{'kiln.conv2d' op expected result type 'tensor<?x16x7x7xf32>' (inferred from the operands and attributes), found 'tensor<?x3x7x7xf32>'}}
+  %0 = "kiln.conv2d"(%x, %w) {padding = array<i64: 1, 1>, weight_layout = "hwio"}
+      : (tensor<?x4x7x7xf32>, tensor<3x3x4x16xf32>) -> tensor<?x3x7x7xf32>
+  return
+}
+
+// -----
+
 func.func @wrong_conv(%x: tensor<?x4x32x32xf32>, %w: tensor<8x4x3x3xf32>) {
   // expected-error @+1 {{'kiln.conv2d' op expected result type 'tensor<?x8x16x16xf32>' (inferred from the operands and attributes), found 'tensor<?x8x15x15xf32>'}}
   %0 = "kiln.conv2d"(%x, %w) {strides = array<i64: 2, 2>, padding = array<i64: 1, 1>}

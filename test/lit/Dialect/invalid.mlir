@@ -130,6 +130,39 @@ func.func @conv_channels(%x: tensor<?x4x32x32xf32>, %w: tensor<8x3x3x3xf32>) {
 
 // -----
 
+func.func @conv_unknown_layout(%x: tensor<?x4x7x7xf32>, %w: tensor<16x4x3x3xf32>) {
+  // expected-error @+1 {{'kiln.conv2d' op expected 'weight_layout' to be "oihw" or "hwio", found "nchw"}}
+  %0 = kiln.conv2d %x, %w {weight_layout = "nchw"} : (tensor<?x4x7x7xf32>, tensor<16x4x3x3xf32>) -> tensor<?x16x5x5xf32>
+  return
+}
+
+// -----
+
+func.func @conv_hwio_groups(%x: tensor<?x4x7x7xf32>, %w: tensor<3x3x2x16xf32>) {
+  // expected-error @+1 {{'kiln.conv2d' op expected groups = 1 with weight_layout "hwio", found 2}}
+  %0 = kiln.conv2d %x, %w {groups = 2 : i64, weight_layout = "hwio"} : (tensor<?x4x7x7xf32>, tensor<3x3x2x16xf32>) -> tensor<?x16x5x5xf32>
+  return
+}
+
+// -----
+
+func.func @conv_hwio_rank(%x: tensor<?x4x7x7xf32>, %w: tensor<3x4x16xf32>) {
+  // expected-error @+1 {{'kiln.conv2d' op expected weight of rank 4 [KH, KW, Cin, Cout] (weight_layout "hwio"), found rank 3}}
+  %0 = kiln.conv2d %x, %w {weight_layout = "hwio"} : (tensor<?x4x7x7xf32>, tensor<3x4x16xf32>) -> tensor<?x16x5x5xf32>
+  return
+}
+
+// -----
+
+func.func @conv_hwio_channels(%x: tensor<?x4x7x7xf32>, %w: tensor<3x3x16x4xf32>) {
+  // An OIHW-shaped [Cin, Cout] order in the last two dims: the stored axis is named.
+  // expected-error @+1 {{'kiln.conv2d' op expected weight dim 2 (16) * groups (1) to equal input channels (4)}}
+  %0 = kiln.conv2d %x, %w {weight_layout = "hwio"} : (tensor<?x4x7x7xf32>, tensor<3x3x16x4xf32>) -> tensor<?x4x5x5xf32>
+  return
+}
+
+// -----
+
 func.func @conv_bias_shape(%x: tensor<?x3x32x32xf32>, %w: tensor<8x3x3x3xf32>, %b: tensor<4xf32>) {
   // expected-error @+1 {{'kiln.conv2d' op expected bias of shape [Cout] = [8], found [4]}}
   %0 = kiln.conv2d %x, %w, %b : (tensor<?x3x32x32xf32>, tensor<8x3x3x3xf32>, tensor<4xf32>) -> tensor<?x8x30x30xf32>

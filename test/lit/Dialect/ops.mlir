@@ -40,6 +40,22 @@ func.func @gemm_like(%x: tensor<?x3x32x32xf32>, %h: tensor<?x64xf32>)
   return %c2, %mm, %l1, %l2 : tensor<?x16x14x14xf32>, tensor<?x10xf32>, tensor<?x10xf32>, tensor<?x10xf32>
 }
 
+// An HWIO weight ([KH, KW, Cin, Cout], kiln-pack-conv-weights) prints its
+// layout; the default "oihw" is never printed.
+// CHECK-LABEL: func.func @conv_hwio
+// CHECK: kiln.conv2d %{{.*}}, %{{.*}}, %{{.*}} {padding = array<i64: 1, 1>, weight_layout = "hwio"} : (tensor<?x4x7x7xf32>, tensor<3x3x4x16xf32>, tensor<16xf32>) -> tensor<?x16x7x7xf32>
+// CHECK: kiln.conv2d %{{.*}}, %{{.*}} : (tensor<?x16x7x7xf32>, tensor<16x16x1x1xf32>) -> tensor<?x16x7x7xf32>
+func.func @conv_hwio(%x: tensor<?x4x7x7xf32>) -> tensor<?x16x7x7xf32> {
+  %w = kiln.parameter "c.weight.hwio" {trainable = false} : tensor<3x3x4x16xf32>
+  %b = kiln.parameter "c.bias" : tensor<16xf32>
+  %c = kiln.conv2d %x, %w, %b {padding = array<i64: 1, 1>, weight_layout = "hwio"}
+      : (tensor<?x4x7x7xf32>, tensor<3x3x4x16xf32>, tensor<16xf32>) -> tensor<?x16x7x7xf32>
+  %w1 = kiln.parameter "p.weight" : tensor<16x16x1x1xf32>
+  %p = kiln.conv2d %c, %w1 {weight_layout = "oihw"}
+      : (tensor<?x16x7x7xf32>, tensor<16x16x1x1xf32>) -> tensor<?x16x7x7xf32>
+  return %p : tensor<?x16x7x7xf32>
+}
+
 // CHECK-LABEL: func.func @elementwise
 // CHECK: kiln.add %{{.*}}, %{{.*}} : (tensor<?x8x4x4xf32>, tensor<8x1x1xf32>) -> tensor<?x8x4x4xf32>
 // CHECK: kiln.sub %{{.*}}, %{{.*}} : (tensor<?x8x4x4xf32>, tensor<?x8x4x4xf32>) -> tensor<?x8x4x4xf32>

@@ -76,3 +76,23 @@ func.func @not_foldable(%x: tensor<?x2x4x4xf32>) -> (tensor<?x2x4x4xf32>, tensor
   %n3 = kiln.batch_norm %c3, %g, %b, %m, %k : (tensor<?x2x4x4xf32>, tensor<2xf32>, tensor<2xf32>, tensor<2xf32>, tensor<2xf32>) -> tensor<?x2x4x4xf32>
   return %c, %n1, %n2, %n3 : tensor<?x2x4x4xf32>, tensor<?x2x4x4xf32>, tensor<?x2x4x4xf32>, tensor<?x2x4x4xf32>
 }
+
+// -----
+
+// A convolution with a packed (HWIO) weight is left alone: the driver
+// scales OIHW rows per output channel (compileInference folds before it
+// packs, so it never sees one).
+// CHECK-LABEL: func.func @hwio_not_folded
+// CHECK-NOT: kiln.batch_norm_folds
+// CHECK: kiln.conv2d {{.*}}weight_layout = "hwio"
+// CHECK-NEXT: kiln.batch_norm %
+func.func @hwio_not_folded(%x: tensor<?x4x7x7xf32>) -> tensor<?x16x7x7xf32> {
+  %w = kiln.parameter "c.weight.hwio" : tensor<3x3x4x16xf32>
+  %g = kiln.parameter "bn.weight" : tensor<16xf32>
+  %b = kiln.parameter "bn.bias" : tensor<16xf32>
+  %m = kiln.parameter "bn.running_mean" {trainable = false} : tensor<16xf32>
+  %v = kiln.parameter "bn.running_var" {trainable = false} : tensor<16xf32>
+  %c = kiln.conv2d %x, %w {padding = array<i64: 1, 1>, weight_layout = "hwio"} : (tensor<?x4x7x7xf32>, tensor<3x3x4x16xf32>) -> tensor<?x16x7x7xf32>
+  %n = kiln.batch_norm %c, %g, %b, %m, %v : (tensor<?x16x7x7xf32>, tensor<16xf32>, tensor<16xf32>, tensor<16xf32>, tensor<16xf32>) -> tensor<?x16x7x7xf32>
+  return %n : tensor<?x16x7x7xf32>
+}

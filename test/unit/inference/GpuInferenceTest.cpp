@@ -39,7 +39,9 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <functional>
+#include <iterator>
 #include <string>
 #include <thread>
 #include <vector>
@@ -142,6 +144,22 @@ TEST(GpuPredictor, Resnet20MatchesCpuAtBatch1) {
     for (int n : {8, 3})
       expectMatchesCpu(runBatch(*gpu, 0, n), runBatch(*cpu, 0, n),
                        "resnet20 batch " + std::to_string(n));
+}
+
+// The resnet20 model's 7x7-plane convolution weights are stored HWIO
+// (export_model's default --pack-conv-weights, where the CPU kernels use the
+// direct convolution): its CUDA kernels read them through the HWIO
+// implicit-GEMM load. Batch 3 as well as the batch 1 above.
+TEST(GpuPredictor, Resnet20WithPackedWeightsMatchesCpu) {
+  REQUIRE_DEVICE();
+  std::ifstream json(work("resnet20_cuda/inference.kmodel.json"));
+  std::string text((std::istreambuf_iterator<char>(json)), std::istreambuf_iterator<char>());
+  ASSERT_FALSE(text.empty());
+  if (text.find("\"conv_weights_packed\": true") == std::string::npos)
+    GTEST_SKIP() << "resnet20_cuda holds no packed weights (this host's CPU kernels use im2col "
+                    "+ sgemm, so export_model packed nothing)";
+  auto gpu = predictor("resnet20_cuda", true), cpu = predictor("resnet20_cuda", false);
+  expectMatchesCpu(runBatch(*gpu, 0, 3), runBatch(*cpu, 0, 3), "resnet20 packed, batch 3");
 }
 
 // One predictor reused: the first run of a batch size is eager, the second

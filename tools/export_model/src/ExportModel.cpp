@@ -243,7 +243,17 @@ ExportResult exportModel(const ExportOptions &o) {
 
   CompileOptions copts;
   copts.modelName = o.model;
-  CompileResult unfolded = compileInference(model.graph, InferenceOptions{false}, copts);
+  auto inferenceOptions = [&](bool fold) {
+    InferenceOptions inference;
+    inference.foldBatchNorm = fold;
+    inference.packConvWeights = o.packConvWeights;
+    return inference;
+  };
+  // Packing is exact, so the folding check below compares two models packed
+  // alike; the packs of the variant written are reported.
+  std::vector<ConvWeightPack> unfoldedPacks, foldedPacks;
+  CompileResult unfolded =
+      compileInference(model.graph, inferenceOptions(false), copts, nullptr, &unfoldedPacks);
   r.compileSeconds = unfolded.seconds;
   CompileResult *chosen = &unfolded;
 
@@ -255,7 +265,7 @@ ExportResult exportModel(const ExportOptions &o) {
   if (!o.foldBatchNorm) {
     f.note = "not requested (--fold-bn=False): batch_norm runs as its own epilogue";
   } else {
-    folded = compileInference(model.graph, InferenceOptions{true}, copts, &folds);
+    folded = compileInference(model.graph, inferenceOptions(true), copts, &folds, &foldedPacks);
     r.compileSeconds += folded.seconds;
     f.folds = int(folds.size());
     if (folds.empty()) {
@@ -306,6 +316,23 @@ ExportResult exportModel(const ExportOptions &o) {
     }
   }
 
+  // ---- convolution weight packing: what the chosen variant holds ----
+  PackReport &pk = r.pack;
+  pk.requested = o.packConvWeights;
+  for (const ConvWeightPack &p : f.applied ? foldedPacks : unfoldedPacks)
+    pk.packs.emplace_back(p.source, p.packed);
+  if (!o.packConvWeights)
+    pk.note = "not requested (--pack-conv-weights=False): every convolution weight stays OIHW";
+  else if (pk.packs.empty())
+    pk.note = "nothing to pack: no stride-1 \"same\" convolution of a plane of at most 7 "
+              "columns and under 64 pixels with output channels a multiple of 16, or the CPU "
+              "kernels do not use the direct convolution on this machine (no AVX-512)";
+  else
+    pk.note = fmt::format("applied: {} convolution weight{} stored HWIO for the direct "
+                          "convolution's channels-in-lanes kernel (a transposition: outputs "
+                          "bitwise unchanged)",
+                          pk.packs.size(), pk.packs.size() == 1 ? "" : "s");
+
   // ---- CUDA kernels: the chosen variant once more, with the CUDA target ----
   CompileResult withCuda;
   if (o.cuda) {
@@ -313,7 +340,7 @@ ExportResult exportModel(const ExportOptions &o) {
     cudaOptions.cuda = true;
     cudaOptions.cudaArchs = o.cudaArchs;
     cudaOptions.cudaCacheDir = o.cudaCacheDir;
-    withCuda = compileInference(model.graph, InferenceOptions{f.applied}, cudaOptions);
+    withCuda = compileInference(model.graph, inferenceOptions(f.applied), cudaOptions);
     // The CPU kernels written must be the ones the folding check ran (the
     // compiler is deterministic; this makes it a checked fact).
     if (!sameCpuModel(chosen->artifact, withCuda.artifact))
@@ -387,6 +414,14 @@ ExportResult exportModel(const ExportOptions &o) {
                           {"folded_weight", b.foldedWeight},
                           {"folded_bias", b.foldedBias}});
   foldJson["folds"] = foldList;
+  ordered_json packList = ordered_json::array();
+  for (const auto &[source, packed] : r.pack.packs)
+    packList.push_back({{"source", source}, {"packed", packed}});
+  ordered_json packJson = {{"requested", r.pack.requested},
+                           {"applied", !r.pack.packs.empty()},
+                           {"layout", "hwio"},
+                           {"packs", packList},
+                           {"note", r.pack.note}};
 
   ordered_json j;
   j["format"] = "kiln-inference-model";
@@ -407,7 +442,8 @@ ExportResult exportModel(const ExportOptions &o) {
   j["compiler"] = {{"version", artifact->compilerVersion()},
                    {"flags", compileFlags(chosen->artifact)},
                    {"artifact_schema_version", artifact->schemaVersion()},
-                   {"batch_norm_folded", f.applied}};
+                   {"batch_norm_folded", f.applied},
+                   {"conv_weights_packed", !r.pack.packs.empty()}};
   j["targets"] = o.cuda ? ordered_json::array({"cpu", "cuda"}) : ordered_json::array({"cpu"});
   if (o.cuda) {
     std::vector<std::string> cubins, ptx;
@@ -425,6 +461,7 @@ ExportResult exportModel(const ExportOptions &o) {
   }
   j["source_checkpoint"] = {{"path", o.pretrained}, {"sha256", r.checkpointSha256}};
   j["batch_norm_folding"] = foldJson;
+  j["conv_weight_packing"] = packJson;
   j["preprocess"] = {
       {"function", "kiln::data::readModelInput"},
       {"steps",

@@ -19,6 +19,12 @@ struct CpuTarget {
 /// The host CPU as LLVM sees it.
 CpuTarget hostCpuTarget();
 
+/// Whether kiln-lower-to-llvm with conv-algorithm `convAlgorithm` computes
+/// stride-1 "same" convolutions with the runtime's direct convolution:
+/// "direct", or "auto" on a host with AVX-512 (the kernels are compiled for
+/// the host). compileInference packs convolution weights only then.
+bool lowersToDirectConv(const std::string &convAlgorithm);
+
 struct CpuObject {
   std::vector<uint8_t> sharedObject; // ELF .so exporting every kernel symbol
   std::string optimizedIR;           // LLVM IR after O3 (when requested)

@@ -48,17 +48,30 @@ def Kiln_ConstantOp : Kiln_Op<"constant", [ConstantLike, Pure]> {
 
 // The optional bias is the last operand, so no operandSegmentSizes is needed
 // (ODS rejects AttrSizedOperandSegments with fewer than two variadic operands).
+// `weight_layout` comes last so that builders written before it keep working.
+// "hwio" stores the weight [KH, KW, Cin, Cout] (output channels contiguous,
+// what the runtime's channels-in-lanes direct convolution reads); only
+// kiln-pack-conv-weights makes it, for inference artifacts, and only with one
+// group. Code generators read the logical dims through getOihwWeightShape().
 def Kiln_Conv2dOp : Kiln_InferOp<"conv2d"> {
-  let summary = "2-D convolution, NCHW input, OIHW weight, optional bias";
+  let summary = "2-D convolution, NCHW input, OIHW (or HWIO) weight, optional bias";
   let arguments = (ins Kiln_Tensor:$input, Kiln_Tensor:$weight,
                    Optional<Kiln_Tensor>:$bias,
                    DefaultValuedAttr<DenseI64ArrayAttr, "{1, 1}">:$strides,
                    DefaultValuedAttr<DenseI64ArrayAttr, "{0, 0}">:$padding,
                    DefaultValuedAttr<DenseI64ArrayAttr, "{1, 1}">:$dilation,
-                   DefaultValuedAttr<I64Attr, "1">:$groups);
+                   DefaultValuedAttr<I64Attr, "1">:$groups,
+                   DefaultValuedAttr<StrAttr, "\"oihw\"">:$weight_layout);
   let results = (outs Kiln_Tensor:$result);
   let assemblyFormat = [{
     $input `,` $weight (`,` $bias^)? attr-dict `:` functional-type(operands, results)
+  }];
+  let extraClassDeclaration = [{
+    /// Whether the weight is stored [KH, KW, Cin, Cout] (weight_layout "hwio").
+    bool hasHwioWeight() { return getWeightLayout() == "hwio"; }
+    /// The weight's shape in OIHW order [Cout, Cin/groups, KH, KW] whatever
+    /// its layout: what a convolution's geometry is built from.
+    ::llvm::SmallVector<int64_t, 4> getOihwWeightShape();
   }];
 }
 

@@ -17,6 +17,8 @@
 
 namespace kiln {
 
+class Conv2dOp;
+
 /// The reduction of a reduce_sum or reduce_mean. `axes` points into the op's
 /// attribute (owned by the MLIRContext); negative axes count from the end.
 struct ReduceAxes {
@@ -45,6 +47,23 @@ llvm::SmallVector<mlir::Operation *> opsBeforeAnchor(mlir::Block &body, mlir::Op
 /// The ops of a kernel body after its anchor, in order, without the
 /// terminator: the elementwise epilogue. Every op when `anchor` is null.
 llvm::SmallVector<mlir::Operation *> opsAfterAnchor(mlir::Block &body, mlir::Operation *anchor);
+
+/// The extents of a convolution that decide which kernel computes it (input
+/// and output plane, window, strides, dilation, groups).
+struct ConvExtents {
+  int64_t h, w, oh, ow, kh, kw, sh, sw, dh, dw, groups;
+};
+
+/// Those of a conv2d, from its types and attributes (the weight read in its
+/// logical OIHW order); nullopt when a plane or window extent is dynamic.
+std::optional<ConvExtents> convExtentsOf(Conv2dOp conv);
+
+/// Stride 1, dilation 1, one group, output as large as the input, at most 49
+/// taps: the convolutions the runtime's direct "same" convolution
+/// (kiln_conv2d_same_f32) computes. The CPU lowering picks that kernel by
+/// it, and kiln-pack-conv-weights packs weights only for convolutions that
+/// get it, so both must ask the same question.
+bool directSameConvApplies(const ConvExtents &c);
 
 } // namespace kiln
 

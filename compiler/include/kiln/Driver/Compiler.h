@@ -139,17 +139,35 @@ struct BatchNormFold {
   std::string foldedWeight, foldedBias;
 };
 
+/// One convolution weight stored HWIO by compileInference
+/// (kiln-pack-conv-weights): a new parameter `packed` of shape
+/// [KH, KW, Cin, Cout] holding the OIHW parameter `source` transposed:
+///   packed[((ky * KW + kx) * Cin + ci) * Cout + co] =
+///       source[((co * Cin + ci) * KH + ky) * KW + kx]
+struct ConvWeightPack {
+  std::string source, packed;
+};
+
 struct InferenceOptions {
   /// Fold every batch_norm that follows a convolution into it (see BatchNormFold).
   bool foldBatchNorm = false;
+  /// Store the weights of the small-plane "same" convolutions whose output
+  /// channels the runtime puts in the vector lanes (kiln_conv2d_channels_in_lanes
+  /// in KernelABI.h) as HWIO (see ConvWeightPack), after folding. Only where
+  /// the CPU lowering computes them with the direct convolution
+  /// (CompileOptions::convAlgorithm "direct", or "auto" on an AVX-512 host);
+  /// bitwise the same outputs either way.
+  bool packConvWeights = true;
 };
 
 /// The inference artifact of a graph (export_model): the single entry "infer"
 /// (the graph's input and output names) and only the parameters it reads, with
-/// the graph's current values. `folds` (if given) receives the folds made.
+/// the graph's current values. `folds` and `packs` (if given) receive the
+/// folds and the packed weights made.
 CompileResult compileInference(const fe::Graph &graph, const InferenceOptions &inference,
                                const CompileOptions &options,
-                               std::vector<BatchNormFold> *folds = nullptr);
+                               std::vector<BatchNormFold> *folds = nullptr,
+                               std::vector<ConvWeightPack> *packs = nullptr);
 
 /// The compiler version recorded in artifacts.
 std::string compilerVersion();

@@ -5,7 +5,8 @@
 //                       runtime's phase-split convolution (kiln_conv2d_stride2_f32),
 //                       or, for "same" stride-1 convolutions (directConvApplies),
 //                       the runtime's direct convolution of those rows, written
-//                       straight into the output -> epilogue in place
+//                       straight into the output -> epilogue in place (the
+//                       only path for HWIO weights, weight_layout "hwio")
 //   conv2d_grad_input   per image: sgemm (W^T x dY) -> col2im (+=) -> epilogue,
 //                       or for "same" stride-1 convolutions the direct
 //                       convolution of dY with the flipped, transposed weights,
@@ -22,6 +23,7 @@
 //                       in the same order: bitwise identical for any thread count.
 //===----------------------------------------------------------------------===//
 #include "Kernels.h"
+#include "kiln/Dialect/OpQueries.h"
 
 #include "kiln/runtime/KernelABI.h"
 
@@ -61,10 +63,11 @@ ConvGeometry gradGeometry(GradOp op, ArrayRef<int64_t> x, ArrayRef<int64_t> wt,
 }
 
 /// Stride 1, dilation 1, one group, output as large as the input: the
-/// shapes the runtime's direct convolution (kiln_conv2d_same_f32) handles.
+/// shapes the runtime's direct convolution (kiln_conv2d_same_f32) handles
+/// (the rule kiln-pack-conv-weights packs by, hence shared: OpQueries.h).
 bool directConvApplies(const ConvGeometry &g) {
-  return g.groups == 1 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 && g.oh == g.h &&
-         g.ow == g.w && g.kh * g.kw <= 49;
+  return directSameConvApplies(
+      {g.h, g.w, g.oh, g.ow, g.kh, g.kw, g.sh, g.sw, g.dh, g.dw, g.groups});
 }
 
 /// 3x3, padding 1, stride 2, one group, even planes: the shapes of the
@@ -275,13 +278,29 @@ LogicalResult emitConv(KernelContext &cx, Conv2dOp conv, Epilogue &epi, KernelPl
   KernelIR &ir = cx.ir;
   auto xDims = shapeOf(conv.getInput()).dims;
   auto oDims = shapeOf(conv.getResult()).dims;
+  // The geometry is the logical OIHW one whatever the weight's layout; only
+  // the weight strides handed to the direct convolution see the layout.
   const ConvGeometry g =
-      geometry(xDims, shapeOf(conv.getWeight()).dims, oDims, conv.getStrides(),
+      geometry(xDims, conv.getOihwWeightShape(), oDims, conv.getStrides(),
                conv.getPadding(), conv.getDilation(), conv.getGroups());
   const int64_t cout = g.cout, oh = g.oh, ow = g.ow, k = g.k();
   const int64_t groups = g.groups, cinG = g.cinG(), coutG = g.coutG();
 
   const bool direct = cx.directConv && directConvApplies(g);
+  // An HWIO weight (kiln-pack-conv-weights) is read through the direct
+  // convolution's weight strides; im2col + sgemm and the stride-2 kernel
+  // read OIHW rows. The driver packs only where the lowering goes direct.
+  const bool hwio = conv.hasHwioWeight();
+  if (hwio && !direct)
+    return conv.emitError("kiln-lower-to-llvm: weight_layout \"hwio\" needs the direct "
+                          "convolution (a stride-1 \"same\" convolution, conv-algorithm "
+                          "direct, or auto on an AVX-512 host); im2col + sgemm and the "
+                          "stride-2 kernel read OIHW weights");
+  // Weight strides (co, ci, ky, kx) of kiln_conv2d_same_f32: OIHW, or HWIO
+  // with the output channels contiguous (the runtime's channels-in-lanes path
+  // needs wsCo == 1; KernelABI.h, kiln_conv2d_channels_in_lanes).
+  const int64_t wsCo = hwio ? 1 : k, wsCi = hwio ? cout : g.taps(),
+                wsY = hwio ? g.kw * g.cin * cout : g.kw, wsX = hwio ? g.cin * cout : 1;
   // Stride 2: the runtime splits the input into its four phases and runs
   // them as a stride-1 convolution (kiln_conv2d_stride2_f32); with im2col +
   // sgemm these layers ran at 40% of the others' rate (resnet20 inference).
@@ -373,8 +392,8 @@ LogicalResult emitConv(KernelContext &cx, Conv2dOp conv, Epilogue &epi, KernelPl
     if (packed) {
       Value nA = ir.div(ir.add(r0, oh - 1), oh), nB = ir.div(r1, oh);
       ir.ifThen(ir.cmp(arith::CmpIPredicate::sgt, nB, nA), [&] {
-        emitDirectConvImagesCall(ir, g, x, wt, cx.output(), cx.scratch, nA, ir.sub(nB, nA), k,
-                                 g.taps(), g.kw, 1,
+        emitDirectConvImagesCall(ir, g, x, wt, cx.output(), cx.scratch, nA, ir.sub(nB, nA), wsCo,
+                                 wsCi, wsY, wsX,
                                  stageArg.forCall(ir, ir.mul(nA, cout * oh * ow)));
       });
     }
@@ -391,8 +410,8 @@ LogicalResult emitConv(KernelContext &cx, Conv2dOp conv, Epilogue &epi, KernelPl
         auto oneImage = [&] {
           Value outOffset = ir.add(ir.mul(n, cout * oh * ow), ir.mul(y0, ow));
           emitDirectConvCall(ir, g, ir.offsetPtr(x, ir.mul(n, g.cin * g.h * g.w)), wt,
-                             ir.offsetPtr(cx.output(), outOffset), ir.c(oh * ow), k, g.taps(),
-                             g.kw, 1, y0, y1, stageArg.forCall(ir, outOffset));
+                             ir.offsetPtr(cx.output(), outOffset), ir.c(oh * ow), wsCo, wsCi,
+                             wsY, wsX, y0, y1, stageArg.forCall(ir, outOffset));
         };
         if (packed) {
           Value partial = ir.b.create<arith::OrIOp>(

@@ -20,6 +20,7 @@
 // LLVM dialect kernels next to the (unchanged) kiln scheduling functions.
 //===----------------------------------------------------------------------===//
 #include "Kernels.h"
+#include "kiln/Codegen/CpuObjectEmitter.h"
 #include "kiln/Dialect/OpQueries.h"
 #include "kiln/Transforms/Passes.h"
 
@@ -151,16 +152,12 @@ struct KilnLowerToLLVMPass : kiln::impl::KilnLowerToLLVMBase<KilnLowerToLLVMPass
     ModuleOp module = getOperation();
     OpBuilder builder(module.getContext());
     LLVM::LLVMFuncOp sgemm;
-    bool directConv;
-    if (convAlgorithm == "auto")
-      directConv = targetHasAvx512();
-    else if (convAlgorithm == "direct" || convAlgorithm == "im2col")
-      directConv = convAlgorithm == "direct";
-    else {
+    if (convAlgorithm != "auto" && convAlgorithm != "direct" && convAlgorithm != "im2col") {
       module.emitError("kiln-lower-to-llvm: conv-algorithm must be auto, im2col or direct, not '")
           << convAlgorithm << "'";
       return signalPassFailure();
     }
+    const bool directConv = lowersToDirectConv(convAlgorithm);
     SmallVector<KernelOp> kernels;
     module.walk([&](KernelOp k) { kernels.push_back(k); });
     bool needsSgemm =
@@ -184,4 +181,9 @@ struct KilnLowerToLLVMPass : kiln::impl::KilnLowerToLLVMBase<KilnLowerToLLVMPass
 };
 
 } // namespace
+
+bool lowersToDirectConv(const std::string &convAlgorithm) {
+  return convAlgorithm == "direct" || (convAlgorithm == "auto" && targetHasAvx512());
+}
+
 } // namespace kiln::codegen

@@ -224,7 +224,9 @@ void emitTapTables(Code &c, const Geometry &g, int64_t count,
 LogicalResult emitConv(KernelGen &gen, Epilogue &epi) {
   Code &c = gen.code;
   auto conv = cast<Conv2dOp>(gen.anchor);
-  Dims xd = dimsOf(conv.getInput()), wd = dimsOf(conv.getWeight()), yd = dimsOf(conv.getResult());
+  // The logical OIHW dims whatever the weight's layout (loadA below reads it).
+  Dims xd = dimsOf(conv.getInput()), wd = conv.getOihwWeightShape(),
+       yd = dimsOf(conv.getResult());
   const Geometry g = geometry(xd, wd, yd, conv.getStrides(), conv.getPadding(),
                               conv.getDilation(), conv.getGroups());
   const int64_t ohw = g.oh * g.ow, k = g.cinG() * g.taps();
@@ -248,11 +250,23 @@ LogicalResult emitConv(KernelGen &gen, Epilogue &epi) {
   c.line(fmt::format("const float *wg = {} + grp * {};", w, g.coutG() * k));
   // k = (ci, ky, kx): offset of the input element relative to the window's
   // corner, and the tap's displacement for the bounds test.
-  emitTapTables(c, g, k,
-                {{"koff", fmt::format("c * {} + ky * {} + kx * {}", g.h * g.w, g.dh * g.w, g.dw)},
-                 {"kdy", fmt::format("ky * {}", g.dh)},
-                 {"kdx", fmt::format("kx * {}", g.dw)}});
-  c.line("auto loadA = [&](int m, int k) -> float { return wg[m * K + k]; };");
+  std::vector<std::pair<std::string, std::string>> tables = {
+      {"koff", fmt::format("c * {} + ky * {} + kx * {}", g.h * g.w, g.dh * g.w, g.dw)},
+      {"kdy", fmt::format("ky * {}", g.dh)},
+      {"kdx", fmt::format("kx * {}", g.dw)}};
+  // A(m, k) = W[m][ci][tap]: OIHW rows are contiguous in k. An HWIO weight
+  // (kiln-pack-conv-weights, one group) is [tap][ci][co], contiguous in m:
+  // its offset for m = 0 comes from a table, and the tile loads run along m
+  // (A_KFAST false) to stay coalesced. Either way the main loop sums over k
+  // in the same order.
+  const bool hwio = conv.hasHwioWeight();
+  if (hwio)
+    tables.push_back({"woff", fmt::format("(tap * {} + c) * {}", g.cin, g.cout)});
+  emitTapTables(c, g, k, tables);
+  if (hwio)
+    c.line("auto loadA = [&](int m, int k) -> float { return wg[woff[k] + m]; };");
+  else
+    c.line("auto loadA = [&](int m, int k) -> float { return wg[m * K + k]; };");
   c.open("auto loadB = [&](int k, int n) -> float");
   c.line(fmt::format("const int img = n / {0}, p = n % {0};", ohw));
   c.line(fmt::format("const int y0 = (p / {0}) * {1} - {2}, x0 = (p % {0}) * {3} - {4};", g.ow,
@@ -264,7 +278,7 @@ LogicalResult emitConv(KernelGen &gen, Epilogue &epi) {
   c.close(";");
   emitNchwStore(c, epi, "co", grpOffset(g, g.coutG()), g.cout, ohw, g.ow,
                 conv.getBias() ? gen.arg(conv.getBias()) : "");
-  emitMainloop(c, t, true, false, "0", "K", 1);
+  emitMainloop(c, t, /*aKFast=*/!hwio, false, "0", "K", 1);
   return failure(epi.failed());
 }
 

@@ -14,7 +14,8 @@
 //                                     compiler version and flags, sha256 of
 //                                     the checkpoint and of both files,
 //                                     preprocessing, class names, and what
-//                                     batch-norm folding did
+//                                     batch-norm folding and convolution
+//                                     weight packing did
 //
 // Batch-norm folding: every conv2d + batch_norm pair is folded into one
 // convolution (kiln-fold-batch-norm, values in double). The folded model is
@@ -27,6 +28,13 @@
 // logits of ~10 carry float rounding of ~1e-6 (ULP 9.5e-7), which the
 // unfolded model itself shows between batch sizes. The check inputs are the
 // images of `checkImages` plus `syntheticChecks` seeded random images.
+//
+// Convolution weight packing (`packConvWeights`): the weights of the
+// small-plane "same" convolutions whose output channels the runtime puts in
+// the vector lanes are stored HWIO (kiln-pack-conv-weights, after folding;
+// only where the CPU kernels use the direct convolution). A transposition:
+// the outputs are bitwise those of the unpacked model, so nothing is checked
+// at export; test/unit/inference checks it.
 //
 // CUDA kernels (`cuda`): the folding check compiles and runs CPU-only
 // artifacts (no GPU is needed to export). The chosen variant is then compiled
@@ -43,6 +51,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace kiln::exporter {
@@ -53,6 +62,9 @@ struct ExportOptions {
   std::string saveDir;    // created if needed
   bool foldBatchNorm = true;
   double foldTolerance = 1e-6;
+  /// Store the weights of small-plane "same" convolutions HWIO
+  /// (InferenceOptions::packConvWeights).
+  bool packConvWeights = true;
   /// Image files (PNG/JPEG) for the folding check, preprocessed as infer does.
   std::vector<std::string> checkImages;
   /// Where checkImages came from, for the json ("./images/demo").
@@ -80,6 +92,14 @@ struct FoldReport {
   std::string note;          // one sentence: what was done and why
 };
 
+/// What convolution weight packing did to the exported model.
+struct PackReport {
+  bool requested = false;
+  /// (source, packed) parameter names of the weights stored HWIO.
+  std::vector<std::pair<std::string, std::string>> packs;
+  std::string note; // one sentence
+};
+
 struct ExportResult {
   std::string modelPath, paramsPath, jsonPath;
   uint64_t modelBytes = 0, paramsBytes = 0;
@@ -87,6 +107,7 @@ struct ExportResult {
   int params = 0;
   int64_t paramElements = 0;
   FoldReport fold;
+  PackReport pack;
   std::string checkpointSha256;
   double compileSeconds = 0;
   /// With `cuda`: the artifact's CUDA modules ("sm_80", "sm_90", "compute_80"),
