@@ -4,8 +4,10 @@
 // images at once; runtime/src/kernels/DirectConv.cpp) instead of
 // im2col + cblas_sgemm, and need no im2col scratch; their 3x3 and 5x5 weight
 // gradients call kiln_conv2d_same_grad_weight_f32; a 3x3 stride-2 convolution
-// of an even plane calls kiln_conv2d_stride2_f32, other strided ones keep
-// im2col + sgemm. An epilogue of bias -> batch_norm -> add -> relu (any of
+// of an even plane calls kiln_conv2d_stride2_f32, a strided 1x1 one without
+// padding gathers the pixels it reads into scratch and calls
+// kiln_conv2d_same_f32 on them as a 1x1 "same" convolution, other strided
+// ones keep im2col + sgemm. An epilogue of bias -> batch_norm -> add -> relu (any of
 // them, in that order) goes to those forward calls as a kiln_conv2d_epilogue
 // struct (KernelABI.h) that the runtime applies in its stores; any other
 // epilogue runs over the output in place after the call, which then gets a
@@ -323,4 +325,34 @@ func.func @strided_odd(%arg0: tensor<?x3x7x7xf32>) -> tensor<?x4x4x4xf32> attrib
 // CHECK-NOT:     llvm.call @kiln_conv2d_stride2_f32
 // CHECK-NOT:     llvm.call @kiln_conv2d_same_f32
 // CHECK:         llvm.call @cblas_sgemm
+// CHECK:         llvm.return
+
+// -----
+
+// A 1x1 stride-2 convolution without padding (7x7 -> 4x4, ResNet's shortcut):
+// the rows a chunk reads, 1024 / 4 = 256 at most, so a whole image (4 rows),
+// are gathered into scratch as [3][rows * 4] (3 * 4 * 4 * 4 = 192 bytes) and
+// run by kiln_conv2d_same_f32 as a 1x1 convolution of that plane; the batch
+// norm is its output stage. No GEMM.
+func.func @subsampled(%arg0: tensor<?x3x7x7xf32>) -> tensor<?x4x4x4xf32> attributes {kiln.arena_fixed_bytes = 0 : i64, kiln.arena_per_item_bytes = 0 : i64, kiln.peak_bytes_per_item = 0 : i64} {
+  %0 = kiln.parameter "conv.w" : tensor<4x3x1x1xf32>
+  %g = kiln.parameter "bn.w" : tensor<4xf32>
+  %b = kiln.parameter "bn.b" : tensor<4xf32>
+  %m = kiln.parameter "bn.m" : tensor<4xf32>
+  %v = kiln.parameter "bn.v" : tensor<4xf32>
+  %1 = kiln.kernel "subsampled_k0" kind("out_fusible") (%arg0, %0, %g, %b, %m, %v : tensor<?x3x7x7xf32>, tensor<4x3x1x1xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>) attributes {kiln.buffer = "output", kiln.output_index = 0 : i64} -> tensor<?x4x4x4xf32> {
+  ^bb0(%arg2: tensor<?x3x7x7xf32>, %arg3: tensor<4x3x1x1xf32>, %a4: tensor<4xf32>, %a5: tensor<4xf32>, %a6: tensor<4xf32>, %a7: tensor<4xf32>):
+    %3 = kiln.conv2d %arg2, %arg3 {strides = array<i64: 2, 2>} : (tensor<?x3x7x7xf32>, tensor<4x3x1x1xf32>) -> tensor<?x4x4x4xf32>
+    %4 = kiln.batch_norm %3, %a4, %a5, %a6, %a7 {epsilon = 1.0e-05 : f32} : (tensor<?x4x4x4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>) -> tensor<?x4x4x4xf32>
+    kiln.yield %4 : tensor<?x4x4x4xf32>
+  }
+  return %1 : tensor<?x4x4x4xf32>
+}
+
+// CHECK-LABEL: func.func @subsampled
+// CHECK:         kiln.kernel "subsampled_k0" {{.*}} kiln.scratch_bytes = 192 : i64, kiln.work_fixed = 0 : i64, kiln.work_per_item = 4 : i64
+// CHECK-LABEL: llvm.func @subsampled_k0(
+// CHECK-NOT:     llvm.call @cblas_sgemm
+// CHECK:         llvm.call @kiln_conv2d_same_f32({{.*}}) : (!llvm.ptr, !llvm.ptr, !llvm.ptr, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, !llvm.ptr) -> ()
+// CHECK-NOT:     llvm.call @cblas_sgemm
 // CHECK:         llvm.return

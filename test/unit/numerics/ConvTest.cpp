@@ -98,7 +98,18 @@ TEST(Conv2d, DepthwiseMultiplier) {
 TEST(Conv2d, ChunkedRowsAcrossImages) {
   checkConvs(64, 15, 15,
              {{"k3_p1", 13, {3, 3}, {1, 1}, {1, 1}},
-              {"k3_s2_p1_nobias", 7, {3, 3}, {2, 2}, {1, 1}, {1, 1}, 1, false}});
+              {"k3_s2_p1_nobias", 7, {3, 3}, {2, 2}, {1, 1}, {1, 1}, 1, false},
+              {"k1_s2", 16, {1, 1}, {2, 2}}});
+}
+
+// Strided 1x1 convolutions (the direct convolution over the gathered pixels
+// where the host has AVX-512): 35 output columns make 1024 / 35 = 29 output
+// rows per chunk, so chunks end inside an image (35 rows), and a stride of
+// (3, 2) reads different rows and columns.
+TEST(Conv2d, StridedOneByOneAcrossChunks) {
+  checkConvs(5, 70, 70,
+             {{"k1_s2", 9, {1, 1}, {2, 2}},
+              {"k1_s3x2_nobias", 6, {1, 1}, {3, 2}, {0, 0}, {1, 1}, 1, false}});
 }
 
 // A 1x1 image and a single input channel: degenerate GEMM shapes.
