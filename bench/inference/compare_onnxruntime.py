@@ -11,8 +11,8 @@ For each model (lenet5, resnet20) the released weights
     (intra_op_num_threads = T, inter_op_num_threads = 1, sequential execution,
     all graph optimizations).
 Then, per (model, batch, threads), Kiln (kiln-run on inference.kmodel) and ONNX
-Runtime are timed back to back, --rounds times, alternating, so that a load
-change on the machine hits both alike (ONNX Runtime gets a fresh session per
+Runtime are timed back to back, --rounds (batch 1: --small-rounds) times,
+alternating, so that a load change on the machine hits both alike (ONNX Runtime gets a fresh session per
 round, closed before Kiln runs: its idle pool threads spin-wait and would take
 a core from Kiln); each side's time is the median of its
 round medians, and the ratio is the median of the per-round ratios (a round's
@@ -212,13 +212,19 @@ def main():
     ap.add_argument("--big-repeat", type=int, default=20, help="timed runs per round at the big batch (>= 10)")
     ap.add_argument("--small-repeat", type=int, default=300, help="timed runs per round at batch 1 (>= 200)")
     ap.add_argument("--warmup", type=int, default=3, help="untimed runs per round (x10 at batch 1)")
-    ap.add_argument("--rounds", type=int, default=5, help="alternating Kiln/ORT rounds per configuration")
+    ap.add_argument("--rounds", type=int, default=5,
+                    help="alternating Kiln/ORT rounds per big-batch configuration")
+    ap.add_argument("--small-rounds", type=int, default=15,
+                    help="alternating Kiln/ORT rounds per batch-1 configuration (a round is "
+                         "~0.2 s a side, so more of them cost little and steady the median)")
     ap.add_argument("--bin-dir", default=os.environ.get("KILN_BIN_DIR", "/work/build/bin"),
                     help="Kiln's built tools (export_model, kiln-run, infer)")
     ap.add_argument("--weights-dir", default=os.path.join(REPO, "pretrain_models"))
     args = ap.parse_args()
-    if args.big_repeat < 10 or args.small_repeat < 200 or args.rounds < 1 or args.warmup < 1:
-        ap.error("--big-repeat >= 10, --small-repeat >= 200, --rounds >= 1, --warmup >= 1")
+    if (args.big_repeat < 10 or args.small_repeat < 200 or args.rounds < 1
+            or args.small_rounds < 1 or args.warmup < 1):
+        ap.error("--big-repeat >= 10, --small-repeat >= 200, --rounds >= 1, --small-rounds >= 1, "
+                 "--warmup >= 1")
     if min(args.threads) < 1 or args.big_batch < 1:
         ap.error("--threads and --big-batch must be >= 1")
     tools = {t: os.path.join(args.bin_dir, t) for t in ("export_model", "kiln-run", "infer")}
@@ -256,11 +262,12 @@ def main():
                   f"max |prob diff| {prob_diff:.2e}")
 
             kmodel = os.path.join(model_dir, "inference.kmodel")
-            for batch, repeat, warmup in ((args.big_batch, args.big_repeat, args.warmup),
-                                          (1, args.small_repeat, args.warmup * 10)):
+            for batch, repeat, warmup, rounds in (
+                    (args.big_batch, args.big_repeat, args.warmup, args.rounds),
+                    (1, args.small_repeat, args.warmup * 10, args.small_rounds)):
                 for threads in args.threads:
                     kiln_ms, ort_ms = [], []
-                    for _ in range(args.rounds):  # alternate so load changes hit both sides
+                    for _ in range(rounds):  # alternate so load changes hit both sides
                         kiln_ms.append(time_kiln(tools["kiln-run"], kmodel, batch, threads,
                                                  warmup, repeat))
                         # A session per round, closed before Kiln runs again: ONNX
