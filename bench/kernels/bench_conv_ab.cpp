@@ -74,7 +74,7 @@ bool load(const std::string &path, Build &b, std::string &error) {
   return true;
 }
 
-enum class Kind { Hot, HotHwio, Streaming, Packed, GradWeight, Stride2Hot, Stride2Packed };
+enum class Kind { Hot, HotHwio, Streaming, Packed, PackedHwio, GradWeight, Stride2Hot, Stride2Packed };
 
 struct Item {
   std::string name;
@@ -131,6 +131,7 @@ int main(int argc, char **argv) {
       {"forward 64ch 7x7 hot, hwio", Kind::HotHwio, 64, 7, 1, 0, 7},
       {"forward 64ch 7x7 hot, hwio, rows 0..4", Kind::HotHwio, 64, 7, 1, 0, 4},
       {"forward 16ch 7x7 hot, hwio", Kind::HotHwio, 16, 7, 1, 0, 7},
+      {"forward 64ch 7x7 batch (20 per call), hwio", Kind::PackedHwio, 64, 7, 20},
       {"weight grad 16ch 28x28 batch", Kind::GradWeight, 16, 28, 1},
       {"weight grad 32ch 14x14 batch", Kind::GradWeight, 32, 14, 1},
       {"weight grad 64ch 7x7 batch", Kind::GradWeight, 64, 7, 1},
@@ -181,11 +182,15 @@ int main(int argc, char **argv) {
                    c * c, it.row0, it.row1, nullptr);
           break;
         case Kind::Packed:
+        case Kind::PackedHwio: {
+          const bool hwio = it.kind == Kind::PackedHwio;
           for (int64_t n = 0; n < images; n += it.perCall)
             lib.images(x.data() + n * c * plane, w.data(), out.data() + n * c * plane,
                        scratch.data(), std::min(it.perCall, images - n), c * plane, c * plane, c,
-                       h, h, c, 3, 3, 1, 1, c * 9, 9, 3, 1, nullptr);
+                       h, h, c, 3, 3, 1, 1, hwio ? 1 : c * 9, hwio ? c : 9,
+                       hwio ? 3 * c * c : 3, hwio ? c * c : 1, nullptr);
           break;
+        }
         case Kind::GradWeight: // the compiler's units: cin / 8 input channels each
           for (int64_t ci0 = 0; ci0 < c; ci0 += c / 8)
             lib.gradWeight(x.data(), x.data(), dw.data(), scratch.data(), images, c, h, h, c, 3,
