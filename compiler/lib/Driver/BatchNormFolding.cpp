@@ -7,6 +7,7 @@
 // unfolded model before using it.
 //===----------------------------------------------------------------------===//
 #include "BatchNormFolding.h"
+#include "FunctionRecipes.h"
 
 #include "kiln/Dialect/KilnOps.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -21,45 +22,27 @@ namespace kiln {
 
 namespace {
 constexpr const char *kFoldsAttr = "kiln.batch_norm_folds";
-
-std::string stringField(mlir::DictionaryAttr dict, llvm::StringRef key) {
-  auto value = dict.getAs<mlir::StringAttr>(key);
-  if (!value)
-    throw CompileError(fmt::format("internal: {} entry without '{}'", kFoldsAttr, key.str()));
-  return value.str();
-}
 } // namespace
 
 std::vector<BatchNormFold> materializeBatchNormFolds(mlir::ModuleOp module,
                                                      std::vector<ParamRecord> &params) {
   std::vector<BatchNormFold> folds;
-  // Collect first: nothing may throw through MLIR's walk (built without exceptions).
-  llvm::SmallVector<mlir::func::FuncOp> funcs;
-  module.walk([&](mlir::func::FuncOp func) { funcs.push_back(func); });
-  for (mlir::func::FuncOp func : funcs) {
-    auto list = func->getAttrOfType<mlir::ArrayAttr>(kFoldsAttr);
-    if (!list)
-      continue;
-    for (mlir::Attribute a : list) {
-      auto dict = llvm::dyn_cast<mlir::DictionaryAttr>(a);
-      if (!dict)
-        throw CompileError(fmt::format("internal: {} must hold dictionaries", kFoldsAttr));
-      BatchNormFold f;
-      f.convWeight = stringField(dict, "conv_weight");
-      f.convBias = stringField(dict, "conv_bias");
-      f.bnWeight = stringField(dict, "bn_weight");
-      f.bnBias = stringField(dict, "bn_bias");
-      f.bnMean = stringField(dict, "bn_mean");
-      f.bnVar = stringField(dict, "bn_var");
-      f.foldedWeight = stringField(dict, "folded_weight");
-      f.foldedBias = stringField(dict, "folded_bias");
-      auto eps = dict.getAs<mlir::FloatAttr>("epsilon");
-      if (!eps)
-        throw CompileError(fmt::format("internal: {} entry without 'epsilon'", kFoldsAttr));
-      f.epsilon = float(eps.getValueAsDouble());
-      folds.push_back(std::move(f));
-    }
-    func->removeAttr(kFoldsAttr);
+  for (mlir::DictionaryAttr dict : takeFunctionRecipes(module, kFoldsAttr)) {
+    auto field = [&](llvm::StringRef key) { return recipeString(dict, key, kFoldsAttr); };
+    BatchNormFold f;
+    f.convWeight = field("conv_weight");
+    f.convBias = field("conv_bias");
+    f.bnWeight = field("bn_weight");
+    f.bnBias = field("bn_bias");
+    f.bnMean = field("bn_mean");
+    f.bnVar = field("bn_var");
+    f.foldedWeight = field("folded_weight");
+    f.foldedBias = field("folded_bias");
+    auto eps = dict.getAs<mlir::FloatAttr>("epsilon");
+    if (!eps)
+      throw CompileError(fmt::format("internal: {} entry without 'epsilon'", kFoldsAttr));
+    f.epsilon = float(eps.getValueAsDouble());
+    folds.push_back(std::move(f));
   }
 
   // params grows below: look values up by index, never by reference.

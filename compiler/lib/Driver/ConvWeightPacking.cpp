@@ -6,6 +6,7 @@
 // those of the unpacked one.
 //===----------------------------------------------------------------------===//
 #include "ConvWeightPacking.h"
+#include "FunctionRecipes.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 
@@ -18,41 +19,23 @@ namespace kiln {
 
 namespace {
 constexpr const char *kPacksAttr = "kiln.weight_packs";
-
-std::string stringField(mlir::DictionaryAttr dict, llvm::StringRef key) {
-  auto value = dict.getAs<mlir::StringAttr>(key);
-  if (!value)
-    throw CompileError(fmt::format("internal: {} entry without '{}'", kPacksAttr, key.str()));
-  return value.str();
-}
 } // namespace
 
 std::vector<ConvWeightPack> materializeConvWeightPacks(mlir::ModuleOp module,
                                                        std::vector<ParamRecord> &params) {
   std::vector<ConvWeightPack> packs;
-  // Collect first: nothing may throw through MLIR's walk (built without exceptions).
-  llvm::SmallVector<mlir::func::FuncOp> funcs;
-  module.walk([&](mlir::func::FuncOp func) { funcs.push_back(func); });
   // Functions that pack the same source share its packed parameter and each
   // list it: one table entry per packed name.
   std::map<std::string, std::string> sourceOf;
-  for (mlir::func::FuncOp func : funcs) {
-    auto list = func->getAttrOfType<mlir::ArrayAttr>(kPacksAttr);
-    if (!list)
-      continue;
-    for (mlir::Attribute a : list) {
-      auto dict = llvm::dyn_cast<mlir::DictionaryAttr>(a);
-      if (!dict)
-        throw CompileError(fmt::format("internal: {} must hold dictionaries", kPacksAttr));
-      ConvWeightPack p{stringField(dict, "source"), stringField(dict, "packed")};
-      auto [it, inserted] = sourceOf.try_emplace(p.packed, p.source);
-      if (!inserted && it->second != p.source)
-        throw CompileError(fmt::format("internal: {} packs both '{}' and '{}' into '{}'",
-                                       kPacksAttr, it->second, p.source, p.packed));
-      if (inserted)
-        packs.push_back(std::move(p));
-    }
-    func->removeAttr(kPacksAttr);
+  for (mlir::DictionaryAttr dict : takeFunctionRecipes(module, kPacksAttr)) {
+    ConvWeightPack p{recipeString(dict, "source", kPacksAttr),
+                     recipeString(dict, "packed", kPacksAttr)};
+    auto [it, inserted] = sourceOf.try_emplace(p.packed, p.source);
+    if (!inserted && it->second != p.source)
+      throw CompileError(fmt::format("internal: {} packs both '{}' and '{}' into '{}'",
+                                     kPacksAttr, it->second, p.source, p.packed));
+    if (inserted)
+      packs.push_back(std::move(p));
   }
 
   // params grows below: look values up by index, never by reference.
