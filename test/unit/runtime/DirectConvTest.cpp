@@ -33,6 +33,9 @@
 #include <random>
 #include <vector>
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 namespace {
 
 using kiln::rt::DirectConvArgs;
@@ -358,6 +361,53 @@ TEST(DirectConv, ChannelsInLanesIsBitwiseThePixelLanePath) {
       EXPECT_GT(nonzero, 0); // not vacuous: values were computed
     }
   }
+}
+
+// Channels in lanes read x by scalar broadcasts, which (unlike the pixel-lane
+// path's masked vector loads) would fault on any address outside x: with x
+// starting right after an inaccessible page, then ending right before one,
+// every row width with 3x3 and 5x5 windows must run without a fault and
+// match the pixel-lane path bitwise.
+TEST(DirectConv, ChannelsInLanesReadsNothingOutsideX) {
+  const size_t page = size_t(sysconf(_SC_PAGESIZE));
+  for (int64_t w = 1; w <= 7; ++w)
+    for (int64_t k : {3, 5})
+      for (bool atEnd : {false, true}) {
+        const int64_t cin = 3, h = 5, cout = 16, plane = h * w, taps = k * k, pad = k / 2;
+        const size_t bytes = size_t(cin * plane) * sizeof(float);
+        const size_t span = (bytes + page - 1) / page * page;
+        // [guard][span bytes holding x at its start or its end][guard]
+        void *map = mmap(nullptr, span + 2 * page, PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        ASSERT_NE(map, MAP_FAILED);
+        char *base = static_cast<char *>(map);
+        ASSERT_EQ(mprotect(base, page, PROT_NONE), 0);
+        ASSERT_EQ(mprotect(base + page + span, page, PROT_NONE), 0);
+        float *x = reinterpret_cast<float *>(base + page + (atEnd ? span - bytes : 0));
+        const std::vector<float> values = randomValues(size_t(cin * plane), 21);
+        std::copy(values.begin(), values.end(), x);
+        const std::vector<float> oihw = randomValues(size_t(cout * cin * taps), 22);
+        std::vector<float> hwio(oihw.size());
+        for (int64_t co = 0; co < cout; ++co)
+          for (int64_t ci = 0; ci < cin; ++ci)
+            for (int64_t t = 0; t < taps; ++t)
+              hwio[(t * cin + ci) * cout + co] = oihw[(co * cin + ci) * taps + t];
+        std::vector<float> want(size_t(cout * plane)), got(want.size());
+        DirectConvArgs a{values.data(), oihw.data(), want.data(), plane, cin, h, w, cout, k, k,
+                         pad, pad, cin * taps, taps, k, 1, 0, h};
+        const bool avx512 = paths::sameAvx512(a);
+        a = {x, hwio.data(), got.data(), plane, cin, h, w, cout, k, k, pad, pad, 1, cout,
+             k * cin * cout, cin * cout, 0, h};
+        const bool ran = avx512 && paths::sameAvx512(a);
+        ASSERT_EQ(munmap(map, span + 2 * page), 0);
+        if (!avx512)
+          GTEST_SKIP() << "no AVX-512 on this CPU";
+        ASSERT_TRUE(ran);
+        for (size_t i = 0; i < want.size(); ++i)
+          ASSERT_EQ(std::memcmp(&want[i], &got[i], sizeof(float)), 0)
+              << w << " wide, " << k << "x" << k << (atEnd ? ", x at a page end" : "")
+              << ": element " << i;
+      }
 }
 
 // The images entry runs such weights channels in lanes one image at a time
