@@ -614,11 +614,12 @@ __attribute__((target("avx512f"))) void convAvx512(const Geometry &g) {
   convTaps(g, taps, wTap, xTap, dy, dx);
 }
 
-// ---- channels in lanes: one image of a small plane ----
+// ---- channels in lanes: small planes, one image at a time ----
 //
 // A 7x7 plane is 49 pixels: 3 full 16-pixel vectors and one with a single
 // lane, so the pixel-lane blocks above waste a quarter of their FMAs on one
-// image (one image is batch-1 inference, or a thread's rows of it). Here the
+// image (batch-1 inference, or a thread's rows of it), and packing several
+// images to fill the lanes costs copies in and out. Here the
 // lanes hold 16 output channels instead: a block is one output row (w <= 7
 // pixels, each a scalar broadcast) times CV vectors of 16 channels, and per
 // (tap, input channel) it loads CV weight vectors - which needs the output
@@ -632,7 +633,7 @@ __attribute__((target("avx512f"))) void convAvx512(const Geometry &g) {
 
 constexpr int kCilMaxW = 7;      // row pixels per block (kiln_conv2d_channels_in_lanes)
 constexpr int kCilMaxCV = 4;     // 16-channel vectors per block: 7 x 4 = 28 accumulators
-constexpr int kCilTileStride = 64; // floats per channel row of the block tile (plane < 64)
+constexpr int kCilTileStride = 64; // floats per tile row: 64 channels, or 64 pixels (plane < 64)
 
 /// Which pixels of the row a tap's FMAs cover: all, all but the first or
 /// the last (a 3x3 kernel's side columns), or those whose mask is set (any
