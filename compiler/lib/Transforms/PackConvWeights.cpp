@@ -1,8 +1,9 @@
 //===- PackConvWeights.cpp - kiln-pack-conv-weights: OIHW -> HWIO weights ===//
 //
 // The runtime's direct convolution (kiln_conv2d_same_f32) vectorises over
-// output pixels, which wastes most lanes on small planes (a 7x7 image fills
-// 49 of 64). Its channels-in-lanes variant puts output channels in the lanes
+// output pixels, which wastes lanes on small planes (a 7x7 image fills 49 of
+// 64, a thread's half of a 14x14 one 98 of 112). Its channels-in-lanes
+// variant puts output channels in the lanes
 // instead, which needs the weights of one (ci, ky, kx) for consecutive output
 // channels to be contiguous: HWIO, [KH, KW, Cin, Cout]. Weights of an
 // inference artifact never change, so the layout is fixed at compile time

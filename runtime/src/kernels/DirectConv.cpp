@@ -618,10 +618,11 @@ __attribute__((target("avx512f"))) void convAvx512(const Geometry &g) {
 //
 // A 7x7 plane is 49 pixels: 3 full 16-pixel vectors and one with a single
 // lane, so the pixel-lane blocks above waste a quarter of their FMAs on one
-// image (batch-1 inference, or a thread's rows of it), and packing several
-// images to fill the lanes costs copies in and out. Here the
-// lanes hold 16 output channels instead: a block is one output row (w <= 7
-// pixels, each a scalar broadcast) times CV vectors of 16 channels, and per
+// image (batch-1 inference, or a thread's rows of it; a thread's 7 rows of a
+// 14x14 plane, 98 pixels, waste an eighth), and packing several images to
+// fill the lanes costs copies in and out. Here the lanes hold 16 output
+// channels instead: a block is one output row (w <= 14 pixels, each a scalar
+// broadcast) times CV vectors of 16 channels (CV <= 4, w * CV <= 28), and per
 // (tap, input channel) it loads CV weight vectors - which needs the output
 // channels of a weight contiguous (wsCo == 1: the compiler stores such
 // convolutions' weights [kh][kw][cin][cout] in inference artifacts) - and
@@ -630,10 +631,13 @@ __attribute__((target("avx512f"))) void convAvx512(const Geometry &g) {
 // same order as in the pixel-lane kernel: results are bitwise equal. A tap
 // that reads outside the image for some pixels of the row skips their FMAs
 // (the pixel-lane kernel's masked lanes), so nothing outside x is read.
+// Rows go through a pixel-major tile of up to 64 pixels (64 / w rows), a
+// 16x16 register transpose and the output stage's stores.
 
-constexpr int kCilMaxW = 7;      // row pixels per block (kiln_conv2d_channels_in_lanes)
-constexpr int kCilMaxCV = 4;     // 16-channel vectors per block: 7 x 4 = 28 accumulators
-constexpr int kCilTileStride = 64; // floats per tile row: 64 channels, or 64 pixels (plane < 64)
+constexpr int kCilMaxW = 14;     // row pixels per block (kiln_conv2d_channels_in_lanes)
+constexpr int kCilMaxCV = 4;     // 16-channel vectors per block (rows of up to 7 pixels)
+constexpr int kCilMaxAcc = 28;   // accumulators per block, of the 32 registers (7 x 4, 14 x 2)
+constexpr int kCilTileStride = 64; // floats per tile row: 64 channels, or 64 pixels
 
 /// Which pixels of the row a tap's FMAs cover: all, all but the first or
 /// the last (a 3x3 kernel's side columns), or those whose mask is set (any
@@ -770,13 +774,21 @@ __attribute__((target("avx512f"))) void cilRow(const Geometry &g, int64_t oy, in
 }
 
 using CilRowFn = void (*)(const Geometry &, int64_t, int64_t, float *, int64_t);
+template <int P, int CV> constexpr CilRowFn cilRowFn() {
+  if constexpr (P * CV <= kCilMaxAcc)
+    return &cilRow<P, CV>;
+  else
+    return nullptr;
+}
 template <int P> constexpr std::array<CilRowFn, kCilMaxCV> cilRowsOfWidth() {
-  return {&cilRow<P, 1>, &cilRow<P, 2>, &cilRow<P, 3>, &cilRow<P, 4>};
+  return {cilRowFn<P, 1>(), cilRowFn<P, 2>(), cilRowFn<P, 3>(), cilRowFn<P, 4>()};
 }
 // kCilRows[w - 1][CV - 1]
 constexpr std::array<CilRowFn, kCilMaxCV> kCilRows[kCilMaxW] = {
     cilRowsOfWidth<1>(), cilRowsOfWidth<2>(), cilRowsOfWidth<3>(), cilRowsOfWidth<4>(),
-    cilRowsOfWidth<5>(), cilRowsOfWidth<6>(), cilRowsOfWidth<7>(),
+    cilRowsOfWidth<5>(),  cilRowsOfWidth<6>(),  cilRowsOfWidth<7>(),  cilRowsOfWidth<8>(),
+    cilRowsOfWidth<9>(),  cilRowsOfWidth<10>(), cilRowsOfWidth<11>(), cilRowsOfWidth<12>(),
+    cilRowsOfWidth<13>(), cilRowsOfWidth<14>(),
 };
 
 /// Rows [oy0, oy1) of one image, channels in lanes (kiln_conv2d_channels_in_lanes
@@ -787,21 +799,27 @@ constexpr std::array<CilRowFn, kCilMaxCV> kCilRows[kCilMaxW] = {
 __attribute__((target("avx512f"))) void convChannelsInLanes(const Geometry &g) {
   alignas(64) float byPixel[kCilTileStride * 16 * kCilMaxCV];
   alignas(64) float tile[16 * kCilMaxCV * kCilTileStride];
-  const int64_t pixels = (g.oy1 - g.oy0) * g.w_;
-  for (int64_t co = 0; co < g.cout; co += 16 * kCilMaxCV) {
-    const int64_t cv = std::min<int64_t>(kCilMaxCV, (g.cout - co) / 16);
+  const int64_t maxCv = kCilMaxAcc / g.w_ < kCilMaxCV ? kCilMaxAcc / g.w_ : kCilMaxCV;
+  const int64_t groupRows = kCilTileStride / g.w_; // rows whose pixels fill a tile row
+  for (int64_t co = 0; co < g.cout; co += 16 * maxCv) {
+    const int64_t cv = std::min<int64_t>(maxCv, (g.cout - co) / 16);
     const CilRowFn row = kCilRows[g.w_ - 1][cv - 1];
-    for (int64_t oy = g.oy0; oy < g.oy1; ++oy)
-      row(g, oy, co, byPixel, (oy - g.oy0) * g.w_);
-    for (int64_t c = 0; c < cv; ++c)
-      for (int64_t p = 0; p < pixels; p += 16)
-        transpose16(byPixel + p * kCilTileStride + 16 * c, tile + 16 * c * kCilTileStride + p,
-                    kCilTileStride, std::min<int64_t>(16, pixels - p));
-    for (int64_t c = 0; c < 16 * cv; ++c) {
-      if (g.stage)
-        copyOut(tile + c * kCilTileStride, g.out, (co + c) * g.ld, pixels, *g.stage, co + c);
-      else
-        std::copy_n(tile + c * kCilTileStride, pixels, g.out + (co + c) * g.ld);
+    for (int64_t y0 = g.oy0; y0 < g.oy1; y0 += groupRows) {
+      const int64_t y1 = std::min(y0 + groupRows, g.oy1), pixels = (y1 - y0) * g.w_;
+      for (int64_t oy = y0; oy < y1; ++oy)
+        row(g, oy, co, byPixel, (oy - y0) * g.w_);
+      for (int64_t c = 0; c < cv; ++c)
+        for (int64_t p = 0; p < pixels; p += 16)
+          transpose16(byPixel + p * kCilTileStride + 16 * c, tile + 16 * c * kCilTileStride + p,
+                      kCilTileStride, std::min<int64_t>(16, pixels - p));
+      const int64_t o = (y0 - g.oy0) * g.w_;
+      for (int64_t c = 0; c < 16 * cv; ++c) {
+        if (g.stage)
+          copyOut(tile + c * kCilTileStride, g.out, (co + c) * g.ld + o, pixels, *g.stage,
+                  co + c);
+        else
+          std::copy_n(tile + c * kCilTileStride, pixels, g.out + (co + c) * g.ld + o);
+      }
     }
   }
 }

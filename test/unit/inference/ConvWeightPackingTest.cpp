@@ -33,6 +33,7 @@
 #include <fstream>
 #include <map>
 #include <random>
+#include <set>
 
 namespace fs = std::filesystem;
 namespace ki = kiln::inference;
@@ -202,9 +203,10 @@ fe::Model resnet20() {
 
 } // namespace
 
-// resnet20 unfolded and folded: its five stride-1 convolutions of the 7x7,
-// 64-channel stage are packed (the stride-2 one entering it is not), with
-// folded weights packed after folding; the outputs are the unpacked model's.
+// resnet20 unfolded and folded: the ten stride-1 convolutions of its 14x14
+// (32-channel) and 7x7 (64-channel) stages are packed (not the stride-2 ones
+// entering them, nor the 28x28 stage), with folded weights packed after
+// folding; the outputs are the unpacked model's.
 TEST(ConvWeightPacking, Resnet20PackedEqualsUnpackedBitwise) {
   fe::Model model = resnet20();
   for (bool fold : {false, true}) {
@@ -213,11 +215,16 @@ TEST(ConvWeightPacking, Resnet20PackedEqualsUnpackedBitwise) {
     Compiled packed = compile(model.graph, fold, true, options);
     Compiled unpacked = compile(model.graph, fold, false, options);
     EXPECT_TRUE(unpacked.packs.empty());
-    ASSERT_EQ(packed.packs.size(), 5u);
+    ASSERT_EQ(packed.packs.size(), 10u);
+    std::set<std::string> convs; // the packed weights' convolutions
     for (const ConvWeightPack &p : packed.packs) {
-      EXPECT_EQ(p.source.rfind("layer3.", 0), 0u) << p.source;
+      convs.insert(p.source.substr(0, p.source.find(".weight")));
       EXPECT_EQ(p.source.find(".bn_folded") != std::string::npos, fold) << p.source;
     }
+    EXPECT_EQ(convs, (std::set<std::string>{"layer2.0.conv2", "layer2.1.conv1", "layer2.1.conv2",
+                                            "layer2.2.conv1", "layer2.2.conv2", "layer3.0.conv2",
+                                            "layer3.1.conv1", "layer3.1.conv2", "layer3.2.conv1",
+                                            "layer3.2.conv2"}));
     expectExactTranspositions(packed, unpacked);
     EXPECT_EQ(packed.result.entries.at(0).kernels.size(),
               unpacked.result.entries.at(0).kernels.size());
