@@ -120,6 +120,8 @@ private:
 
 /// The stage of a call, or null where it has none.
 const OutputStage *stageOrNull(const OutputStage &s) { return s.empty() ? nullptr : &s; }
+/// The stage that does nothing (for paths that take a stage by reference).
+const OutputStage kNoStage(nullptr, 0);
 
 struct Geometry {
   const float *x;
@@ -773,6 +775,12 @@ __attribute__((target("avx512f"))) void cilRow(const Geometry &g, int64_t oy, in
   cilStore<P, CV>(acc, tile + p * kCilTileStride, all);
 }
 
+/// Whether a one-image call runs channels in lanes: the plane and channels
+/// allow it (KernelABI.h) and the weights' output channels are contiguous.
+bool channelsInLanesApplies(int64_t h, int64_t w, int64_t cout, int64_t wsCo) {
+  return wsCo == 1 && kiln_conv2d_channels_in_lanes(h, w, cout);
+}
+
 using CilRowFn = void (*)(const Geometry &, int64_t, int64_t, float *, int64_t);
 template <int P, int CV> constexpr CilRowFn cilRowFn() {
   if constexpr (P * CV <= kCilMaxAcc)
@@ -785,7 +793,7 @@ template <int P> constexpr std::array<CilRowFn, kCilMaxCV> cilRowsOfWidth() {
 }
 // kCilRows[w - 1][CV - 1]
 constexpr std::array<CilRowFn, kCilMaxCV> kCilRows[kCilMaxW] = {
-    cilRowsOfWidth<1>(), cilRowsOfWidth<2>(), cilRowsOfWidth<3>(), cilRowsOfWidth<4>(),
+    cilRowsOfWidth<1>(),  cilRowsOfWidth<2>(),  cilRowsOfWidth<3>(),  cilRowsOfWidth<4>(),
     cilRowsOfWidth<5>(),  cilRowsOfWidth<6>(),  cilRowsOfWidth<7>(),  cilRowsOfWidth<8>(),
     cilRowsOfWidth<9>(),  cilRowsOfWidth<10>(), cilRowsOfWidth<11>(), cilRowsOfWidth<12>(),
     cilRowsOfWidth<13>(), cilRowsOfWidth<14>(),
@@ -799,7 +807,7 @@ constexpr std::array<CilRowFn, kCilMaxCV> kCilRows[kCilMaxW] = {
 __attribute__((target("avx512f"))) void convChannelsInLanes(const Geometry &g) {
   alignas(64) float byPixel[kCilTileStride * 16 * kCilMaxCV];
   alignas(64) float tile[16 * kCilMaxCV * kCilTileStride];
-  const int64_t maxCv = kCilMaxAcc / g.w_ < kCilMaxCV ? kCilMaxAcc / g.w_ : kCilMaxCV;
+  const int64_t maxCv = std::min<int64_t>(kCilMaxCV, kCilMaxAcc / g.w_);
   const int64_t groupRows = kCilTileStride / g.w_; // rows whose pixels fill a tile row
   for (int64_t co = 0; co < g.cout; co += 16 * maxCv) {
     const int64_t cv = std::min<int64_t>(maxCv, (g.cout - co) / 16);
@@ -813,13 +821,9 @@ __attribute__((target("avx512f"))) void convChannelsInLanes(const Geometry &g) {
           transpose16(byPixel + p * kCilTileStride + 16 * c, tile + 16 * c * kCilTileStride + p,
                       kCilTileStride, std::min<int64_t>(16, pixels - p));
       const int64_t o = (y0 - g.oy0) * g.w_;
-      for (int64_t c = 0; c < 16 * cv; ++c) {
-        if (g.stage)
-          copyOut(tile + c * kCilTileStride, g.out, (co + c) * g.ld + o, pixels, *g.stage,
-                  co + c);
-        else
-          std::copy_n(tile + c * kCilTileStride, pixels, g.out + (co + c) * g.ld + o);
-      }
+      for (int64_t c = 0; c < 16 * cv; ++c)
+        copyOut(tile + c * kCilTileStride, g.out, (co + c) * g.ld + o, pixels,
+                g.stage ? *g.stage : kNoStage, co + c);
     }
   }
 }
@@ -1405,7 +1409,7 @@ bool directConvAvx512(const DirectConvArgs &a) {
     const Geometry g{a.x,    a.wt,   a.out,  a.ld,   a.cin,  a.h,   a.w,   a.cout,
                      a.kh,   a.kw,   a.ph,   a.pw,   a.wsCo, a.wsCi, a.wsY, a.wsX,
                      a.oy0,  a.oy1,  a.h * a.w, a.h, 0,     stageOrNull(stage)};
-    if (a.wsCo == 1 && kiln_conv2d_channels_in_lanes(a.h, a.w, a.cout))
+    if (channelsInLanesApplies(a.h, a.w, a.cout, a.wsCo))
       convChannelsInLanes(g);
     else
       convAvx512(g);
@@ -1439,7 +1443,7 @@ bool directConvImagesAvx512(const DirectConvImagesArgs &a) {
     return false;
   if (a.images <= 0 || a.cout <= 0)
     return true;
-  if (a.wsCo == 1 && kiln_conv2d_channels_in_lanes(a.h, a.w, a.cout)) {
+  if (channelsInLanesApplies(a.h, a.w, a.cout, a.wsCo)) {
     // Channels in lanes waste no lanes on any number of images: one image at
     // a time, read and written in place (64ch 7x7, one thread: 1.16-1.18x
     // the packed call's time per image at 20 images, 1.74x at one).

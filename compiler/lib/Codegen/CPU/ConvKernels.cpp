@@ -134,13 +134,14 @@ private:
 
 /// out[co * ld + (oy - oy0) * W + ox] = sum over (ci, ky, kx) of
 /// w[co * wsCo + ci * wsCi + ky * wsY + kx * wsX] * x[ci, oy + ky - ph, ox + kx - pw]
-/// for one image; the weight strides let the gradient pass flipped weights.
+/// for one image of h rows (ir.c(g.h), or a run-time count) and g.w columns;
+/// the weight strides let the gradient pass flipped weights.
 void emitDirectConvCall(KernelIR &ir, const ConvGeometry &g, Value x, Value w, Value out,
-                        Value ld, int64_t wsCo, int64_t wsCi, int64_t wsY, int64_t wsX,
+                        Value ld, Value h, int64_t wsCo, int64_t wsCi, int64_t wsY, int64_t wsX,
                         Value oy0, Value oy1, Value epilogue) {
   LLVM::LLVMFuncOp fn = getOrDeclareDirectConv(ir);
   SmallVector<Value> args = {x,          w,          out,        ld,         ir.c(g.cin),
-                             ir.c(g.h),  ir.c(g.w),  ir.c(g.cout), ir.c(g.kh), ir.c(g.kw),
+                             h,          ir.c(g.w),  ir.c(g.cout), ir.c(g.kh), ir.c(g.kw),
                              ir.c(g.ph), ir.c(g.pw), ir.c(wsCo), ir.c(wsCi), ir.c(wsY),
                              ir.c(wsX),  oy0,        oy1,        epilogue};
   ir.b.create<LLVM::CallOp>(ir.loc, fn, args);
@@ -440,8 +441,8 @@ LogicalResult emitConv(KernelContext &cx, Conv2dOp conv, Epilogue &epi, KernelPl
         auto oneImage = [&] {
           Value outOffset = ir.add(ir.mul(n, cout * oh * ow), ir.mul(y0, ow));
           emitDirectConvCall(ir, g, ir.offsetPtr(x, ir.mul(n, g.cin * g.h * g.w)), wt,
-                             ir.offsetPtr(cx.output(), outOffset), ir.c(oh * ow), wsCo, wsCi,
-                             wsY, wsX, y0, y1, stageArg.forCall(ir, outOffset));
+                             ir.offsetPtr(cx.output(), outOffset), ir.c(oh * ow), ir.c(g.h),
+                             wsCo, wsCi, wsY, wsX, y0, y1, stageArg.forCall(ir, outOffset));
         };
         if (packed) {
           Value partial = ir.b.create<arith::OrIOp>(
@@ -469,14 +470,15 @@ LogicalResult emitConv(KernelContext &cx, Conv2dOp conv, Epilogue &epi, KernelPl
             });
           });
         });
+        // The gathered plane as a stride-1 image of `rows` rows and ow columns;
+        // OIHW 1x1 weights: [cout][cin].
+        ConvGeometry gathered = g;
+        gathered.w = ow;
+        gathered.sh = gathered.sw = 1;
         Value outOffset = ir.add(ir.mul(n, cout * oh * ow), ir.mul(y0, ow));
-        SmallVector<Value> args = {cx.scratch, wt, ir.offsetPtr(cx.output(), outOffset),
-                                   ir.c(oh * ow), ir.c(g.cin), rows, ir.c(ow), ir.c(cout),
-                                   ir.c(1), ir.c(1), ir.c(0), ir.c(0),
-                                   // OIHW 1x1 weights: [cout][cin]
-                                   ir.c(g.cin), ir.c(1), ir.c(1), ir.c(1), ir.c(0), rows,
-                                   stageArg.forCall(ir, outOffset)};
-        ir.b.create<LLVM::CallOp>(ir.loc, getOrDeclareDirectConv(ir), args);
+        emitDirectConvCall(ir, gathered, cx.scratch, wt, ir.offsetPtr(cx.output(), outOffset),
+                           ir.c(oh * ow), rows, /*wsCo=*/g.cin, /*wsCi=*/1, /*wsY=*/1,
+                           /*wsX=*/1, ir.c(0), rows, stageArg.forCall(ir, outOffset));
         if (epilogueDone)
           return;
       }
@@ -589,7 +591,7 @@ LogicalResult emitConvGradInput(KernelContext &cx, Operation *op, Epilogue &epi,
     if (direct) {
       Value flipped = ir.offsetPtr(wt, ir.c((g.kh - 1) * g.kw + (g.kw - 1)));
       emitDirectConvCall(ir, gt, ir.offsetPtr(dy, ir.mul(n, g.cout * ohw)), flipped,
-                         ir.offsetPtr(dx, image), ir.c(g.h * g.w), /*wsCo=*/g.taps(),
+                         ir.offsetPtr(dx, image), ir.c(g.h * g.w), ir.c(gt.h), /*wsCo=*/g.taps(),
                          /*wsCi=*/g.cin * g.taps(), /*wsY=*/-g.kw, /*wsX=*/-1, ir.c(0),
                          ir.c(g.h), ConvStageArg::none(ir));
     } else {
