@@ -624,19 +624,23 @@ __attribute__((target("avx512f"))) void convAvx512(const Geometry &g) {
 // 14x14 plane, 98 pixels, waste an eighth), and packing several images to
 // fill the lanes costs copies in and out. Here the lanes hold 16 output
 // channels instead: a block is one output row (w <= 14 pixels, each a scalar
-// broadcast) times CV vectors of 16 channels (CV <= 4, w * CV <= 28), and per
-// (tap, input channel) it loads CV weight vectors - which needs the output
-// channels of a weight contiguous (wsCo == 1: the compiler stores such
-// convolutions' weights [kh][kw][cin][cout] in inference artifacts) - and
-// runs w * CV FMAs, every lane useful. Taps stay the outer loop and input
+// broadcast; a row of 15-28 pixels is two blocks) times CV vectors of 16
+// channels (CV <= 4, pixels * CV <= 28), and per (tap, input channel) it
+// loads CV weight vectors - which needs the output channels of a weight
+// contiguous (wsCo == 1: the compiler stores such convolutions' weights
+// [kh][kw][cin][cout] in inference artifacts) - and runs pixels * CV FMAs,
+// every lane useful. Taps stay the outer loop and input
 // channels the inner one, so each output element is the same sum in the
 // same order as in the pixel-lane kernel: results are bitwise equal. A tap
 // that reads outside the image for some pixels of the row skips their FMAs
-// (the pixel-lane kernel's masked lanes), so nothing outside x is read.
-// Rows go through a pixel-major tile of up to 64 pixels (64 / w rows), a
-// 16x16 register transpose and the output stage's stores.
+// (the pixel-lane kernel's masked lanes), so nothing outside x is read
+// and, unlike masked lanes, it costs no time (a 28x28 plane's 3x3 taps
+// read outside it for 5% of their pixels, a 7x7 plane's for 18%). Rows go
+// through a pixel-major tile of up to 64 pixels (64 / w rows), then a 16x16
+// register transpose and the output stage per 16 pixels of a channel vector
+// (storeTransposed).
 
-constexpr int kCilMaxW = 14;     // row pixels per block (kiln_conv2d_channels_in_lanes)
+constexpr int kCilMaxW = 14;     // row pixels per block (rows up to 2 kCilMaxW: two blocks)
 constexpr int kCilMaxCV = 4;     // 16-channel vectors per block (rows of up to 7 pixels)
 constexpr int kCilMaxAcc = 28;   // accumulators per block, of the 32 registers (7 x 4, 14 x 2)
 constexpr int kCilTileStride = 64; // floats per tile row: 64 channels, or 64 pixels
@@ -698,15 +702,21 @@ __attribute__((target("avx512f"), always_inline)) inline __m512 unpack64(__m512 
                                : _mm512_maskz_unpacklo_pd(0xFF, x, y));
 }
 
-/// dst[c * ld + p] = src[p * ld + c] for c < 16 and p < 16 (src rows at and
-/// past `rows` read as 0): four rounds of in-lane and cross-lane shuffles
-/// instead of 16 scatters, which cost 4 of a 7x7 image's ~30 us.
-__attribute__((target("avx512f"), always_inline)) inline void
-transpose16(const float *src, float *dst, int64_t ld, int64_t rows) {
+/// Stores channels [co, co + 16) of n <= 16 pixels from src (pixel-major:
+/// src[p * kCilTileStride + c], pixel p, channel co + c) to out[c * ld + p],
+/// through the stage (res: the residual at out, or null): a 16x16 register
+/// transpose (four rounds of in-lane and cross-lane shuffles instead of 16
+/// scatters, which cost 4 of a 7x7 image's ~30 us), each channel's vector
+/// staged and stored straight from its register (a pass through a
+/// channel-major tile and copyOut cost a store, a load and a call per
+/// channel row).
+__attribute__((target("avx512f"))) void storeTransposed(const float *src, int64_t n, float *out,
+                                                        int64_t ld, const OutputStage &stage,
+                                                        int64_t co, const float *res) {
   // (The maskz forms: see rowOfLanes.)
   __m512 r[16], t[16];
   for (int i = 0; i < 16; ++i)
-    r[i] = i < rows ? _mm512_loadu_ps(src + i * ld) : _mm512_setzero_ps();
+    r[i] = i < n ? _mm512_loadu_ps(src + i * kCilTileStride) : _mm512_setzero_ps();
   for (int i = 0; i < 16; i += 2) { // 2x2 blocks of floats
     t[i] = _mm512_maskz_unpacklo_ps(0xFFFF, r[i], r[i + 1]);
     t[i + 1] = _mm512_maskz_unpackhi_ps(0xFFFF, r[i], r[i + 1]);
@@ -729,15 +739,25 @@ transpose16(const float *src, float *dst, int64_t ld, int64_t rows) {
     r[i + 4] = _mm512_maskz_shuffle_f32x4(0xFFFF, t[i + 4], t[i + 12], 0x88);
     r[i + 12] = _mm512_maskz_shuffle_f32x4(0xFFFF, t[i + 4], t[i + 12], 0xDD);
   }
+  const auto m = static_cast<__mmask16>(n >= 16 ? 0xFFFFu : (1u << n) - 1);
+  if (stage.empty()) {
+    for (int i = 0; i < 16; ++i)
+      _mm512_mask_storeu_ps(out + i * ld, m, r[i]);
+    return;
+  }
+  const OutputStage::Steps steps = stage.steps();
   for (int i = 0; i < 16; ++i)
-    _mm512_storeu_ps(dst + i * ld, r[i]);
+    _mm512_mask_storeu_ps(out + i * ld, m,
+                          stageVector(r[i], steps, co + i, res ? res + i * ld : nullptr, m));
 }
 
-/// Output row oy of channels [co, co + 16 CV), written unstaged to
-/// tile[p + j][c] (pixel j of the row, channel c of the block).
+/// Pixels [x0, x0 + P) of output row oy, channels [co, co + 16 CV),
+/// written unstaged to tile[p + j][c] (pixel j of the block, channel c).
+/// A row of up to kCilMaxW pixels is one block (x0 = 0, P = w); wider rows
+/// (up to 2 kCilMaxW) are two.
 template <int P, int CV>
-__attribute__((target("avx512f"))) void cilRow(const Geometry &g, int64_t oy, int64_t co,
-                                               float *tile, int64_t p) {
+__attribute__((target("avx512f"))) void cilRow(const Geometry &g, int64_t oy, int64_t x0,
+                                               int64_t co, float *tile, int64_t p) {
   constexpr auto all = std::make_integer_sequence<int, P * CV>();
   __m512 acc[P * CV];
   zeroBlock<P * CV>(acc, all);
@@ -747,11 +767,13 @@ __attribute__((target("avx512f"))) void cilRow(const Geometry &g, int64_t oy, in
       continue; // every pixel's tap reads outside the image
     for (int64_t kx = 0; kx < g.kw; ++kx) {
       const int64_t dx = kx - g.pw;
-      const int64_t j0 = std::max<int64_t>(0, -dx), j1 = std::min<int64_t>(P, P - dx);
+      // Pixel j reads column x0 + j + dx: inside the row for j in [j0, j1).
+      const int64_t j0 = std::max<int64_t>(0, -dx - x0),
+                    j1 = std::min<int64_t>(P, g.w_ - x0 - dx);
       if (j0 >= j1)
         continue;
       const float *w = g.w + co + ky * g.wsY + kx * g.wsX;
-      const float *row = g.x + iy * P;
+      const float *row = g.x + iy * g.w_ + x0;
       if (j0 == 0 && j1 == P) {
         cilTap<P, CV, CilPixels::All>(acc, row + dx, g.xChan, w, g.wsCi, g.cin, nullptr, nullptr);
       } else if (j0 == 1 && j1 == P) {
@@ -765,7 +787,7 @@ __attribute__((target("avx512f"))) void cilRow(const Geometry &g, int64_t oy, in
         int64_t offset[P];
         __mmask16 mask[P];
         for (int j = 0; j < P; ++j) {
-          offset[j] = std::clamp<int64_t>(j + dx, 0, P - 1);
+          offset[j] = std::clamp<int64_t>(j + dx, -x0, g.w_ - 1 - x0);
           mask[j] = j >= j0 && j < j1 ? 0xFFFF : 0;
         }
         cilTap<P, CV, CilPixels::Masked>(acc, row, g.xChan, w, g.wsCi, g.cin, offset, mask);
@@ -781,7 +803,7 @@ bool channelsInLanesApplies(int64_t h, int64_t w, int64_t cout, int64_t wsCo) {
   return wsCo == 1 && kiln_conv2d_channels_in_lanes(h, w, cout);
 }
 
-using CilRowFn = void (*)(const Geometry &, int64_t, int64_t, float *, int64_t);
+using CilRowFn = void (*)(const Geometry &, int64_t, int64_t, int64_t, float *, int64_t);
 template <int P, int CV> constexpr CilRowFn cilRowFn() {
   if constexpr (P * CV <= kCilMaxAcc)
     return &cilRow<P, CV>;
@@ -800,30 +822,36 @@ constexpr std::array<CilRowFn, kCilMaxCV> kCilRows[kCilMaxW] = {
 };
 
 /// Rows [oy0, oy1) of one image, channels in lanes (kiln_conv2d_channels_in_lanes
-/// holds and g.wsCo == 1): per block of up to 64 channels, the rows go into a
-/// pixel-major tile, transposed to a channel-major one, then each channel's
-/// row range to the output through the stage (copyOut: the same stores as the
-/// other paths).
+/// holds and g.wsCo == 1): per block of up to 64 channels, groups of rows go
+/// into a pixel-major tile, then 16 pixels x 16 channels at a time to the
+/// output through the stage (storeTransposed: the stage's operations of the
+/// other paths, so the same bits).
 __attribute__((target("avx512f"))) void convChannelsInLanes(const Geometry &g) {
   alignas(64) float byPixel[kCilTileStride * 16 * kCilMaxCV];
-  alignas(64) float tile[16 * kCilMaxCV * kCilTileStride];
-  const int64_t maxCv = std::min<int64_t>(kCilMaxCV, kCilMaxAcc / g.w_);
-  const int64_t groupRows = kCilTileStride / g.w_; // rows whose pixels fill a tile row
+  // Rows over kCilMaxW pixels go as two blocks, of pa and pb pixels.
+  const int64_t pa = g.w_ <= kCilMaxW ? g.w_ : (g.w_ + 1) / 2, pb = g.w_ - pa;
+  const int64_t maxCv = std::min<int64_t>(kCilMaxCV, kCilMaxAcc / pa);
+  const int64_t groupRows = std::max<int64_t>(1, kCilTileStride / g.w_); // rows filling a tile row
   for (int64_t co = 0; co < g.cout; co += 16 * maxCv) {
     const int64_t cv = std::min<int64_t>(maxCv, (g.cout - co) / 16);
-    const CilRowFn row = kCilRows[g.w_ - 1][cv - 1];
+    const CilRowFn rowA = kCilRows[pa - 1][cv - 1];
+    const CilRowFn rowB = pb > 0 ? kCilRows[pb - 1][cv - 1] : nullptr;
     for (int64_t y0 = g.oy0; y0 < g.oy1; y0 += groupRows) {
       const int64_t y1 = std::min(y0 + groupRows, g.oy1), pixels = (y1 - y0) * g.w_;
-      for (int64_t oy = y0; oy < y1; ++oy)
-        row(g, oy, co, byPixel, (oy - y0) * g.w_);
-      for (int64_t c = 0; c < cv; ++c)
-        for (int64_t p = 0; p < pixels; p += 16)
-          transpose16(byPixel + p * kCilTileStride + 16 * c, tile + 16 * c * kCilTileStride + p,
-                      kCilTileStride, std::min<int64_t>(16, pixels - p));
+      for (int64_t oy = y0; oy < y1; ++oy) {
+        rowA(g, oy, 0, co, byPixel, (oy - y0) * g.w_);
+        if (rowB)
+          rowB(g, oy, pa, co, byPixel, (oy - y0) * g.w_ + pa);
+      }
+      const OutputStage &stage = g.stage ? *g.stage : kNoStage;
       const int64_t o = (y0 - g.oy0) * g.w_;
-      for (int64_t c = 0; c < 16 * cv; ++c)
-        copyOut(tile + c * kCilTileStride, g.out, (co + c) * g.ld + o, pixels,
-                g.stage ? *g.stage : kNoStage, co + c);
+      for (int64_t c = 0; c < cv; ++c)
+        for (int64_t p = 0; p < pixels; p += 16) {
+          const int64_t at = (co + 16 * c) * g.ld + o + p;
+          storeTransposed(byPixel + p * kCilTileStride + 16 * c, std::min<int64_t>(16, pixels - p),
+                          g.out + at, g.ld, stage, co + 16 * c,
+                          stage.residual ? stage.residual + at : nullptr);
+        }
     }
   }
 }

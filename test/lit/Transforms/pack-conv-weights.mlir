@@ -1,6 +1,6 @@
 // kiln-pack-conv-weights: a "same" stride-1 convolution of a small plane
 // whose output channels the runtime puts in the vector lanes
-// (kiln_conv2d_channels_in_lanes: at most 14 columns and 256 pixels, Cout a
+// (kiln_conv2d_channels_in_lanes: at most 28 columns and 784 pixels, Cout a
 // multiple of 16) reads its weight as a new HWIO parameter; the pack is
 // listed in kiln.weight_packs for the driver, which stores the transposed
 // values (compiler/lib/Driver/ConvWeightPacking.cpp; checked in
@@ -47,40 +47,40 @@ func.func @shared(%x: tensor<?x4x5x5xf32>, %y: tensor<?x4x5x5xf32>) -> (tensor<?
 // -----
 
 // A source parameter that something else still reads keeps its op: here a
-// convolution of a 16x16 plane (over 14 columns), which is not packed.
+// convolution of a 32x32 plane (over 28 columns), which is not packed.
 // CHECK-LABEL: func.func @source_still_read
 // CHECK-SAME: kiln.weight_packs = [{packed = "k.weight.hwio", source = "k.weight"}]
 // CHECK: %[[W:.*]] = kiln.parameter "k.weight" : tensor<16x16x3x3xf32>
 // CHECK-NEXT: %[[P:.*]] = kiln.parameter "k.weight.hwio" {trainable = false} : tensor<3x3x16x16xf32>
 // CHECK: kiln.conv2d %arg0, %[[P]] {padding = array<i64: 1, 1>, weight_layout = "hwio"}
 // CHECK: kiln.conv2d %arg1, %[[W]] {padding = array<i64: 1, 1>} :
-func.func @source_still_read(%x: tensor<?x16x7x7xf32>, %y: tensor<?x16x16x16xf32>) -> (tensor<?x16x7x7xf32>, tensor<?x16x16x16xf32>) {
+func.func @source_still_read(%x: tensor<?x16x7x7xf32>, %y: tensor<?x16x32x32xf32>) -> (tensor<?x16x7x7xf32>, tensor<?x16x32x32xf32>) {
   %w = kiln.parameter "k.weight" : tensor<16x16x3x3xf32>
   %a = kiln.conv2d %x, %w {padding = array<i64: 1, 1>} : (tensor<?x16x7x7xf32>, tensor<16x16x3x3xf32>) -> tensor<?x16x7x7xf32>
-  %b = kiln.conv2d %y, %w {padding = array<i64: 1, 1>} : (tensor<?x16x16x16xf32>, tensor<16x16x3x3xf32>) -> tensor<?x16x16x16xf32>
-  return %a, %b : tensor<?x16x7x7xf32>, tensor<?x16x16x16xf32>
+  %b = kiln.conv2d %y, %w {padding = array<i64: 1, 1>} : (tensor<?x16x32x32xf32>, tensor<16x16x3x3xf32>) -> tensor<?x16x32x32xf32>
+  return %a, %b : tensor<?x16x7x7xf32>, tensor<?x16x32x32xf32>
 }
 
 // -----
 
-// Left alone: a 16x16 plane, Cout 8 (not a multiple of 16), stride 2, a
+// Left alone: a 32x32 plane, Cout 8 (not a multiple of 16), stride 2, a
 // weight that is not a parameter, a "valid" convolution (output smaller than
 // the input), two groups, and a weight already HWIO. No attribute is added.
 // CHECK-LABEL: func.func @not_packed
 // CHECK-NOT: kiln.weight_packs
 // CHECK-NOT: hwio
 // CHECK: kiln.conv2d %arg1, %arg3 {padding = array<i64: 1, 1>, weight_layout = "hwio"}
-func.func @not_packed(%x16: tensor<?x64x16x16xf32>, %x7: tensor<?x64x7x7xf32>, %warg: tensor<64x64x3x3xf32>, %whwio: tensor<3x3x64x64xf32>)
-    -> (tensor<?x64x16x16xf32>, tensor<?x8x7x7xf32>, tensor<?x64x8x8xf32>, tensor<?x64x7x7xf32>, tensor<?x64x5x5xf32>, tensor<?x64x7x7xf32>, tensor<?x64x7x7xf32>) {
+func.func @not_packed(%x32: tensor<?x64x32x32xf32>, %x7: tensor<?x64x7x7xf32>, %warg: tensor<64x64x3x3xf32>, %whwio: tensor<3x3x64x64xf32>)
+    -> (tensor<?x64x32x32xf32>, tensor<?x8x7x7xf32>, tensor<?x64x16x16xf32>, tensor<?x64x7x7xf32>, tensor<?x64x5x5xf32>, tensor<?x64x7x7xf32>, tensor<?x64x7x7xf32>) {
   %w = kiln.parameter "w" : tensor<64x64x3x3xf32>
   %w8 = kiln.parameter "w8" : tensor<8x64x3x3xf32>
   %wg = kiln.parameter "wg" : tensor<64x32x3x3xf32>
-  %plane = kiln.conv2d %x16, %w {padding = array<i64: 1, 1>} : (tensor<?x64x16x16xf32>, tensor<64x64x3x3xf32>) -> tensor<?x64x16x16xf32>
+  %plane = kiln.conv2d %x32, %w {padding = array<i64: 1, 1>} : (tensor<?x64x32x32xf32>, tensor<64x64x3x3xf32>) -> tensor<?x64x32x32xf32>
   %cout8 = kiln.conv2d %x7, %w8 {padding = array<i64: 1, 1>} : (tensor<?x64x7x7xf32>, tensor<8x64x3x3xf32>) -> tensor<?x8x7x7xf32>
-  %stride2 = kiln.conv2d %x16, %w {padding = array<i64: 1, 1>, strides = array<i64: 2, 2>} : (tensor<?x64x16x16xf32>, tensor<64x64x3x3xf32>) -> tensor<?x64x8x8xf32>
+  %stride2 = kiln.conv2d %x32, %w {padding = array<i64: 1, 1>, strides = array<i64: 2, 2>} : (tensor<?x64x32x32xf32>, tensor<64x64x3x3xf32>) -> tensor<?x64x16x16xf32>
   %arg = kiln.conv2d %x7, %warg {padding = array<i64: 1, 1>} : (tensor<?x64x7x7xf32>, tensor<64x64x3x3xf32>) -> tensor<?x64x7x7xf32>
   %valid = kiln.conv2d %x7, %w : (tensor<?x64x7x7xf32>, tensor<64x64x3x3xf32>) -> tensor<?x64x5x5xf32>
   %grouped = kiln.conv2d %x7, %wg {padding = array<i64: 1, 1>, groups = 2 : i64} : (tensor<?x64x7x7xf32>, tensor<64x32x3x3xf32>) -> tensor<?x64x7x7xf32>
   %hwio = kiln.conv2d %x7, %whwio {padding = array<i64: 1, 1>, weight_layout = "hwio"} : (tensor<?x64x7x7xf32>, tensor<3x3x64x64xf32>) -> tensor<?x64x7x7xf32>
-  return %plane, %cout8, %stride2, %arg, %valid, %grouped, %hwio : tensor<?x64x16x16xf32>, tensor<?x8x7x7xf32>, tensor<?x64x8x8xf32>, tensor<?x64x7x7xf32>, tensor<?x64x5x5xf32>, tensor<?x64x7x7xf32>, tensor<?x64x7x7xf32>
+  return %plane, %cout8, %stride2, %arg, %valid, %grouped, %hwio : tensor<?x64x32x32xf32>, tensor<?x8x7x7xf32>, tensor<?x64x16x16xf32>, tensor<?x64x7x7xf32>, tensor<?x64x5x5xf32>, tensor<?x64x7x7xf32>, tensor<?x64x7x7xf32>
 }

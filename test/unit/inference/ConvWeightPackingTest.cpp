@@ -203,10 +203,10 @@ fe::Model resnet20() {
 
 } // namespace
 
-// resnet20 unfolded and folded: the ten stride-1 convolutions of its 14x14
-// (32-channel) and 7x7 (64-channel) stages are packed (not the stride-2 ones
-// entering them, nor the 28x28 stage), with folded weights packed after
-// folding; the outputs are the unpacked model's.
+// resnet20 unfolded and folded: its 17 stride-1 convolutions (the stem and
+// the 28x28, 14x14 and 7x7 stages) are packed (not the stride-2 ones
+// entering the last two stages, nor the 1x1 shortcuts), with folded weights
+// packed after folding; the outputs are the unpacked model's.
 TEST(ConvWeightPacking, Resnet20PackedEqualsUnpackedBitwise) {
   fe::Model model = resnet20();
   for (bool fold : {false, true}) {
@@ -215,13 +215,16 @@ TEST(ConvWeightPacking, Resnet20PackedEqualsUnpackedBitwise) {
     Compiled packed = compile(model.graph, fold, true, options);
     Compiled unpacked = compile(model.graph, fold, false, options);
     EXPECT_TRUE(unpacked.packs.empty());
-    ASSERT_EQ(packed.packs.size(), 10u);
+    ASSERT_EQ(packed.packs.size(), 17u);
     std::set<std::string> convs; // the packed weights' convolutions
     for (const ConvWeightPack &p : packed.packs) {
       convs.insert(p.source.substr(0, p.source.find(".weight")));
       EXPECT_EQ(p.source.find(".bn_folded") != std::string::npos, fold) << p.source;
     }
-    EXPECT_EQ(convs, (std::set<std::string>{"layer2.0.conv2", "layer2.1.conv1", "layer2.1.conv2",
+    EXPECT_EQ(convs, (std::set<std::string>{"conv1",          "layer1.0.conv1", "layer1.0.conv2",
+                                            "layer1.1.conv1", "layer1.1.conv2", "layer1.2.conv1",
+                                            "layer1.2.conv2", "layer2.0.conv2", "layer2.1.conv1",
+                                            "layer2.1.conv2",
                                             "layer2.2.conv1", "layer2.2.conv2", "layer3.0.conv2",
                                             "layer3.1.conv1", "layer3.1.conv2", "layer3.2.conv1",
                                             "layer3.2.conv2"}));

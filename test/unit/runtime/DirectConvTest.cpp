@@ -148,13 +148,14 @@ std::vector<Case> cases() {
   all.push_back({13, 7, 7, 7, 3, 3, 1, 6, 5, true});
   // [kh][kw][cin][cout] weights (inference artifacts' small planes): the
   // channels-in-lanes path (kiln_conv2d_channels_in_lanes) for every row
-  // width 1..14, every block of 1-4 channel vectors (rows over 7 pixels: 1-2)
-  // and a second block (80 = 64 + 16), 3x3 (its skip-first / skip-last
-  // taps), 5x5 and 1x3 (the masked taps), 1x1, row ranges inside the image,
-  // several tile row groups (14 wide: 4 rows a group) and a wide leading
-  // dimension; and shapes it does not take (16x16, 13 channels), which read
-  // the same weights through the pixel-lane path.
-  for (int64_t w = 1; w <= 14; ++w)
+  // width 1..28 (rows over 14 pixels in two blocks), every block of 1-4
+  // channel vectors (blocks over 7 pixels: 1-2) and a second block (80 = 64
+  // + 16), 3x3 (its skip-first / skip-last taps), 5x5 and 1x3 (the masked
+  // taps), 1x1, row ranges inside the image, several tile row groups (14
+  // wide: 4 rows a group, 28 wide: 2) and a wide leading dimension; and
+  // shapes it does not take (32x32, 30x28, 13 channels), which read the same
+  // weights through the pixel-lane path.
+  for (int64_t w = 1; w <= 28; ++w)
     for (int64_t cout : {16, 32, 48, 64, 80})
       all.push_back({5, 7, w, cout, 3, 3, 0, 7, 0, false, true});
   all.push_back({6, 7, 7, 32, 5, 5, 0, 7, 0, false, true});
@@ -167,6 +168,12 @@ std::vector<Case> cases() {
   all.push_back({9, 14, 14, 48, 3, 3, 3, 11, 7, false, true});
   all.push_back({5, 18, 13, 16, 5, 5, 0, 18, 0, false, true});
   all.push_back({8, 16, 16, 16, 3, 3, 0, 16, 0, false, true});
+  all.push_back({16, 28, 28, 16, 3, 3, 0, 28, 0, false, true});
+  all.push_back({16, 28, 28, 32, 3, 3, 5, 19, 3, false, true});
+  all.push_back({1, 28, 28, 16, 3, 3, 0, 28, 0, false, true});
+  all.push_back({4, 11, 27, 16, 5, 5, 0, 11, 0, false, true});
+  all.push_back({8, 32, 32, 16, 3, 3, 0, 32, 0, false, true});
+  all.push_back({4, 30, 28, 16, 3, 3, 0, 30, 0, false, true});
   all.push_back({8, 7, 7, 13, 3, 3, 1, 7, 0, false, true});
   return all;
 }
@@ -322,7 +329,9 @@ TEST(DirectConv, ChannelsInLanesIsBitwiseThePixelLanePath) {
                           {32, 5, 5, 48, 3, 1, 5},  {24, 6, 6, 80, 5, 0, 6},
                           {1, 7, 7, 16, 3, 0, 7},   {10, 4, 3, 32, 1, 0, 4},
                           {32, 14, 14, 32, 3, 0, 14}, {32, 14, 14, 48, 3, 7, 14},
-                          {16, 10, 11, 32, 5, 2, 9}};
+                          {16, 10, 11, 32, 5, 2, 9},  {16, 28, 28, 16, 3, 0, 28},
+                          {16, 28, 28, 32, 3, 14, 28}, {1, 28, 28, 16, 3, 0, 28},
+                          {8, 20, 21, 16, 5, 3, 17},  {8, 9, 15, 64, 3, 0, 9}};
   for (const Shape &sh : shapes) {
     const int64_t taps = sh.k * sh.k, pad = sh.k / 2, plane = sh.h * sh.w;
     ASSERT_TRUE(kiln_conv2d_channels_in_lanes(sh.h, sh.w, sh.cout));
@@ -376,7 +385,7 @@ TEST(DirectConv, ChannelsInLanesIsBitwiseThePixelLanePath) {
 // match the pixel-lane path bitwise.
 TEST(DirectConv, ChannelsInLanesReadsNothingOutsideX) {
   const size_t page = size_t(sysconf(_SC_PAGESIZE));
-  for (int64_t w = 1; w <= 14; ++w)
+  for (int64_t w = 1; w <= 28; ++w)
     for (int64_t k : {3, 5})
       for (bool atEnd : {false, true}) {
         const int64_t cin = 3, h = 5, cout = 16, plane = h * w, taps = k * k, pad = k / 2;
@@ -527,7 +536,8 @@ std::vector<ImagesCase> imagesCases() {
           {5, 3, 1, 1, 2, 3, 3, false},   {16, 13, 7, 7, 7, 3, 3, true},
           {6, 6, 10, 10, 1, 5, 5, true},  {20, 16, 7, 7, 64, 3, 3, false, true},
           {3, 5, 6, 5, 48, 3, 3, false, true}, {2, 4, 14, 14, 16, 3, 3, false, true},
-          {5, 8, 14, 14, 32, 3, 3, false, true}, {2, 4, 16, 16, 16, 3, 3, false, true}};
+          {5, 8, 14, 14, 32, 3, 3, false, true}, {2, 4, 16, 16, 16, 3, 3, false, true},
+          {3, 16, 28, 28, 16, 3, 3, false, true}};
 }
 
 TEST(DirectConvImages, Avx512PathIsBitwiseOneCallPerImage) {

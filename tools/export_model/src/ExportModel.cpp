@@ -324,8 +324,8 @@ ExportResult exportModel(const ExportOptions &o) {
   if (!o.packConvWeights)
     pk.note = "not requested (--pack-conv-weights=False): every convolution weight stays OIHW";
   else if (pk.packs.empty())
-    pk.note = "nothing to pack: no stride-1 \"same\" convolution of a plane of at most 14 "
-              "columns and 256 pixels with output channels a multiple of 16, or the CPU "
+    pk.note = "nothing to pack: no stride-1 \"same\" convolution of a plane of at most 28 "
+              "columns and 784 pixels with output channels a multiple of 16, or the CPU "
               "kernels do not use the direct convolution on this machine (no AVX-512)";
   else
     pk.note = fmt::format("applied: {} convolution weight{} stored HWIO for the direct "

@@ -120,8 +120,8 @@ def KilnPackConvWeights : Pass<"kiln-pack-conv-weights", "mlir::func::FuncOp"> {
     group, stride 1, dilation 1, output plane = input plane, at most 49 taps
     (the direct convolution's shapes, directSameConvApplies in
     kiln/Dialect/OpQueries.h) and kiln_conv2d_channels_in_lanes(H, W, Cout)
-    (runtime/include/kiln/runtime/KernelABI.h: planes of at most 14 columns
-    and 256 pixels, Cout a multiple of 16). Any other convolution is left
+    (runtime/include/kiln/runtime/KernelABI.h: planes of at most 28 columns
+    and 784 pixels, Cout a multiple of 16). Any other convolution is left
     alone. W is replaced by a new non-trainable parameter `<W>.hwio` (made
     unique in the module; one per source parameter, shared by every
     convolution packed from it) and the old parameter op is erased when

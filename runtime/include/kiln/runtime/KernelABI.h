@@ -134,15 +134,17 @@ static inline int64_t kiln_conv2d_stride2_grad_weight_scratch_floats(int64_t cou
 
 /* Where kiln_conv2d_same_f32 (and kiln_conv2d_same_images_f32, one image at
  * a time) puts output channels in the vector lanes instead of pixels: planes
- * of at most 14 columns and 256 pixels (a 7x7 plane fills 49 of 64 pixel
- * lanes, a 2-thread split of 14x14 98 of 112), cout a multiple of 16, and
+ * of at most 28 columns and 784 pixels (a 7x7 plane fills 49 of 64 pixel
+ * lanes, a 2-thread split of 14x14 98 of 112; on 28x28 the blocks skip the
+ * FMAs of taps outside the image, which pixel lanes mask; larger planes have
+ * not been measured against pixel lanes), cout a multiple of 16, and
  * weights whose
  * output channels are contiguous (wsCo == 1, e.g. stored [kh][kw][cin][cout]).
  * The compiler stores the weights of such convolutions that way in inference
  * artifacts (kiln-pack-conv-weights), where they do not change; any weight
  * strides stay correct, only this path needs wsCo == 1. */
 static inline int kiln_conv2d_channels_in_lanes(int64_t h, int64_t w, int64_t cout) {
-  return w <= 14 && h * w <= 256 && cout % 16 == 0;
+  return w <= 28 && h * w <= 784 && cout % 16 == 0;
 }
 
 /* Version 2: kernels may call kiln_conv2d_same_f32 and
