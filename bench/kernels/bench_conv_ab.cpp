@@ -51,6 +51,10 @@ struct Build {
   ImagesFn images = nullptr;
   GradWeightFn gradWeight = nullptr;
   Stride2Fn stride2 = nullptr;
+  // kiln_conv2d_stride2_hwio_f32 (schema 5); null in older builds, whose
+  // stride-2 HWIO items then time kiln_conv2d_stride2_f32 (what such a build
+  // runs those layers with).
+  Stride2Fn stride2Hwio = nullptr;
 };
 
 /// Loads one build; an error names the file and the missing symbol.
@@ -65,6 +69,7 @@ bool load(const std::string &path, Build &b, std::string &error) {
   b.images = reinterpret_cast<ImagesFn>(dlsym(h, "kiln_conv2d_same_images_f32"));
   b.gradWeight = reinterpret_cast<GradWeightFn>(dlsym(h, "kiln_conv2d_same_grad_weight_f32"));
   b.stride2 = reinterpret_cast<Stride2Fn>(dlsym(h, "kiln_conv2d_stride2_f32"));
+  b.stride2Hwio = reinterpret_cast<Stride2Fn>(dlsym(h, "kiln_conv2d_stride2_hwio_f32"));
   if (!b.same || !b.images || !b.gradWeight || !b.stride2) {
     error = path + ": not a Kiln runtime with the convolution entries of schema 3 or later "
                    "(kiln_conv2d_same_f32, kiln_conv2d_same_images_f32, "
@@ -74,7 +79,18 @@ bool load(const std::string &path, Build &b, std::string &error) {
   return true;
 }
 
-enum class Kind { Hot, HotHwio, Streaming, Packed, PackedHwio, GradWeight, Stride2Hot, Stride2Packed };
+enum class Kind {
+  Hot,
+  HotHwio,
+  Streaming,
+  Packed,
+  PackedHwio,
+  GradWeight,
+  Stride2Hot,
+  Stride2Packed,
+  Stride2HotHwio,
+  Stride2PackedHwio
+};
 
 struct Item {
   std::string name;
@@ -146,6 +162,11 @@ int main(int argc, char **argv) {
       {"stride2 32->64ch 14x14 hot", Kind::Stride2Hot, 32, 14, 1, 0, 7},
       {"stride2 32->64ch 14x14 hot, rows 0..4", Kind::Stride2Hot, 32, 14, 1, 0, 4},
       {"stride2 16->32ch 28x28 batch (20 per call)", Kind::Stride2Packed, 16, 28, 20},
+      {"stride2 16->32ch 28x28 hot, hwio", Kind::Stride2HotHwio, 16, 28, 1, 0, 14},
+      {"stride2 16->32ch 28x28 hot, hwio, rows 7..14", Kind::Stride2HotHwio, 16, 28, 1, 7, 14},
+      {"stride2 32->64ch 14x14 hot, hwio", Kind::Stride2HotHwio, 32, 14, 1, 0, 7},
+      {"stride2 32->64ch 14x14 hot, hwio, rows 0..4", Kind::Stride2HotHwio, 32, 14, 1, 0, 4},
+      {"stride2 32->64ch 14x14 batch (20 per call), hwio", Kind::Stride2PackedHwio, 32, 14, 20},
   };
   fmt::print("A: {}\nB: {}\none thread, batch {}, {} alternating rounds per shape\n", a.path,
              b.path, batch, rounds);
@@ -155,13 +176,13 @@ int main(int argc, char **argv) {
   for (const Item &it : items) {
     const int64_t c = it.channels, h = it.side, plane = h * h;
     // Hot: one image, 64 calls per timing; the rest: the batch once.
-    const bool hot =
-        it.kind == Kind::Hot || it.kind == Kind::HotHwio || it.kind == Kind::Stride2Hot;
+    const bool hot = it.kind == Kind::Hot || it.kind == Kind::HotHwio ||
+                     it.kind == Kind::Stride2Hot || it.kind == Kind::Stride2HotHwio;
     const int64_t images = hot ? 1 : batch, repeats = hot ? 64 : 1;
     // Stride 2 doubles the channels and halves the side (a quarter plane).
-    const int64_t outChannels = it.kind == Kind::Stride2Hot || it.kind == Kind::Stride2Packed
-                                    ? 2 * c
-                                    : c;
+    const bool stride2 = it.kind == Kind::Stride2Hot || it.kind == Kind::Stride2Packed ||
+                         it.kind == Kind::Stride2HotHwio || it.kind == Kind::Stride2PackedHwio;
+    const int64_t outChannels = stride2 ? 2 * c : c;
     std::vector<float> x(images * c * plane), w(outChannels * c * 9), out(images * c * plane),
         dw(c * c * 9);
     for (float &v : x)
@@ -203,14 +224,23 @@ int main(int argc, char **argv) {
                            3, 1, 1, ci0, ci0 + c / 8);
           break;
         case Kind::Stride2Hot:
-          lib.stride2(x.data(), w.data(), out.data(), scratch.data(), it.row0, it.row1, c, h, h,
-                      2 * c, nullptr);
+        case Kind::Stride2HotHwio: {
+          const Stride2Fn fn =
+              it.kind == Kind::Stride2HotHwio && lib.stride2Hwio ? lib.stride2Hwio : lib.stride2;
+          fn(x.data(), w.data(), out.data(), scratch.data(), it.row0, it.row1, c, h, h, 2 * c,
+             nullptr);
           break;
+        }
         case Kind::Stride2Packed: // rows of perCall whole images per call
+        case Kind::Stride2PackedHwio: {
+          const Stride2Fn fn = it.kind == Kind::Stride2PackedHwio && lib.stride2Hwio
+                                   ? lib.stride2Hwio
+                                   : lib.stride2;
           for (int64_t n = 0; n < images; n += it.perCall)
-            lib.stride2(x.data(), w.data(), out.data(), scratch.data(), n * (h / 2),
-                        std::min(n + it.perCall, images) * (h / 2), c, h, h, 2 * c, nullptr);
+            fn(x.data(), w.data(), out.data(), scratch.data(), n * (h / 2),
+               std::min(n + it.perCall, images) * (h / 2), c, h, h, 2 * c, nullptr);
           break;
+        }
         }
       }
     };

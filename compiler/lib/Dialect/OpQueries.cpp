@@ -70,4 +70,9 @@ bool directSameConvApplies(const ConvExtents &c) {
          c.ow == c.w && c.kh * c.kw <= 49;
 }
 
+bool directStride2ConvApplies(const ConvExtents &c) {
+  return c.groups == 1 && c.sh == 2 && c.sw == 2 && c.dh == 1 && c.dw == 1 && c.kh == 3 &&
+         c.kw == 3 && c.h % 2 == 0 && c.w % 2 == 0 && c.oh == c.h / 2 && c.ow == c.w / 2;
+}
+
 } // namespace kiln

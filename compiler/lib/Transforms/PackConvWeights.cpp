@@ -37,17 +37,18 @@ using mlir::Operation;
 constexpr llvm::StringLiteral kPacksAttr = "kiln.weight_packs";
 
 /// Whether the runtime will compute `conv` with output channels in the
-/// vector lanes once its weight is HWIO: a direct "same" convolution (the CPU
-/// lowering's rule) of a small plane with Cout a multiple of 16.
+/// vector lanes once its weight is HWIO: a direct "same" or stride-2
+/// convolution (the CPU lowering's rules) of a small output plane with Cout
+/// a multiple of 16.
 bool packable(Conv2dOp conv) {
   if (conv.getWeightLayout() != "oihw")
     return false;
   std::optional<ConvExtents> extents = convExtentsOf(conv);
-  if (!extents || !directSameConvApplies(*extents))
+  if (!extents || !(directSameConvApplies(*extents) || directStride2ConvApplies(*extents)))
     return false;
   const int64_t cout = conv.getOihwWeightShape()[0];
   return !mlir::ShapedType::isDynamic(cout) &&
-         kiln_conv2d_channels_in_lanes(extents->h, extents->w, cout);
+         kiln_conv2d_channels_in_lanes(extents->oh, extents->ow, cout);
 }
 
 struct KilnPackConvWeightsPass : impl::KilnPackConvWeightsBase<KilnPackConvWeightsPass> {

@@ -141,6 +141,10 @@ struct Geometry {
   // Applied to each value before it is stored (null: none); a residual is
   // read at the value's offset from `out`, relative to `residual`.
   const OutputStage *stage = nullptr;
+  // The convolution's stride (convChannelsInLanes only; the pixel-lane paths
+  // take stride 2 through phase planes): h and w_ are then the input's, the
+  // rows oy0..oy1 and ld the output's.
+  int64_t stride = 1;
 };
 
 struct GradWeightGeometry {
@@ -651,7 +655,7 @@ constexpr int kCilTileStride = 64; // floats per tile row: 64 channels, or 64 pi
 enum class CilPixels { All, SkipFirst, SkipLast, Masked };
 
 /// FMA I (pixel j = I / CV, channels 16c.. with c = I % CV) of a tap's step.
-template <int P, int CV, CilPixels Kind, int I>
+template <int P, int CV, int S, CilPixels Kind, int I>
 __attribute__((target("avx512f"), always_inline)) inline void
 cilFma(__m512 (&acc)[P * CV], const __m512 (&wv)[CV], const float *x, const int64_t *offset,
        const __mmask16 *mask) {
@@ -660,29 +664,30 @@ cilFma(__m512 (&acc)[P * CV], const __m512 (&wv)[CV], const float *x, const int6
     acc[I] = _mm512_mask3_fmadd_ps(wv[c], _mm512_set1_ps(x[offset[j]]), acc[I], mask[j]);
   else if constexpr (!(Kind == CilPixels::SkipFirst && j == 0) &&
                      !(Kind == CilPixels::SkipLast && j == P - 1))
-    acc[I] = _mm512_fmadd_ps(wv[c], _mm512_set1_ps(x[j]), acc[I]);
+    acc[I] = _mm512_fmadd_ps(wv[c], _mm512_set1_ps(x[S * j]), acc[I]);
 }
 
-/// One (tap, input channel) step: CV weight vectors, then w * CV FMAs.
-template <int P, int CV, CilPixels Kind, int... C, int... I>
+/// One (tap, input channel) step: CV weight vectors, then P * CV FMAs
+/// (pixel j reads x[S * j]: S is the convolution's stride).
+template <int P, int CV, int S, CilPixels Kind, int... C, int... I>
 __attribute__((target("avx512f"), always_inline)) inline void
 cilStep(__m512 (&acc)[P * CV], const float *x, const float *w, const int64_t *offset,
         const __mmask16 *mask, std::integer_sequence<int, C...>,
         std::integer_sequence<int, I...>) {
   __m512 wv[CV];
   ((wv[C] = inRegister(_mm512_loadu_ps(w + 16 * C))), ...);
-  (cilFma<P, CV, Kind, I>(acc, wv, x, offset, mask), ...);
+  (cilFma<P, CV, S, Kind, I>(acc, wv, x, offset, mask), ...);
 }
 
 /// acc += sum over input channels of w[ci] x x[ci] for one tap: x at the
 /// tap's input for pixel 0 (Masked: at the row's start, pixel j reading
 /// offset[j]), w at the tap's weights of the block's first channel.
-template <int P, int CV, CilPixels Kind>
+template <int P, int CV, int S, CilPixels Kind>
 __attribute__((target("avx512f"), always_inline)) inline void
 cilTap(__m512 (&acc)[P * CV], const float *x, int64_t xChan, const float *w, int64_t wsCi,
        int64_t cin, const int64_t *offset, const __mmask16 *mask) {
   for (int64_t ci = 0; ci < cin; ++ci, x += xChan, w += wsCi)
-    cilStep<P, CV, Kind>(acc, x, w, offset, mask, std::make_integer_sequence<int, CV>(),
+    cilStep<P, CV, S, Kind>(acc, x, w, offset, mask, std::make_integer_sequence<int, CV>(),
                          std::make_integer_sequence<int, P * CV>());
 }
 
@@ -751,46 +756,52 @@ __attribute__((target("avx512f"))) void storeTransposed(const float *src, int64_
                           stageVector(r[i], steps, co + i, res ? res + i * ld : nullptr, m));
 }
 
+/// floor(a / b) and ceil(a / b) for b > 0.
+constexpr int64_t floorDiv(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+constexpr int64_t ceilDiv(int64_t a, int64_t b) { return -floorDiv(-a, b); }
+
 /// Pixels [x0, x0 + P) of output row oy, channels [co, co + 16 CV),
 /// written unstaged to tile[p + j][c] (pixel j of the block, channel c).
-/// A row of up to kCilMaxW pixels is one block (x0 = 0, P = w); wider rows
-/// (up to 2 kCilMaxW) are two.
-template <int P, int CV>
+/// A row of up to kCilMaxW pixels is one block (x0 = 0, P = its width);
+/// wider rows (up to 2 kCilMaxW) are two. S: the stride (g.stride), output
+/// pixel (oy, ox) reading input (S oy + ky - ph, S ox + kx - pw).
+template <int P, int CV, int S>
 __attribute__((target("avx512f"))) void cilRow(const Geometry &g, int64_t oy, int64_t x0,
                                                int64_t co, float *tile, int64_t p) {
   constexpr auto all = std::make_integer_sequence<int, P * CV>();
   __m512 acc[P * CV];
   zeroBlock<P * CV>(acc, all);
   for (int64_t ky = 0; ky < g.kh; ++ky) {
-    const int64_t iy = oy + ky - g.ph;
+    const int64_t iy = S * oy + ky - g.ph;
     if (iy < 0 || iy >= g.h)
       continue; // every pixel's tap reads outside the image
     for (int64_t kx = 0; kx < g.kw; ++kx) {
       const int64_t dx = kx - g.pw;
-      // Pixel j reads column x0 + j + dx: inside the row for j in [j0, j1).
-      const int64_t j0 = std::max<int64_t>(0, -dx - x0),
-                    j1 = std::min<int64_t>(P, g.w_ - x0 - dx);
+      // Pixel j reads column S (x0 + j) + dx: inside the row for j in [j0, j1).
+      const int64_t j0 = std::max<int64_t>(0, ceilDiv(-dx, S) - x0),
+                    j1 = std::min<int64_t>(P, floorDiv(g.w_ - 1 - dx, S) - x0 + 1);
       if (j0 >= j1)
         continue;
       const float *w = g.w + co + ky * g.wsY + kx * g.wsX;
-      const float *row = g.x + iy * g.w_ + x0;
+      const float *row = g.x + iy * g.w_ + S * x0;
       if (j0 == 0 && j1 == P) {
-        cilTap<P, CV, CilPixels::All>(acc, row + dx, g.xChan, w, g.wsCi, g.cin, nullptr, nullptr);
+        cilTap<P, CV, S, CilPixels::All>(acc, row + dx, g.xChan, w, g.wsCi, g.cin, nullptr,
+                                         nullptr);
       } else if (j0 == 1 && j1 == P) {
-        cilTap<P, CV, CilPixels::SkipFirst>(acc, row + dx, g.xChan, w, g.wsCi, g.cin, nullptr,
-                                            nullptr);
+        cilTap<P, CV, S, CilPixels::SkipFirst>(acc, row + dx, g.xChan, w, g.wsCi, g.cin, nullptr,
+                                               nullptr);
       } else if (j0 == 0 && j1 == P - 1) {
-        cilTap<P, CV, CilPixels::SkipLast>(acc, row + dx, g.xChan, w, g.wsCi, g.cin, nullptr,
-                                           nullptr);
+        cilTap<P, CV, S, CilPixels::SkipLast>(acc, row + dx, g.xChan, w, g.wsCi, g.cin, nullptr,
+                                              nullptr);
       } else {
         // Pixels outside [j0, j1) read a pixel of the row (never used).
         int64_t offset[P];
         __mmask16 mask[P];
         for (int j = 0; j < P; ++j) {
-          offset[j] = std::clamp<int64_t>(j + dx, -x0, g.w_ - 1 - x0);
+          offset[j] = std::clamp<int64_t>(S * j + dx, -S * x0, g.w_ - 1 - S * x0);
           mask[j] = j >= j0 && j < j1 ? 0xFFFF : 0;
         }
-        cilTap<P, CV, CilPixels::Masked>(acc, row, g.xChan, w, g.wsCi, g.cin, offset, mask);
+        cilTap<P, CV, S, CilPixels::Masked>(acc, row, g.xChan, w, g.wsCi, g.cin, offset, mask);
       }
     }
   }
@@ -804,21 +815,24 @@ bool channelsInLanesApplies(int64_t h, int64_t w, int64_t cout, int64_t wsCo) {
 }
 
 using CilRowFn = void (*)(const Geometry &, int64_t, int64_t, int64_t, float *, int64_t);
-template <int P, int CV> constexpr CilRowFn cilRowFn() {
+template <int P, int CV, int S> constexpr CilRowFn cilRowFn() {
   if constexpr (P * CV <= kCilMaxAcc)
-    return &cilRow<P, CV>;
+    return &cilRow<P, CV, S>;
   else
     return nullptr;
 }
-template <int P> constexpr std::array<CilRowFn, kCilMaxCV> cilRowsOfWidth() {
-  return {cilRowFn<P, 1>(), cilRowFn<P, 2>(), cilRowFn<P, 3>(), cilRowFn<P, 4>()};
+template <int P, int S> constexpr std::array<CilRowFn, kCilMaxCV> cilRowsOfWidth() {
+  return {cilRowFn<P, 1, S>(), cilRowFn<P, 2, S>(), cilRowFn<P, 3, S>(), cilRowFn<P, 4, S>()};
 }
-// kCilRows[w - 1][CV - 1]
-constexpr std::array<CilRowFn, kCilMaxCV> kCilRows[kCilMaxW] = {
-    cilRowsOfWidth<1>(),  cilRowsOfWidth<2>(),  cilRowsOfWidth<3>(),  cilRowsOfWidth<4>(),
-    cilRowsOfWidth<5>(),  cilRowsOfWidth<6>(),  cilRowsOfWidth<7>(),  cilRowsOfWidth<8>(),
-    cilRowsOfWidth<9>(),  cilRowsOfWidth<10>(), cilRowsOfWidth<11>(), cilRowsOfWidth<12>(),
-    cilRowsOfWidth<13>(), cilRowsOfWidth<14>(),
+template <int S, int... P>
+constexpr std::array<std::array<CilRowFn, kCilMaxCV>, kCilMaxW>
+cilRowsOfStride(std::integer_sequence<int, P...>) {
+  return {cilRowsOfWidth<P + 1, S>()...};
+}
+// kCilRows[S - 1][P - 1][CV - 1]: stride 1 and 2.
+constexpr std::array<std::array<CilRowFn, kCilMaxCV>, kCilMaxW> kCilRows[2] = {
+    cilRowsOfStride<1>(std::make_integer_sequence<int, kCilMaxW>()),
+    cilRowsOfStride<2>(std::make_integer_sequence<int, kCilMaxW>()),
 };
 
 /// Rows [oy0, oy1) of one image, channels in lanes (kiln_conv2d_channels_in_lanes
@@ -828,23 +842,25 @@ constexpr std::array<CilRowFn, kCilMaxCV> kCilRows[kCilMaxW] = {
 /// other paths, so the same bits).
 __attribute__((target("avx512f"))) void convChannelsInLanes(const Geometry &g) {
   alignas(64) float byPixel[kCilTileStride * 16 * kCilMaxCV];
+  const int64_t ow = (g.w_ + 2 * g.pw - g.kw) / g.stride + 1; // output columns
   // Rows over kCilMaxW pixels go as two blocks, of pa and pb pixels.
-  const int64_t pa = g.w_ <= kCilMaxW ? g.w_ : (g.w_ + 1) / 2, pb = g.w_ - pa;
+  const int64_t pa = ow <= kCilMaxW ? ow : (ow + 1) / 2, pb = ow - pa;
   const int64_t maxCv = std::min<int64_t>(kCilMaxCV, kCilMaxAcc / pa);
-  const int64_t groupRows = std::max<int64_t>(1, kCilTileStride / g.w_); // rows filling a tile row
+  const int64_t groupRows = std::max<int64_t>(1, kCilTileStride / ow); // rows filling a tile row
+  const auto &rows = kCilRows[g.stride - 1];
   for (int64_t co = 0; co < g.cout; co += 16 * maxCv) {
     const int64_t cv = std::min<int64_t>(maxCv, (g.cout - co) / 16);
-    const CilRowFn rowA = kCilRows[pa - 1][cv - 1];
-    const CilRowFn rowB = pb > 0 ? kCilRows[pb - 1][cv - 1] : nullptr;
+    const CilRowFn rowA = rows[pa - 1][cv - 1];
+    const CilRowFn rowB = pb > 0 ? rows[pb - 1][cv - 1] : nullptr;
     for (int64_t y0 = g.oy0; y0 < g.oy1; y0 += groupRows) {
-      const int64_t y1 = std::min(y0 + groupRows, g.oy1), pixels = (y1 - y0) * g.w_;
+      const int64_t y1 = std::min(y0 + groupRows, g.oy1), pixels = (y1 - y0) * ow;
       for (int64_t oy = y0; oy < y1; ++oy) {
-        rowA(g, oy, 0, co, byPixel, (oy - y0) * g.w_);
+        rowA(g, oy, 0, co, byPixel, (oy - y0) * ow);
         if (rowB)
-          rowB(g, oy, pa, co, byPixel, (oy - y0) * g.w_ + pa);
+          rowB(g, oy, pa, co, byPixel, (oy - y0) * ow + pa);
       }
       const OutputStage &stage = g.stage ? *g.stage : kNoStage;
-      const int64_t o = (y0 - g.oy0) * g.w_;
+      const int64_t o = (y0 - g.oy0) * ow;
       for (int64_t c = 0; c < cv; ++c)
         for (int64_t p = 0; p < pixels; p += 16) {
           const int64_t at = (co + 16 * c) * g.ld + o + p;
@@ -853,6 +869,28 @@ __attribute__((target("avx512f"))) void convChannelsInLanes(const Geometry &g) {
                           stage.residual ? stage.residual + at : nullptr);
         }
     }
+  }
+}
+
+/// Rows (n, oy) in [row0, row1) of the stride-2 convolution below with HWIO
+/// weights, channels in lanes (kiln_conv2d_channels_in_lanes holds for the
+/// output plane): no phase split - a block's pixels broadcast every other
+/// input column - and each image's rows written in place. Taps, then input
+/// channels, as in the phase-split kernel: the same sums, bitwise.
+__attribute__((target("avx512f"))) void
+convStride2ChannelsInLanes(const kiln::rt::DirectConvStride2Args &a) {
+  const int64_t oh = a.h / 2, ow = a.w / 2, plane = oh * ow;
+  OutputStage stage(a.epilogue, a.cout);
+  const float *residual = stage.residual;
+  for (int64_t n = a.row0 / oh; n * oh < a.row1; ++n) {
+    const int64_t v0 = std::max<int64_t>(a.row0 - n * oh, 0);
+    const int64_t v1 = std::min<int64_t>(a.row1 - n * oh, oh);
+    const int64_t offset = n * a.cout * plane + v0 * ow;
+    if (residual)
+      stage.residual = residual + offset;
+    convChannelsInLanes({a.x + n * a.cin * a.h * a.w, a.wt, a.out + offset, plane, a.cin, a.h,
+                         a.w, a.cout, 3, 3, 1, 1, 1, a.cout, 3 * a.cin * a.cout, a.cin * a.cout,
+                         v0, v1, a.h * a.w, a.h, 0, stageOrNull(stage), 2});
   }
 }
 
@@ -886,6 +924,12 @@ __attribute__((target("avx512f"))) void convStride2Avx512(const kiln::rt::Direct
   }
   int64_t wTap[9], xTap[9], dy[9], dx[9];
   stride2Taps(all, ow, wTap, xTap, dy, dx);
+  // Weight strides (co, ci) and each tap's offset: OIHW, or HWIO
+  // (kiln_conv2d_stride2_hwio_f32) where the shape has no channels-in-lanes path.
+  const int64_t wsCo = a.hwio ? 1 : a.cin * 9, wsCi = a.hwio ? a.cout : 9;
+  if (a.hwio)
+    for (int64_t &t : wTap)
+      t *= a.cin * a.cout;
   const int64_t v0 = a.row0 - n0 * oh, v1 = a.row1 - n0 * oh;
   OutputStage stage(a.epilogue, a.cout);
   if (images == 1) {
@@ -894,14 +938,14 @@ __attribute__((target("avx512f"))) void convStride2Avx512(const kiln::rt::Direct
     const int64_t offset = n0 * a.cout * plane + v0 * ow;
     if (stage.residual)
       stage.residual += offset;
-    convTaps({phases, a.wt, a.out + offset, plane, a.cin, oh, ow, a.cout, 3, 3, 1, 1, a.cin * 9,
-              9, 3, 1, v0, v1, 4 * all, oh, 4 * all, stageOrNull(stage)},
+    convTaps({phases, a.wt, a.out + offset, plane, a.cin, oh, ow, a.cout, 3, 3, 1, 1, wsCo, wsCi,
+              0, 0, v0, v1, 4 * all, oh, 4 * all, stageOrNull(stage)},
              9, wTap, xTap, dy, dx);
     return;
   }
   const int64_t ld = (v1 - v0) * ow;
-  convTaps({phases, a.wt, rows, ld, a.cin, images * oh, ow, a.cout, 3, 3, 1, 1, a.cin * 9, 9, 3,
-            1, v0, v1, 4 * all, oh, 4 * all},
+  convTaps({phases, a.wt, rows, ld, a.cin, images * oh, ow, a.cout, 3, 3, 1, 1, wsCo, wsCi, 0, 0,
+            v0, v1, 4 * all, oh, 4 * all},
            9, wTap, xTap, dy, dx);
   for (int64_t vr = v0; vr < v1; ++vr) {
     const int64_t n = n0 + vr / oh, oy = vr % oh;
@@ -1508,7 +1552,8 @@ void directConvStride2Portable(const DirectConvStride2Args &a) {
               const int64_t iy = 2 * oy + ky - 1, ix = 2 * ox + kx - 1;
               if (iy < 0 || iy >= a.h || ix < 0 || ix >= a.w)
                 continue;
-              acc += a.wt[(co * a.cin + ci) * 9 + ky * 3 + kx] *
+              acc += a.wt[a.hwio ? ((ky * 3 + kx) * a.cin + ci) * a.cout + co
+                                 : (co * a.cin + ci) * 9 + ky * 3 + kx] *
                      a.x[((n * a.cin + ci) * a.h + iy) * a.w + ix];
             }
         const int64_t i = ((n * a.cout + co) * oh + oy) * ow + ox;
@@ -1524,7 +1569,11 @@ bool directConvStride2Avx512(const DirectConvStride2Args &a) {
   if (!hasAvx512() || a.h % 2 != 0 || a.w % 2 != 0 ||
       images * plane + 16 * kMaxPV > kMaxFloatRowPixel)
     return false;
-  if (a.row1 > a.row0 && a.cout > 0)
+  if (a.row1 <= a.row0 || a.cout <= 0)
+    return true;
+  if (a.hwio && kiln_conv2d_channels_in_lanes(oh, a.w / 2, a.cout))
+    convStride2ChannelsInLanes(a);
+  else
     convStride2Avx512(a);
   return true;
 #else
@@ -1652,6 +1701,18 @@ extern "C" void kiln_conv2d_stride2_f32(const float *x, const float *wt, float *
                                         const kiln_conv2d_epilogue *epilogue) {
   const kiln::rt::DirectConvStride2Args a{x,   wt,  out, scratch, row0, row1,
                                           cin, h,   w,   cout,    epilogue};
+  if (row1 <= row0 || cout <= 0 || h < 2 || w < 2) // no output rows without a 2x2 input
+    return;
+  if (!kiln::rt::directConvStride2Avx512(a))
+    kiln::rt::directConvStride2Portable(a);
+}
+
+extern "C" void kiln_conv2d_stride2_hwio_f32(const float *x, const float *wt, float *out,
+                                             float *scratch, int64_t row0, int64_t row1,
+                                             int64_t cin, int64_t h, int64_t w, int64_t cout,
+                                             const kiln_conv2d_epilogue *epilogue) {
+  const kiln::rt::DirectConvStride2Args a{x,   wt, out,  scratch,  row0, row1,
+                                          cin, h,  w,    cout,     epilogue, true};
   if (row1 <= row0 || cout <= 0 || h < 2 || w < 2) // no output rows without a 2x2 input
     return;
   if (!kiln::rt::directConvStride2Avx512(a))

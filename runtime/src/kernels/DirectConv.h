@@ -39,12 +39,14 @@ void directConvImagesPortable(const DirectConvImagesArgs &a);
 /// The packed AVX-512 path; false (nothing done) where the CPU or the shape
 /// does not allow it.
 bool directConvImagesAvx512(const DirectConvImagesArgs &a);
-/// Arguments of kiln_conv2d_stride2_f32, in its order.
+/// Arguments of kiln_conv2d_stride2_f32, in its order; hwio: the weights
+/// are [3][3][cin][cout] (kiln_conv2d_stride2_hwio_f32).
 struct DirectConvStride2Args {
   const float *x, *wt;
   float *out, *scratch;
   int64_t row0, row1, cin, h, w, cout;
   const kiln_conv2d_epilogue *epilogue = nullptr;
+  bool hwio = false;
 };
 /// The plain loop (any CPU).
 void directConvStride2Portable(const DirectConvStride2Args &a);

@@ -220,7 +220,7 @@ def case_json(model_dir, weights, kernels):
     check(re.match(r"^kiln \d+\.\d+\.\d+$", j["compiler"]["version"]) is not None,
           "compiler version")
     check("fusion=on" in j["compiler"]["flags"], "compiler flags")
-    check(j["compiler"]["artifact_schema_version"] == 4, "schema version")
+    check(j["compiler"]["artifact_schema_version"] == 5, "schema version")
     fold = j["batch_norm_folding"]
     check(fold["applied"] == j["compiler"]["batch_norm_folded"], "folding recorded twice")
     check(isinstance(fold["note"], str) and fold["note"], "folding note")

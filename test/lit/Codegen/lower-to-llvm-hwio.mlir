@@ -5,6 +5,8 @@
 // HWIO weight strides co 1, ci Cout = 16, ky KW * Cin * Cout = 192,
 // kx Cin * Cout = 64 (OIHW would be 36, 9, 3, 1). im2col + sgemm reads OIHW
 // rows, so lowering the same kernel with conv-algorithm=im2col is an error.
+// A 3x3 stride-2 convolution with an HWIO weight calls the stride-2 kernel's
+// HWIO entry (channels in lanes: no phase planes, so no scratch).
 // RUN: kiln-opt -kiln-lower-to-llvm="conv-algorithm=direct" %s | FileCheck %s
 // RUN: not kiln-opt -kiln-lower-to-llvm="conv-algorithm=im2col" %s 2>&1 | FileCheck %s --check-prefix=IM2COL
 
@@ -24,6 +26,8 @@ func.func @hwio(%arg0: tensor<?x4x5x5xf32>) -> tensor<?x16x5x5xf32> attributes {
 // (4 + 16) * 40 * 25 floats = 80000 bytes.
 // CHECK-LABEL: func.func @hwio
 // CHECK:         kiln.kernel "hwio_k0" {{.*}} kiln.scratch_bytes = 80000 : i64
+// CHECK-LABEL: func.func @hwio_stride2
+// CHECK:         kiln.kernel "hwio_s2_k0" {{.*}} kiln.scratch_bytes = 0 : i64
 // CHECK-LABEL: llvm.func @hwio_k0(
 // The calls' trailing constants: kh, kw, ph, pw, then the four weight strides.
 // CHECK:         llvm.mlir.constant(3 : i64) : i64
@@ -44,4 +48,19 @@ func.func @hwio(%arg0: tensor<?x4x5x5xf32>) -> tensor<?x16x5x5xf32> attributes {
 // CHECK-NEXT:    %[[KY1:.*]] = llvm.mlir.constant(192 : i64) : i64
 // CHECK-NEXT:    %[[KX1:.*]] = llvm.mlir.constant(64 : i64) : i64
 // CHECK-NEXT:    llvm.call @kiln_conv2d_same_f32({{.*}}, %[[CO1]], %[[CI1]], %[[KY1]], %[[KX1]], %{{.*}}, %{{.*}}, %{{.*}})
+// CHECK-NOT:     llvm.call @cblas_sgemm
+
+func.func @hwio_stride2(%arg0: tensor<?x16x28x28xf32>) -> tensor<?x32x14x14xf32> attributes {kiln.arena_fixed_bytes = 0 : i64, kiln.arena_per_item_bytes = 0 : i64, kiln.peak_bytes_per_item = 0 : i64} {
+  %0 = kiln.parameter "down.w.hwio" {trainable = false} : tensor<3x3x16x32xf32>
+  %1 = kiln.kernel "hwio_s2_k0" kind("out_fusible") (%arg0, %0 : tensor<?x16x28x28xf32>, tensor<3x3x16x32xf32>) attributes {kiln.buffer = "output", kiln.output_index = 0 : i64} -> tensor<?x32x14x14xf32> {
+  ^bb0(%arg2: tensor<?x16x28x28xf32>, %arg3: tensor<3x3x16x32xf32>):
+    %3 = kiln.conv2d %arg2, %arg3 {padding = array<i64: 1, 1>, strides = array<i64: 2, 2>, weight_layout = "hwio"} : (tensor<?x16x28x28xf32>, tensor<3x3x16x32xf32>) -> tensor<?x32x14x14xf32>
+    kiln.yield %3 : tensor<?x32x14x14xf32>
+  }
+  return %1 : tensor<?x32x14x14xf32>
+}
+
+// CHECK-LABEL: llvm.func @hwio_s2_k0(
+// CHECK:         llvm.call @kiln_conv2d_stride2_hwio_f32(
+// CHECK-NOT:     llvm.call @kiln_conv2d_stride2_f32(
 // CHECK-NOT:     llvm.call @cblas_sgemm

@@ -47,8 +47,12 @@ inline bool stride2Portable(const DirectConvStride2Args &a) {
   return true;
 }
 inline bool stride2AbiEntry(const DirectConvStride2Args &a) {
-  kiln_conv2d_stride2_f32(a.x, a.wt, a.out, a.scratch, a.row0, a.row1, a.cin, a.h, a.w, a.cout,
-                          a.epilogue);
+  if (a.hwio)
+    kiln_conv2d_stride2_hwio_f32(a.x, a.wt, a.out, a.scratch, a.row0, a.row1, a.cin, a.h, a.w,
+                                 a.cout, a.epilogue);
+  else
+    kiln_conv2d_stride2_f32(a.x, a.wt, a.out, a.scratch, a.row0, a.row1, a.cin, a.h, a.w,
+                            a.cout, a.epilogue);
   return true;
 }
 

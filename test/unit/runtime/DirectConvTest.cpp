@@ -561,25 +561,39 @@ TEST(DirectConvImages, PortablePathIsBitwiseOneCallPerImage) {
 // row ranges that start and end inside images (the runtime splits by rows),
 // several images per call, every output-channel tail, 28x28 -> 14x14, the
 // 14x14 -> 7x7 of resnet20 and small non-square planes; rows outside the
-// range must stay untouched.
+// range must stay untouched. hwio: the same weights stored [3][3][cin][cout]
+// (kiln_conv2d_stride2_hwio_f32: channels in lanes where the output plane
+// allows, else the phase split reading them through strides).
 struct Stride2Case {
   int64_t batch, cin, h, w, cout, row0, row1;
 };
 
+/// [cout][cin][kh][kw] -> [kh][kw][cin][cout].
+std::vector<float> toHwio(const std::vector<float> &oihw, int64_t cout, int64_t cin,
+                          int64_t taps) {
+  std::vector<float> hwio(oihw.size());
+  for (int64_t co = 0; co < cout; ++co)
+    for (int64_t ci = 0; ci < cin; ++ci)
+      for (int64_t t = 0; t < taps; ++t)
+        hwio[(t * cin + ci) * cout + co] = oihw[(co * cin + ci) * taps + t];
+  return hwio;
+}
+
 template <typename Path>
-void checkStride2(const Stride2Case &c, Path path, const char *name) {
+void checkStride2(const Stride2Case &c, Path path, const char *name, bool hwio = false) {
   const int64_t oh = c.h / 2, ow = c.w / 2;
   const std::vector<float> x = randomValues(c.batch * c.cin * c.h * c.w, 5);
   const std::vector<float> wt = randomValues(c.cout * c.cin * 9, 6);
+  const std::vector<float> wtHwio = toHwio(wt, c.cout, c.cin, 9);
   std::vector<float> out(c.batch * c.cout * oh * ow, 12345.0f);
   const int64_t images = (c.row1 + oh - 1) / oh - c.row0 / oh;
   // NaN scratch: a phase row the call did not split, read into a lane that
   // is not masked off, would show.
   std::vector<float> scratch((4 * c.cin + c.cout) * images * oh * ow,
                              std::numeric_limits<float>::quiet_NaN());
-  const kiln::rt::DirectConvStride2Args a{x.data(), wt.data(), out.data(), scratch.data(),
-                                          c.row0,   c.row1,    c.cin,      c.h,
-                                          c.w,      c.cout};
+  const kiln::rt::DirectConvStride2Args a{x.data(), hwio ? wtHwio.data() : wt.data(),
+                                          out.data(), scratch.data(), c.row0, c.row1, c.cin,
+                                          c.h, c.w, c.cout, nullptr, hwio};
   if (!path(a))
     GTEST_SKIP() << name << " path not available on this CPU";
   const double eps = std::ldexp(1.0, -24);
@@ -607,7 +621,8 @@ void checkStride2(const Stride2Case &c, Path path, const char *name) {
               }
           const double bound = (c.cin * 9 + 1) * eps * magnitude + 1e-30;
           ASSERT_NEAR(got, exact, bound)
-              << name << ": n " << n << " co " << co << " oy " << oy << " ox " << ox << " ("
+              << name << (hwio ? " hwio" : "") << ": n " << n << " co " << co << " oy " << oy
+              << " ox " << ox << " ("
               << c.cin << "x" << c.h << "x" << c.w << " -> " << c.cout << ", rows " << c.row0
               << ".." << c.row1 << ")";
         }
@@ -624,6 +639,14 @@ std::vector<Stride2Case> stride2Cases() {
       {5, 2, 4, 6, 9, 0, 10},      // 2x3 output planes, 5 images packed
       {2, 5, 2, 2, 3, 1, 2},       // a 1x1 output plane
       {6, 1, 8, 8, 8, 3, 4},       // a single row
+      // Output planes channels in lanes takes with HWIO weights (Cout a
+      // multiple of 16, at most 28 columns): two channel blocks at 14
+      // columns, a 28-wide output in two pixel blocks, an odd 15-wide one
+      // (8 + 7), a 30x30 output it does not take (the phase split then).
+      {2, 32, 28, 28, 64, 3, 25},
+      {1, 8, 56, 56, 16, 0, 28},
+      {2, 4, 10, 30, 16, 2, 9},
+      {1, 3, 60, 60, 16, 0, 30},
   };
 }
 
@@ -640,6 +663,108 @@ TEST(DirectConvStride2, PortablePathMatchesDoubleReference) {
 TEST(DirectConvStride2, AbiEntryMatchesDoubleReference) {
   for (const Stride2Case &c : stride2Cases())
     checkStride2(c, paths::stride2AbiEntry, "kiln_conv2d_stride2_f32");
+}
+
+TEST(DirectConvStride2, HwioAvx512PathMatchesDoubleReference) {
+  for (const Stride2Case &c : stride2Cases())
+    checkStride2(c, paths::stride2Avx512, "avx512", true);
+}
+
+TEST(DirectConvStride2, HwioPortablePathMatchesDoubleReference) {
+  for (const Stride2Case &c : stride2Cases())
+    checkStride2(c, paths::stride2Portable, "portable", true);
+}
+
+TEST(DirectConvStride2, HwioAbiEntryMatchesDoubleReference) {
+  for (const Stride2Case &c : stride2Cases())
+    checkStride2(c, paths::stride2AbiEntry, "kiln_conv2d_stride2_hwio_f32", true);
+}
+
+// Channels in lanes keeps the phase-split kernel's order (taps, then input
+// channels) and its stage code, so HWIO weights must give bitwise its
+// outputs, with no stage and with every step (bias, batch norm, residual,
+// relu), over row ranges across images.
+TEST(DirectConvStride2, HwioIsBitwiseThePhaseSplitPath) {
+  const Stride2Case shapes[] = {{1, 16, 28, 28, 32, 0, 14}, {1, 16, 28, 28, 32, 7, 14},
+                                {1, 32, 14, 14, 64, 0, 4},  {3, 32, 14, 14, 64, 2, 19},
+                                {2, 8, 56, 56, 16, 5, 50},  {2, 4, 10, 30, 48, 1, 10}};
+  for (const Stride2Case &c : shapes) {
+    const int64_t oh = c.h / 2, ow = c.w / 2, outSize = c.batch * c.cout * oh * ow;
+    ASSERT_TRUE(kiln_conv2d_channels_in_lanes(oh, ow, c.cout));
+    const std::vector<float> x = randomValues(c.batch * c.cin * c.h * c.w, 3);
+    const std::vector<float> oihw = randomValues(c.cout * c.cin * 9, 4);
+    const std::vector<float> hwio = toHwio(oihw, c.cout, c.cin, 9);
+    const std::vector<float> bias = randomValues(c.cout, 5), mean = randomValues(c.cout, 6);
+    const std::vector<float> beta = randomValues(c.cout, 7);
+    const std::vector<float> residual = randomValues(outSize, 8);
+    std::vector<float> gamma = randomValues(c.cout, 9), var = randomValues(c.cout, 10);
+    for (float &v : var)
+      v = 1.5f + v; // positive
+    const kiln_conv2d_epilogue all{bias.data(), gamma.data(), beta.data(), mean.data(),
+                                   var.data(),  residual.data(), 1e-5f, 1};
+    std::vector<float> scratch((4 * c.cin + c.cout) * c.batch * oh * ow);
+    for (const kiln_conv2d_epilogue *stage : {static_cast<const kiln_conv2d_epilogue *>(nullptr),
+                                              &all}) {
+      std::vector<float> phases(outSize, 12345.0f), lanes = phases;
+      kiln::rt::DirectConvStride2Args a{x.data(), oihw.data(), phases.data(), scratch.data(),
+                                        c.row0,   c.row1,      c.cin,         c.h,
+                                        c.w,      c.cout,      stage};
+      if (!paths::stride2Avx512(a))
+        GTEST_SKIP() << "no AVX-512 on this CPU";
+      a.wt = hwio.data();
+      a.out = lanes.data();
+      a.hwio = true;
+      ASSERT_TRUE(paths::stride2Avx512(a));
+      int64_t nonzero = 0;
+      for (int64_t i = 0; i < outSize; ++i) {
+        ASSERT_EQ(std::memcmp(&phases[i], &lanes[i], sizeof(float)), 0)
+            << c.cin << "x" << c.h << "x" << c.w << " -> " << c.cout << ", rows " << c.row0
+            << ".." << c.row1 << (stage ? " staged" : "") << ": index " << i << " "
+            << phases[i] << " vs " << lanes[i];
+        nonzero += phases[i] != 0.0f && phases[i] != 12345.0f;
+      }
+      EXPECT_GT(nonzero, 0); // not vacuous: values were computed
+    }
+  }
+}
+
+// Stride-2 channels in lanes reads x by scalar broadcasts too: x right
+// after an inaccessible page, then right before one, every output width
+// 1..28, bitwise the phase split's result.
+TEST(DirectConvStride2, HwioReadsNothingOutsideX) {
+  const size_t page = size_t(sysconf(_SC_PAGESIZE));
+  for (int64_t ow = 1; ow <= 28; ++ow)
+    for (bool atEnd : {false, true}) {
+      const int64_t cin = 2, h = 6, w = 2 * ow, cout = 16, plane = (h / 2) * ow;
+      const size_t bytes = size_t(cin * h * w) * sizeof(float);
+      const size_t span = (bytes + page - 1) / page * page;
+      void *map = mmap(nullptr, span + 2 * page, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      ASSERT_NE(map, MAP_FAILED);
+      char *base = static_cast<char *>(map);
+      ASSERT_EQ(mprotect(base, page, PROT_NONE), 0);
+      ASSERT_EQ(mprotect(base + page + span, page, PROT_NONE), 0);
+      float *x = reinterpret_cast<float *>(base + page + (atEnd ? span - bytes : 0));
+      const std::vector<float> values = randomValues(size_t(cin * h * w), 23);
+      std::copy(values.begin(), values.end(), x);
+      const std::vector<float> oihw = randomValues(size_t(cout * cin * 9), 24);
+      const std::vector<float> hwio = toHwio(oihw, cout, cin, 9);
+      std::vector<float> want(size_t(cout * plane)), got(want.size()),
+          scratch(size_t((4 * cin + cout) * plane));
+      kiln::rt::DirectConvStride2Args a{values.data(), oihw.data(), want.data(), scratch.data(),
+                                        0, h / 2, cin, h, w, cout};
+      const bool avx512 = paths::stride2Avx512(a);
+      a = {x, hwio.data(), got.data(), scratch.data(), 0, h / 2, cin, h, w, cout, nullptr, true};
+      const bool ran = avx512 && paths::stride2Avx512(a);
+      ASSERT_EQ(munmap(map, span + 2 * page), 0);
+      if (!avx512)
+        GTEST_SKIP() << "no AVX-512 on this CPU";
+      ASSERT_TRUE(ran);
+      for (size_t i = 0; i < want.size(); ++i)
+        ASSERT_EQ(std::memcmp(&want[i], &got[i], sizeof(float)), 0)
+            << ow << " output columns" << (atEnd ? ", x at a page end" : "") << ": element "
+            << i;
+    }
 }
 
 // The stride-2 input gradient (kiln_conv2d_stride2_grad_input_f32), one

@@ -65,6 +65,12 @@ std::optional<ConvExtents> convExtentsOf(Conv2dOp conv);
 /// get it, so both must ask the same question.
 bool directSameConvApplies(const ConvExtents &c);
 
+/// 3x3, stride 2, dilation 1, one group, even planes halved (which makes the
+/// padding 1): the convolutions the runtime's stride-2 convolution
+/// (kiln_conv2d_stride2_f32) computes, ResNet's downsampling ones. Asked,
+/// like directSameConvApplies, by the CPU lowering and kiln-pack-conv-weights.
+bool directStride2ConvApplies(const ConvExtents &c);
+
 } // namespace kiln
 
 #endif

@@ -71,12 +71,13 @@ bool directConvApplies(const ConvGeometry &g) {
 }
 
 /// 3x3, padding 1, stride 2, one group, even planes: the shapes of the
-/// runtime's phase-split convolution (kiln_conv2d_stride2_f32), ResNet's
-/// downsampling convolutions.
+/// runtime's stride-2 convolution (kiln_conv2d_stride2_f32 and, for HWIO
+/// weights, kiln_conv2d_stride2_hwio_f32), ResNet's downsampling
+/// convolutions (the rule kiln-pack-conv-weights packs by: OpQueries.h).
 bool stride2ConvApplies(const ConvGeometry &g) {
-  return g.groups == 1 && g.sh == 2 && g.sw == 2 && g.dh == 1 && g.dw == 1 && g.kh == 3 &&
-         g.kw == 3 && g.ph == 1 && g.pw == 1 && g.h % 2 == 0 && g.w % 2 == 0 &&
-         g.oh == g.h / 2 && g.ow == g.w / 2;
+  return g.ph == 1 && g.pw == 1 &&
+         directStride2ConvApplies(
+             {g.h, g.w, g.oh, g.ow, g.kh, g.kw, g.sh, g.sw, g.dh, g.dw, g.groups});
 }
 
 /// A 1x1 convolution with a stride above 1, no padding, dilation 1 and one
@@ -306,24 +307,25 @@ LogicalResult emitConv(KernelContext &cx, Conv2dOp conv, Epilogue &epi, KernelPl
   const int64_t groups = g.groups, cinG = g.cinG(), coutG = g.coutG();
 
   const bool direct = cx.directConv && directConvApplies(g);
+  // Stride 2: the runtime splits the input into its four phases and runs
+  // them as a stride-1 convolution (kiln_conv2d_stride2_f32); with im2col +
+  // sgemm these layers ran at 40% of the others' rate (resnet20 inference).
+  const bool stride2 = cx.directConv && !direct && stride2ConvApplies(g);
   // An HWIO weight (kiln-pack-conv-weights) is read through the direct
-  // convolution's weight strides; im2col + sgemm and the stride-2 kernel
-  // read OIHW rows. The driver packs only where the lowering goes direct.
+  // convolution's weight strides, or by the stride-2 kernel's HWIO entry
+  // (kiln_conv2d_stride2_hwio_f32); im2col + sgemm reads OIHW rows. The
+  // driver packs only where the lowering goes to one of those two.
   const bool hwio = conv.hasHwioWeight();
-  if (hwio && !direct)
+  if (hwio && !direct && !stride2)
     return conv.emitError("kiln-lower-to-llvm: weight_layout \"hwio\" needs the direct "
-                          "convolution (a stride-1 \"same\" convolution, conv-algorithm "
-                          "direct, or auto on an AVX-512 host); im2col + sgemm and the "
-                          "stride-2 kernel read OIHW weights");
+                          "convolution (a stride-1 \"same\" or a 3x3 stride-2 convolution, "
+                          "conv-algorithm direct, or auto on an AVX-512 host); im2col + sgemm "
+                          "reads OIHW weights");
   // Weight strides (co, ci, ky, kx) of kiln_conv2d_same_f32: OIHW, or HWIO
   // with the output channels contiguous (the runtime's channels-in-lanes path
   // needs wsCo == 1; KernelABI.h, kiln_conv2d_channels_in_lanes).
   const int64_t wsCo = hwio ? 1 : k, wsCi = hwio ? cout : g.taps(),
                 wsY = hwio ? g.kw * g.cin * cout : g.kw, wsX = hwio ? g.cin * cout : 1;
-  // Stride 2: the runtime splits the input into its four phases and runs
-  // them as a stride-1 convolution (kiln_conv2d_stride2_f32); with im2col +
-  // sgemm these layers ran at 40% of the others' rate (resnet20 inference).
-  const bool stride2 = cx.directConv && !direct && stride2ConvApplies(g);
   // A strided 1x1 convolution without padding (ResNet's downsampling
   // shortcuts) reads every s-th pixel of every s-th row: the pixels a
   // chunk's output rows read are gathered, image by image, into a
@@ -356,7 +358,10 @@ LogicalResult emitConv(KernelContext &cx, Conv2dOp conv, Epilogue &epi, KernelPl
   // Stride 2: the four phases of the images a chunk touches (one more than
   // a chunk holds when it starts inside an image) and the rows computed.
   // Subsampled: the gathered plane of a chunk's rows of one image.
-  plan.scratchBytes = stride2      ? (4 * g.cin + cout) * (imagesPerCall + 1) * oh * ow * 4
+  // Stride 2 with HWIO weights runs channels in lanes (the compiler packs
+  // only such shapes), with no phases and no scratch.
+  plan.scratchBytes = stride2 && hwio ? 0
+                      : stride2    ? (4 * g.cin + cout) * (imagesPerCall + 1) * oh * ow * 4
                       : packed     ? (g.cin + cout) * imagesPerCall * oh * ow * 4
                       : direct     ? 0
                       : subsampled ? g.cin * maxCols * 4
@@ -409,7 +414,8 @@ LogicalResult emitConv(KernelContext &cx, Conv2dOp conv, Epilogue &epi, KernelPl
                 a, ir.c(k), colBuf, ncols, ir.f(0.0f), c, ncols);
     }
     if (stride2) {
-      LLVM::LLVMFuncOp fn = getOrDeclareDirectConvStride2(ir);
+      LLVM::LLVMFuncOp fn =
+          hwio ? getOrDeclareDirectConvStride2Hwio(ir) : getOrDeclareDirectConvStride2(ir);
       SmallVector<Value> args = {x,           wt,        cx.output(), cx.scratch,
                                  r0,          r1,        ir.c(g.cin), ir.c(g.h),
                                  ir.c(g.w),   ir.c(cout), stageArg.forCall(ir, ir.c(0))};

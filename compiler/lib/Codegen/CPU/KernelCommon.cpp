@@ -77,6 +77,11 @@ LLVM::LLVMFuncOp getOrDeclareDirectConvStride2(KernelIR &ir) {
   return getOrDeclareRuntimeFunction(ir, "kiln_conv2d_stride2_f32", 4, 6, 1);
 }
 
+LLVM::LLVMFuncOp getOrDeclareDirectConvStride2Hwio(KernelIR &ir) {
+  // The same arguments, weights [3][3][cin][cout]
+  return getOrDeclareRuntimeFunction(ir, "kiln_conv2d_stride2_hwio_f32", 4, 6, 1);
+}
+
 LLVM::LLVMFuncOp getOrDeclareDirectConvStride2GradInput(KernelIR &ir) {
   // dy, wt, dx, scratch; cin, h, w, cout
   return getOrDeclareRuntimeFunction(ir, "kiln_conv2d_stride2_grad_input_f32", 4, 4);

@@ -83,6 +83,14 @@ void kiln_conv2d_same_grad_weight_f32(const float *x, const float *dy, float *dw
 void kiln_conv2d_stride2_f32(const float *x, const float *wt, float *out, float *scratch,
                              int64_t row0, int64_t row1, int64_t cin, int64_t h, int64_t w,
                              int64_t cout, const kiln_conv2d_epilogue *epilogue);
+/* The same convolution with weights stored [3][3][cin][cout] (output
+ * channels contiguous: wt[((ky * 3 + kx) * cin + ci) * cout + co]), the
+ * layout inference artifacts give it where kiln_conv2d_channels_in_lanes(h/2,
+ * w/2, cout) holds: it then runs channels in lanes, with no phase split and
+ * no scratch. Same scratch as kiln_conv2d_stride2_f32 otherwise. */
+void kiln_conv2d_stride2_hwio_f32(const float *x, const float *wt, float *out, float *scratch,
+                                  int64_t row0, int64_t row1, int64_t cin, int64_t h, int64_t w,
+                                  int64_t cout, const kiln_conv2d_epilogue *epilogue);
 /* Its input gradient for one image (dy: [cout, h/2, w/2], dx: [cin, h, w]):
  *   dx[ci, iy, ix] = sum over (co, ky, kx, oy, ox) with 2oy + ky - 1 = iy and
  *                    2ox + kx - 1 = ix of wt[co, ci, ky, kx] * dy[co, oy, ox]
@@ -154,8 +162,9 @@ static inline int kiln_conv2d_channels_in_lanes(int64_t h, int64_t w, int64_t co
  * the weight gradient's scratch grew for small planes.
  * Version 4: the forward convolutions (kiln_conv2d_same_f32,
  * kiln_conv2d_same_images_f32, kiln_conv2d_stride2_f32) take a
- * kiln_conv2d_epilogue. */
-#define KILN_ARTIFACT_SCHEMA_VERSION 4u
+ * kiln_conv2d_epilogue.
+ * Version 5: and kiln_conv2d_stride2_hwio_f32. */
+#define KILN_ARTIFACT_SCHEMA_VERSION 5u
 #define KILN_ARENA_ALIGNMENT 64
 
 #ifdef __cplusplus
