@@ -27,6 +27,8 @@
 #include <mutex>
 #include <thread>
 
+#include <unistd.h>
+
 
 namespace kiln::rt {
 
@@ -212,14 +214,36 @@ static int64_t rangeBegin(int64_t tasks, int64_t n, int64_t t) {
   return t * (tasks / n) + std::min<int64_t>(t, tasks % n);
 }
 
+/// A core's L2 cache in bytes, as the C library reads it from the CPU (1 MiB
+/// where it does not say).
+static int64_t l2CacheBytes() {
+  static const int64_t bytes = [] {
+    const long v = sysconf(_SC_LEVEL2_CACHE_SIZE);
+    return v > 0 ? int64_t(v) : int64_t(1) << 20;
+  }();
+  return bytes;
+}
+
+/// Items per chunk (items mode): as many as keep a chunk's arena (all its
+/// activations, arena_per_item_bytes an item) within three quarters of a
+/// core's L2, so that every launch finds its inputs there, the rest left to
+/// weights and scratch; at least 1, at most 20 (the pixel-lane convolutions
+/// pack up to 20 small images per call). resnet20 (147 KiB an item) on a
+/// 1 MiB L2: 5 items; 20 (3 MiB) ran 1.5-2% slower at batch 128 on 1 and 2
+/// threads (Zen 4; 4, 6 and 8 items within 1% of 5).
+static int64_t itemsPerChunk(uint64_t arenaPerItem) {
+  constexpr int64_t kMaxItems = 20;
+  const uint64_t budget = uint64_t(l2CacheBytes()) * 3 / 4;
+  if (arenaPerItem == 0)
+    return kMaxItems;
+  return std::clamp<int64_t>(int64_t(budget / arenaPerItem), 1, kMaxItems);
+}
+
 /// Chunks of a batch split by items between n threads: a multiple of n (equal
-/// shares when the cores run at one speed) of at most kItemsPerChunk items
-/// each, where the batch allows. Why 20: the 7x7 convolutions pack 20 images
-/// per call, and 20 images of resnet20's widest activation (16 x 28 x 28
-/// floats) are 1 MB, inside a core's L2.
-constexpr int64_t kItemsPerChunk = 20;
-static int64_t itemChunkCount(int64_t batch, int64_t n) {
-  return n * std::max<int64_t>(1, (batch + n * kItemsPerChunk - 1) / (n * kItemsPerChunk));
+/// shares when the cores run at one speed) of at most `perChunk` items each,
+/// where the batch allows.
+static int64_t itemChunkCount(int64_t batch, int64_t n, int64_t perChunk) {
+  return n * std::max<int64_t>(1, (batch + n * perChunk - 1) / (n * perChunk));
 }
 
 /// Tasks taken at once: an eighth of a thread's range, so a slow core leaves
@@ -580,10 +604,10 @@ std::vector<Tensor> Session::run(const std::string &entryName,
   // core's L2 from one launch to the next (resnet20, batch 128: 5.5-6%
   // faster; batch 64: 3.6%).
   s.itemsMode = e.itemsIndependent &&
-                (s.pool ? batch >= s.numThreads : batch > kItemsPerChunk);
+                (s.pool ? batch >= s.numThreads : batch > itemsPerChunk(e.arenaPerItem));
   if (s.itemsMode) {
     const int n = s.numThreads;
-    s.itemsChunks = itemChunkCount(batch, n);
+    s.itemsChunks = itemChunkCount(batch, n, itemsPerChunk(e.arenaPerItem));
     s.itemsEntry = entryIndex;
     const int64_t most = (batch + s.itemsChunks - 1) / s.itemsChunks; // the largest chunk
     for (size_t i = 0; i < e.launches.size(); ++i)

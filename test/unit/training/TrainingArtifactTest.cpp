@@ -13,6 +13,8 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
 #include <map>
@@ -183,16 +185,22 @@ TEST(TrainingArtifact, OnlyInferHasIndependentItems) {
 // With independent items a session runs the batch in chunks (Session.cpp,
 // items mode): several threads whenever the batch has an image per thread
 // (chunks of unequal size included), one thread when the batch holds more
-// than one chunk of 20. Every image's logits must be those of the image run
-// alone (batch 1, one thread: no split of any kind) within
+// than one chunk. A chunk holds as many images as keep its arena within
+// three quarters of a core's L2 (1 to 20). Every image's logits must be those
+// of the image run alone (batch 1, one thread: no split of any kind) within
 // kThreadsTolerance. The profile shows the split: thread 0's launches ran on
 // the largest chunk (the batch cut into a multiple of `threads` chunks of at
-// most 20 images), or on the whole batch where the launches were split.
+// most that many images), or on the whole batch where the launches were split.
 TEST(TrainingArtifact, Resnet20InferSplitsItemsIntoChunks) {
   CompileResult compiled = compileTrainingModel("resnet20", 7, TrainingOptions{}, CompileOptions{});
   auto artifact = rt::Artifact::loadBuffer(compiled.artifact, "resnet20");
   ASSERT_TRUE(artifact->itemsIndependent("infer"));
   rt::Session alone(artifact, {1});
+  const long l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
+  const uint64_t perItem = artifact->arenaBytes("infer", 1) - artifact->arenaBytes("infer", 0);
+  ASSERT_GT(perItem, 0u);
+  const int64_t perChunk = std::clamp<int64_t>(
+      int64_t((l2 > 0 ? uint64_t(l2) : uint64_t(1) << 20) * 3 / 4 / perItem), 1, 20);
   const int64_t pixels = 28 * 28;
   rt::SessionOptions profiled;
   profiled.profile = true;
@@ -211,11 +219,12 @@ TEST(TrainingArtifact, Resnet20InferSplitsItemsIntoChunks) {
               << threads << " threads, batch " << batch << ", image " << n << ", logit " << k;
       }
       // The first launch: the stem convolution, one task per output row.
-      const bool chunked = threads > 1 ? batch >= threads : batch > 20;
-      const int64_t chunks = threads * ((batch + 20 * threads - 1) / (20 * threads));
+      const bool chunked = threads > 1 ? batch >= threads : batch > perChunk;
+      const int64_t chunks =
+          threads * std::max<int64_t>(1, (batch + perChunk * threads - 1) / (perChunk * threads));
       const int64_t largest = (batch + chunks - 1) / chunks;
       EXPECT_EQ(session.profile().front().tasks, 28 * (chunked ? largest : batch))
-          << threads << " threads, batch " << batch;
+          << threads << " threads, batch " << batch << ", " << perChunk << " images a chunk";
     }
   }
 }

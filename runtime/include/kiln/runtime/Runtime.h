@@ -96,7 +96,8 @@ public:
   int64_t flopsPerItem(const std::string &entry) const;
   /// Whether the entry's batch items are independent (the compiler proved
   /// that no op mixes them and no parameter is written): a session then runs
-  /// the batch in chunks of up to 20 items, every launch on one chunk at a
+  /// the batch in chunks of 1-20 items (as many as keep a chunk's arena
+  /// within three quarters of a core's L2), every launch on one chunk at a
   /// time, the threads taking chunks (with several threads: when the batch
   /// has at least one item per thread; with one: when it holds more than one
   /// chunk).
