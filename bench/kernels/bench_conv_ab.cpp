@@ -44,6 +44,7 @@ using SameFn = decltype(&kiln_conv2d_same_f32);
 using ImagesFn = decltype(&kiln_conv2d_same_images_f32);
 using GradWeightFn = decltype(&kiln_conv2d_same_grad_weight_f32);
 using Stride2Fn = decltype(&kiln_conv2d_stride2_f32);
+using Stride2HwioFn = decltype(&kiln_conv2d_stride2_hwio_f32);
 
 struct Build {
   std::string path;
@@ -54,7 +55,7 @@ struct Build {
   // kiln_conv2d_stride2_hwio_f32 (schema 5); null in older builds, whose
   // stride-2 HWIO items then time kiln_conv2d_stride2_f32 (what such a build
   // runs those layers with).
-  Stride2Fn stride2Hwio = nullptr;
+  Stride2HwioFn stride2Hwio = nullptr;
 };
 
 /// Loads one build; an error names the file and the missing symbol.
@@ -69,7 +70,7 @@ bool load(const std::string &path, Build &b, std::string &error) {
   b.images = reinterpret_cast<ImagesFn>(dlsym(h, "kiln_conv2d_same_images_f32"));
   b.gradWeight = reinterpret_cast<GradWeightFn>(dlsym(h, "kiln_conv2d_same_grad_weight_f32"));
   b.stride2 = reinterpret_cast<Stride2Fn>(dlsym(h, "kiln_conv2d_stride2_f32"));
-  b.stride2Hwio = reinterpret_cast<Stride2Fn>(dlsym(h, "kiln_conv2d_stride2_hwio_f32"));
+  b.stride2Hwio = reinterpret_cast<Stride2HwioFn>(dlsym(h, "kiln_conv2d_stride2_hwio_f32"));
   if (!b.same || !b.images || !b.gradWeight || !b.stride2) {
     error = path + ": not a Kiln runtime with the convolution entries of schema 3 or later "
                    "(kiln_conv2d_same_f32, kiln_conv2d_same_images_f32, "
@@ -101,6 +102,17 @@ struct Item {
   // launch split gets them; HotHwio: the rows of its one-image call.
   int64_t row0 = 0, row1 = 0;
 };
+
+/// A 3x3 stride-2 call: through the HWIO entry where asked and the build
+/// has it, else the OIHW one (what an older build runs such a layer with).
+void callStride2(const Build &lib, bool hwio, const float *x, const float *w, float *out,
+                 float *scratch, int64_t row0, int64_t row1, int64_t cin, int64_t side,
+                 int64_t cout) {
+  if (hwio && lib.stride2Hwio)
+    lib.stride2Hwio(x, w, out, scratch, row0, row1, cin, side, side, cout, 3, nullptr);
+  else
+    lib.stride2(x, w, out, scratch, row0, row1, cin, side, side, cout, nullptr);
+}
 
 double seconds() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
@@ -224,23 +236,17 @@ int main(int argc, char **argv) {
                            3, 1, 1, ci0, ci0 + c / 8);
           break;
         case Kind::Stride2Hot:
-        case Kind::Stride2HotHwio: {
-          const Stride2Fn fn =
-              it.kind == Kind::Stride2HotHwio && lib.stride2Hwio ? lib.stride2Hwio : lib.stride2;
-          fn(x.data(), w.data(), out.data(), scratch.data(), it.row0, it.row1, c, h, h, 2 * c,
-             nullptr);
+        case Kind::Stride2HotHwio:
+          callStride2(lib, it.kind == Kind::Stride2HotHwio, x.data(), w.data(), out.data(),
+                      scratch.data(), it.row0, it.row1, c, h, 2 * c);
           break;
-        }
         case Kind::Stride2Packed: // rows of perCall whole images per call
-        case Kind::Stride2PackedHwio: {
-          const Stride2Fn fn = it.kind == Kind::Stride2PackedHwio && lib.stride2Hwio
-                                   ? lib.stride2Hwio
-                                   : lib.stride2;
+        case Kind::Stride2PackedHwio:
           for (int64_t n = 0; n < images; n += it.perCall)
-            fn(x.data(), w.data(), out.data(), scratch.data(), n * (h / 2),
-               std::min(n + it.perCall, images) * (h / 2), c, h, h, 2 * c, nullptr);
+            callStride2(lib, it.kind == Kind::Stride2PackedHwio, x.data(), w.data(),
+                        out.data(), scratch.data(), n * (h / 2),
+                        std::min(n + it.perCall, images) * (h / 2), c, h, 2 * c);
           break;
-        }
         }
       }
     };

@@ -37,14 +37,14 @@ using mlir::Operation;
 constexpr llvm::StringLiteral kPacksAttr = "kiln.weight_packs";
 
 /// Whether the runtime will compute `conv` with output channels in the
-/// vector lanes once its weight is HWIO: a direct "same" or stride-2
-/// convolution (the CPU lowering's rules) of a small output plane with Cout
-/// a multiple of 16.
+/// vector lanes once its weight is HWIO: a direct "same" convolution, or a
+/// 3x3 or 1x1 stride-2 one (the CPU lowering's rules), of a small output
+/// plane with Cout a multiple of 16.
 bool packable(Conv2dOp conv) {
   if (conv.getWeightLayout() != "oihw")
     return false;
   std::optional<ConvExtents> extents = convExtentsOf(conv);
-  if (!extents || !(directSameConvApplies(*extents) || directStride2ConvApplies(*extents)))
+  if (!extents || !(directSameConvApplies(*extents) || stride2HwioConvApplies(*extents)))
     return false;
   const int64_t cout = conv.getOihwWeightShape()[0];
   return !mlir::ShapedType::isDynamic(cout) &&

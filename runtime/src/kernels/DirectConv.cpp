@@ -872,11 +872,13 @@ __attribute__((target("avx512f"))) void convChannelsInLanes(const Geometry &g) {
   }
 }
 
-/// Rows (n, oy) in [row0, row1) of the stride-2 convolution below with HWIO
-/// weights, channels in lanes (kiln_conv2d_channels_in_lanes holds for the
-/// output plane): no phase split - a block's pixels broadcast every other
-/// input column - and each image's rows written in place. Taps, then input
-/// channels, as in the phase-split kernel: the same sums, bitwise.
+/// Rows (n, oy) in [row0, row1) of the stride-2 convolution below (or of a
+/// 1x1 one, a.k = 1) with HWIO weights, channels in lanes
+/// (kiln_conv2d_channels_in_lanes holds for the output plane): no phase
+/// split or gather - a block's pixels broadcast every other input column -
+/// and each image's rows written in place. Taps, then input channels, as in
+/// the phase-split kernel (and the 1x1 "same" convolution of gathered
+/// pixels): the same sums, bitwise.
 __attribute__((target("avx512f"))) void
 convStride2ChannelsInLanes(const kiln::rt::DirectConvStride2Args &a) {
   const int64_t oh = a.h / 2, ow = a.w / 2, plane = oh * ow;
@@ -888,9 +890,10 @@ convStride2ChannelsInLanes(const kiln::rt::DirectConvStride2Args &a) {
     const int64_t offset = n * a.cout * plane + v0 * ow;
     if (residual)
       stage.residual = residual + offset;
+    const int64_t pad = (a.k - 1) / 2;
     convChannelsInLanes({a.x + n * a.cin * a.h * a.w, a.wt, a.out + offset, plane, a.cin, a.h,
-                         a.w, a.cout, 3, 3, 1, 1, 1, a.cout, 3 * a.cin * a.cout, a.cin * a.cout,
-                         v0, v1, a.h * a.w, a.h, 0, stageOrNull(stage), 2});
+                         a.w, a.cout, a.k, a.k, pad, pad, 1, a.cout, a.k * a.cin * a.cout,
+                         a.cin * a.cout, v0, v1, a.h * a.w, a.h, 0, stageOrNull(stage), 2});
   }
 }
 
@@ -1539,7 +1542,7 @@ bool directConvImagesAvx512(const DirectConvImagesArgs &a) {
 }
 
 void directConvStride2Portable(const DirectConvStride2Args &a) {
-  const int64_t oh = a.h / 2, ow = a.w / 2;
+  const int64_t oh = a.h / 2, ow = a.w / 2, k = a.k, pad = (k - 1) / 2;
   const OutputStage stage(a.epilogue, a.cout);
   for (int64_t row = a.row0; row < a.row1; ++row) {
     const int64_t n = row / oh, oy = row % oh;
@@ -1547,13 +1550,13 @@ void directConvStride2Portable(const DirectConvStride2Args &a) {
       for (int64_t ox = 0; ox < ow; ++ox) {
         float acc = 0.0f;
         for (int64_t ci = 0; ci < a.cin; ++ci)
-          for (int64_t ky = 0; ky < 3; ++ky)
-            for (int64_t kx = 0; kx < 3; ++kx) {
-              const int64_t iy = 2 * oy + ky - 1, ix = 2 * ox + kx - 1;
+          for (int64_t ky = 0; ky < k; ++ky)
+            for (int64_t kx = 0; kx < k; ++kx) {
+              const int64_t iy = 2 * oy + ky - pad, ix = 2 * ox + kx - pad;
               if (iy < 0 || iy >= a.h || ix < 0 || ix >= a.w)
                 continue;
-              acc += a.wt[a.hwio ? ((ky * 3 + kx) * a.cin + ci) * a.cout + co
-                                 : (co * a.cin + ci) * 9 + ky * 3 + kx] *
+              acc += a.wt[a.hwio ? ((ky * k + kx) * a.cin + ci) * a.cout + co
+                                 : (co * a.cin + ci) * k * k + ky * k + kx] *
                      a.x[((n * a.cin + ci) * a.h + iy) * a.w + ix];
             }
         const int64_t i = ((n * a.cout + co) * oh + oy) * ow + ox;
@@ -1573,8 +1576,10 @@ bool directConvStride2Avx512(const DirectConvStride2Args &a) {
     return true;
   if (a.hwio && kiln_conv2d_channels_in_lanes(oh, a.w / 2, a.cout))
     convStride2ChannelsInLanes(a);
-  else
+  else if (a.k == 3)
     convStride2Avx512(a);
+  else
+    return false; // a 1x1 shape outside channels in lanes: the plain loop
   return true;
 #else
   (void)a;
@@ -1710,9 +1715,9 @@ extern "C" void kiln_conv2d_stride2_f32(const float *x, const float *wt, float *
 extern "C" void kiln_conv2d_stride2_hwio_f32(const float *x, const float *wt, float *out,
                                              float *scratch, int64_t row0, int64_t row1,
                                              int64_t cin, int64_t h, int64_t w, int64_t cout,
-                                             const kiln_conv2d_epilogue *epilogue) {
-  const kiln::rt::DirectConvStride2Args a{x,   wt, out,  scratch,  row0, row1,
-                                          cin, h,  w,    cout,     epilogue, true};
+                                             int64_t k, const kiln_conv2d_epilogue *epilogue) {
+  const kiln::rt::DirectConvStride2Args a{x,   wt, out,  scratch,  row0, row1, cin,
+                                          h,   w,  cout, epilogue, true, k};
   if (row1 <= row0 || cout <= 0 || h < 2 || w < 2) // no output rows without a 2x2 input
     return;
   if (!kiln::rt::directConvStride2Avx512(a))

@@ -40,13 +40,15 @@ void directConvImagesPortable(const DirectConvImagesArgs &a);
 /// does not allow it.
 bool directConvImagesAvx512(const DirectConvImagesArgs &a);
 /// Arguments of kiln_conv2d_stride2_f32, in its order; hwio: the weights
-/// are [3][3][cin][cout] (kiln_conv2d_stride2_hwio_f32).
+/// are [k][k][cin][cout] (kiln_conv2d_stride2_hwio_f32, whose k may also be
+/// 1: a 1x1 convolution, no padding).
 struct DirectConvStride2Args {
   const float *x, *wt;
   float *out, *scratch;
   int64_t row0, row1, cin, h, w, cout;
   const kiln_conv2d_epilogue *epilogue = nullptr;
   bool hwio = false;
+  int64_t k = 3;
 };
 /// The plain loop (any CPU).
 void directConvStride2Portable(const DirectConvStride2Args &a);

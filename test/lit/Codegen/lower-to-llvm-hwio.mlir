@@ -6,7 +6,8 @@
 // kx Cin * Cout = 64 (OIHW would be 36, 9, 3, 1). im2col + sgemm reads OIHW
 // rows, so lowering the same kernel with conv-algorithm=im2col is an error.
 // A 3x3 stride-2 convolution with an HWIO weight calls the stride-2 kernel's
-// HWIO entry (channels in lanes: no phase planes, so no scratch).
+// HWIO entry with k = 3 (channels in lanes: no phase planes, so no
+// scratch), a 1x1 stride-2 one the same entry with k = 1 (no gather).
 // RUN: kiln-opt -kiln-lower-to-llvm="conv-algorithm=direct" %s | FileCheck %s
 // RUN: not kiln-opt -kiln-lower-to-llvm="conv-algorithm=im2col" %s 2>&1 | FileCheck %s --check-prefix=IM2COL
 
@@ -28,6 +29,8 @@ func.func @hwio(%arg0: tensor<?x4x5x5xf32>) -> tensor<?x16x5x5xf32> attributes {
 // CHECK:         kiln.kernel "hwio_k0" {{.*}} kiln.scratch_bytes = 80000 : i64
 // CHECK-LABEL: func.func @hwio_stride2
 // CHECK:         kiln.kernel "hwio_s2_k0" {{.*}} kiln.scratch_bytes = 0 : i64
+// CHECK-LABEL: func.func @hwio_1x1
+// CHECK:         kiln.kernel "hwio_1x1_k0" {{.*}} kiln.scratch_bytes = 0 : i64
 // CHECK-LABEL: llvm.func @hwio_k0(
 // The calls' trailing constants: kh, kw, ph, pw, then the four weight strides.
 // CHECK:         llvm.mlir.constant(3 : i64) : i64
@@ -61,6 +64,27 @@ func.func @hwio_stride2(%arg0: tensor<?x16x28x28xf32>) -> tensor<?x32x14x14xf32>
 }
 
 // CHECK-LABEL: llvm.func @hwio_s2_k0(
-// CHECK:         llvm.call @kiln_conv2d_stride2_hwio_f32(
+// The call's last constants: cout, k, the stage's residual offset.
+// CHECK:         llvm.mlir.constant(32 : i64) : i64
+// CHECK-NEXT:    %[[K3:.*]] = llvm.mlir.constant(3 : i64) : i64
+// CHECK-NEXT:    llvm.mlir.constant(0 : i64) : i64
+// CHECK-NEXT:    llvm.call @kiln_conv2d_stride2_hwio_f32({{.*}}, %[[K3]], %{{.*}})
 // CHECK-NOT:     llvm.call @kiln_conv2d_stride2_f32(
 // CHECK-NOT:     llvm.call @cblas_sgemm
+// CHECK-LABEL: llvm.func @hwio_1x1_k0(
+// CHECK:         llvm.mlir.constant(64 : i64) : i64
+// CHECK-NEXT:    %[[K1:.*]] = llvm.mlir.constant(1 : i64) : i64
+// CHECK-NEXT:    llvm.mlir.constant(0 : i64) : i64
+// CHECK-NEXT:    llvm.call @kiln_conv2d_stride2_hwio_f32({{.*}}, %[[K1]], %{{.*}})
+// CHECK-NOT:     llvm.call @kiln_conv2d_same_f32(
+// CHECK-NOT:     llvm.call @cblas_sgemm
+
+func.func @hwio_1x1(%arg0: tensor<?x32x14x14xf32>) -> tensor<?x64x7x7xf32> attributes {kiln.arena_fixed_bytes = 0 : i64, kiln.arena_per_item_bytes = 0 : i64, kiln.peak_bytes_per_item = 0 : i64} {
+  %0 = kiln.parameter "short.w.hwio" {trainable = false} : tensor<1x1x32x64xf32>
+  %1 = kiln.kernel "hwio_1x1_k0" kind("out_fusible") (%arg0, %0 : tensor<?x32x14x14xf32>, tensor<1x1x32x64xf32>) attributes {kiln.buffer = "output", kiln.output_index = 0 : i64} -> tensor<?x64x7x7xf32> {
+  ^bb0(%arg2: tensor<?x32x14x14xf32>, %arg3: tensor<1x1x32x64xf32>):
+    %3 = kiln.conv2d %arg2, %arg3 {strides = array<i64: 2, 2>, weight_layout = "hwio"} : (tensor<?x32x14x14xf32>, tensor<1x1x32x64xf32>) -> tensor<?x64x7x7xf32>
+    kiln.yield %3 : tensor<?x64x7x7xf32>
+  }
+  return %1 : tensor<?x64x7x7xf32>
+}

@@ -27,16 +27,20 @@ func.func @packed(%x: tensor<?x64x7x7xf32>) -> tensor<?x64x7x7xf32> {
 
 // -----
 
-// A 3x3 stride-2 convolution (ResNet's downsampling) whose 7x7 output plane
-// qualifies: packed the same way.
+// A 3x3 stride-2 convolution (ResNet's downsampling) and a 1x1 stride-2 one
+// (its shortcut) whose 7x7 output planes qualify: packed the same way.
 // CHECK-LABEL: func.func @stride2_packed
-// CHECK-SAME: kiln.weight_packs = [{packed = "d.weight.hwio", source = "d.weight"}]
+// CHECK-SAME: kiln.weight_packs = [{packed = "d.weight.hwio", source = "d.weight"}, {packed = "s.weight.hwio", source = "s.weight"}]
 // CHECK: %[[W:.*]] = kiln.parameter "d.weight.hwio" {trainable = false} : tensor<3x3x32x64xf32>
 // CHECK-NEXT: kiln.conv2d %arg0, %[[W]] {padding = array<i64: 1, 1>, strides = array<i64: 2, 2>, weight_layout = "hwio"} : (tensor<?x32x14x14xf32>, tensor<3x3x32x64xf32>) -> tensor<?x64x7x7xf32>
-func.func @stride2_packed(%x: tensor<?x32x14x14xf32>) -> tensor<?x64x7x7xf32> {
+// CHECK: %[[S:.*]] = kiln.parameter "s.weight.hwio" {trainable = false} : tensor<1x1x32x64xf32>
+// CHECK-NEXT: kiln.conv2d %arg0, %[[S]] {strides = array<i64: 2, 2>, weight_layout = "hwio"} : (tensor<?x32x14x14xf32>, tensor<1x1x32x64xf32>) -> tensor<?x64x7x7xf32>
+func.func @stride2_packed(%x: tensor<?x32x14x14xf32>) -> (tensor<?x64x7x7xf32>, tensor<?x64x7x7xf32>) {
   %w = kiln.parameter "d.weight" : tensor<64x32x3x3xf32>
   %c = kiln.conv2d %x, %w {padding = array<i64: 1, 1>, strides = array<i64: 2, 2>} : (tensor<?x32x14x14xf32>, tensor<64x32x3x3xf32>) -> tensor<?x64x7x7xf32>
-  return %c : tensor<?x64x7x7xf32>
+  %s = kiln.parameter "s.weight" : tensor<64x32x1x1xf32>
+  %d = kiln.conv2d %x, %s {strides = array<i64: 2, 2>} : (tensor<?x32x14x14xf32>, tensor<64x32x1x1xf32>) -> tensor<?x64x7x7xf32>
+  return %c, %d : tensor<?x64x7x7xf32>, tensor<?x64x7x7xf32>
 }
 
 // -----
@@ -79,7 +83,7 @@ func.func @source_still_read(%x: tensor<?x16x7x7xf32>, %y: tensor<?x16x32x32xf32
 // -----
 
 // Left alone: a 32x32 plane, Cout 8 (not a multiple of 16), stride 2 to a
-// plane over 28 columns (64x64 -> 32x32), a 1x1 stride-2 convolution, a
+// plane over 28 columns (64x64 -> 32x32), a 1x1 stride-2 one there too, a
 // weight that is not a parameter, a "valid" convolution (output smaller than
 // the input), two groups, and a weight already HWIO. No attribute is added.
 // CHECK-LABEL: func.func @not_packed
@@ -87,7 +91,7 @@ func.func @source_still_read(%x: tensor<?x16x7x7xf32>, %y: tensor<?x16x32x32xf32
 // CHECK-NOT: hwio
 // CHECK: kiln.conv2d %arg1, %arg3 {padding = array<i64: 1, 1>, weight_layout = "hwio"}
 func.func @not_packed(%x32: tensor<?x64x32x32xf32>, %x7: tensor<?x64x7x7xf32>, %warg: tensor<64x64x3x3xf32>, %whwio: tensor<3x3x64x64xf32>, %x64: tensor<?x64x64x64xf32>)
-    -> (tensor<?x64x32x32xf32>, tensor<?x8x7x7xf32>, tensor<?x64x32x32xf32>, tensor<?x64x16x16xf32>, tensor<?x64x7x7xf32>, tensor<?x64x5x5xf32>, tensor<?x64x7x7xf32>, tensor<?x64x7x7xf32>) {
+    -> (tensor<?x64x32x32xf32>, tensor<?x8x7x7xf32>, tensor<?x64x32x32xf32>, tensor<?x64x32x32xf32>, tensor<?x64x7x7xf32>, tensor<?x64x5x5xf32>, tensor<?x64x7x7xf32>, tensor<?x64x7x7xf32>) {
   %w = kiln.parameter "w" : tensor<64x64x3x3xf32>
   %w8 = kiln.parameter "w8" : tensor<8x64x3x3xf32>
   %wg = kiln.parameter "wg" : tensor<64x32x3x3xf32>
@@ -95,10 +99,10 @@ func.func @not_packed(%x32: tensor<?x64x32x32xf32>, %x7: tensor<?x64x7x7xf32>, %
   %plane = kiln.conv2d %x32, %w {padding = array<i64: 1, 1>} : (tensor<?x64x32x32xf32>, tensor<64x64x3x3xf32>) -> tensor<?x64x32x32xf32>
   %cout8 = kiln.conv2d %x7, %w8 {padding = array<i64: 1, 1>} : (tensor<?x64x7x7xf32>, tensor<8x64x3x3xf32>) -> tensor<?x8x7x7xf32>
   %stride2 = kiln.conv2d %x64, %w {padding = array<i64: 1, 1>, strides = array<i64: 2, 2>} : (tensor<?x64x64x64xf32>, tensor<64x64x3x3xf32>) -> tensor<?x64x32x32xf32>
-  %shortcut = kiln.conv2d %x32, %w1 {strides = array<i64: 2, 2>} : (tensor<?x64x32x32xf32>, tensor<64x64x1x1xf32>) -> tensor<?x64x16x16xf32>
+  %shortcut = kiln.conv2d %x64, %w1 {strides = array<i64: 2, 2>} : (tensor<?x64x64x64xf32>, tensor<64x64x1x1xf32>) -> tensor<?x64x32x32xf32>
   %arg = kiln.conv2d %x7, %warg {padding = array<i64: 1, 1>} : (tensor<?x64x7x7xf32>, tensor<64x64x3x3xf32>) -> tensor<?x64x7x7xf32>
   %valid = kiln.conv2d %x7, %w : (tensor<?x64x7x7xf32>, tensor<64x64x3x3xf32>) -> tensor<?x64x5x5xf32>
   %grouped = kiln.conv2d %x7, %wg {padding = array<i64: 1, 1>, groups = 2 : i64} : (tensor<?x64x7x7xf32>, tensor<64x32x3x3xf32>) -> tensor<?x64x7x7xf32>
   %hwio = kiln.conv2d %x7, %whwio {padding = array<i64: 1, 1>, weight_layout = "hwio"} : (tensor<?x64x7x7xf32>, tensor<3x3x64x64xf32>) -> tensor<?x64x7x7xf32>
-  return %plane, %cout8, %stride2, %shortcut, %arg, %valid, %grouped, %hwio : tensor<?x64x32x32xf32>, tensor<?x8x7x7xf32>, tensor<?x64x32x32xf32>, tensor<?x64x16x16xf32>, tensor<?x64x7x7xf32>, tensor<?x64x5x5xf32>, tensor<?x64x7x7xf32>, tensor<?x64x7x7xf32>
+  return %plane, %cout8, %stride2, %shortcut, %arg, %valid, %grouped, %hwio : tensor<?x64x32x32xf32>, tensor<?x8x7x7xf32>, tensor<?x64x32x32xf32>, tensor<?x64x32x32xf32>, tensor<?x64x7x7xf32>, tensor<?x64x5x5xf32>, tensor<?x64x7x7xf32>, tensor<?x64x7x7xf32>
 }

@@ -203,9 +203,9 @@ fe::Model resnet20() {
 
 } // namespace
 
-// resnet20 unfolded and folded: its 19 3x3 convolutions (the stem, the
-// 28x28, 14x14 and 7x7 stages and the two stride-2 ones entering the last
-// two) are packed (not the 1x1 shortcuts), with folded weights packed after
+// resnet20 unfolded and folded: all 21 convolutions (the stem, the 28x28,
+// 14x14 and 7x7 stages, the two 3x3 stride-2 ones entering the last two and
+// their 1x1 stride-2 shortcuts) are packed, with folded weights packed after
 // folding; the outputs are the unpacked model's.
 TEST(ConvWeightPacking, Resnet20PackedEqualsUnpackedBitwise) {
   fe::Model model = resnet20();
@@ -215,7 +215,7 @@ TEST(ConvWeightPacking, Resnet20PackedEqualsUnpackedBitwise) {
     Compiled packed = compile(model.graph, fold, true, options);
     Compiled unpacked = compile(model.graph, fold, false, options);
     EXPECT_TRUE(unpacked.packs.empty());
-    ASSERT_EQ(packed.packs.size(), 19u);
+    ASSERT_EQ(packed.packs.size(), 21u);
     std::set<std::string> convs; // the packed weights' convolutions
     for (const ConvWeightPack &p : packed.packs) {
       convs.insert(p.source.substr(0, p.source.find(".weight")));
@@ -223,9 +223,9 @@ TEST(ConvWeightPacking, Resnet20PackedEqualsUnpackedBitwise) {
     }
     EXPECT_EQ(convs, (std::set<std::string>{"conv1",          "layer1.0.conv1", "layer1.0.conv2",
                                             "layer1.1.conv1", "layer1.1.conv2", "layer1.2.conv1",
-                                            "layer1.2.conv2", "layer2.0.conv1", "layer2.0.conv2", "layer2.1.conv1",
+                                            "layer1.2.conv2", "layer2.0.conv1", "layer2.0.conv2", "layer2.0.downsample.0", "layer2.1.conv1",
                                             "layer2.1.conv2",
-                                            "layer2.2.conv1", "layer2.2.conv2", "layer3.0.conv1", "layer3.0.conv2",
+                                            "layer2.2.conv1", "layer2.2.conv2", "layer3.0.conv1", "layer3.0.conv2", "layer3.0.downsample.0",
                                             "layer3.1.conv1", "layer3.1.conv2", "layer3.2.conv1",
                                             "layer3.2.conv2"}));
     expectExactTranspositions(packed, unpacked);

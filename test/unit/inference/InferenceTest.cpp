@@ -229,11 +229,12 @@ TEST(Folding, ExportedModelsRecordWhatWasDone) {
   EXPECT_CONTAINS(kernelOps("resnet20_unfolded"), "conv2d+batch_norm");
   EXPECT_EQ(kernelOps("resnet20_folded").find("batch_norm"), std::string::npos);
   auto folded = readParams(work("resnet20_folded/inference.kparams"));
-  // A 1x1 shortcut's folded weight stays OIHW; the 3x3 ones are then packed
-  // (kiln-pack-conv-weights runs after folding).
-  EXPECT_TRUE(folded.count("layer2.0.downsample.0.weight.bn_folded"));
+  // Folded biases, and folded weights then packed (kiln-pack-conv-weights
+  // runs after folding; every convolution of resnet20 is packed).
+  EXPECT_TRUE(folded.count("layer2.0.downsample.0.bias.bn_folded"));
   EXPECT_TRUE(folded.count("conv1.weight.bn_folded.hwio"));
-  EXPECT_TRUE(folded.count("layer2.0.conv1.weight.bn_folded.hwio"));
+  EXPECT_TRUE(folded.count("layer2.0.downsample.0.weight.bn_folded.hwio"));
+  EXPECT_FALSE(folded.count("conv1.weight.bn_folded"));
   EXPECT_FALSE(folded.count("bn1.running_mean"));
   EXPECT_FALSE(folded.count("conv1.weight"));
   auto unfolded = readParams(work("resnet20_unfolded/inference.kparams"));

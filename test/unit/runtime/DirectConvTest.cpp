@@ -566,6 +566,7 @@ TEST(DirectConvImages, PortablePathIsBitwiseOneCallPerImage) {
 // allows, else the phase split reading them through strides).
 struct Stride2Case {
   int64_t batch, cin, h, w, cout, row0, row1;
+  int64_t k = 3; // 1: a 1x1 stride-2 convolution, no padding (HWIO entry only)
 };
 
 /// [cout][cin][kh][kw] -> [kh][kw][cin][cout].
@@ -581,10 +582,10 @@ std::vector<float> toHwio(const std::vector<float> &oihw, int64_t cout, int64_t 
 
 template <typename Path>
 void checkStride2(const Stride2Case &c, Path path, const char *name, bool hwio = false) {
-  const int64_t oh = c.h / 2, ow = c.w / 2;
+  const int64_t oh = c.h / 2, ow = c.w / 2, k = c.k, taps = k * k, pad = (k - 1) / 2;
   const std::vector<float> x = randomValues(c.batch * c.cin * c.h * c.w, 5);
-  const std::vector<float> wt = randomValues(c.cout * c.cin * 9, 6);
-  const std::vector<float> wtHwio = toHwio(wt, c.cout, c.cin, 9);
+  const std::vector<float> wt = randomValues(c.cout * c.cin * taps, 6);
+  const std::vector<float> wtHwio = toHwio(wt, c.cout, c.cin, taps);
   std::vector<float> out(c.batch * c.cout * oh * ow, 12345.0f);
   const int64_t images = (c.row1 + oh - 1) / oh - c.row0 / oh;
   // NaN scratch: a phase row the call did not split, read into a lane that
@@ -593,7 +594,7 @@ void checkStride2(const Stride2Case &c, Path path, const char *name, bool hwio =
                              std::numeric_limits<float>::quiet_NaN());
   const kiln::rt::DirectConvStride2Args a{x.data(), hwio ? wtHwio.data() : wt.data(),
                                           out.data(), scratch.data(), c.row0, c.row1, c.cin,
-                                          c.h, c.w, c.cout, nullptr, hwio};
+                                          c.h, c.w, c.cout, nullptr, hwio, k};
   if (!path(a))
     GTEST_SKIP() << name << " path not available on this CPU";
   const double eps = std::ldexp(1.0, -24);
@@ -609,22 +610,22 @@ void checkStride2(const Stride2Case &c, Path path, const char *name, bool hwio =
           }
           double exact = 0, magnitude = 0;
           for (int64_t ci = 0; ci < c.cin; ++ci)
-            for (int64_t ky = 0; ky < 3; ++ky)
-              for (int64_t kx = 0; kx < 3; ++kx) {
-                const int64_t iy = 2 * oy + ky - 1, ix = 2 * ox + kx - 1;
+            for (int64_t ky = 0; ky < k; ++ky)
+              for (int64_t kx = 0; kx < k; ++kx) {
+                const int64_t iy = 2 * oy + ky - pad, ix = 2 * ox + kx - pad;
                 if (iy < 0 || iy >= c.h || ix < 0 || ix >= c.w)
                   continue;
-                const double term = double(wt[(co * c.cin + ci) * 9 + ky * 3 + kx]) *
+                const double term = double(wt[(co * c.cin + ci) * taps + ky * k + kx]) *
                                     x[((n * c.cin + ci) * c.h + iy) * c.w + ix];
                 exact += term;
                 magnitude += std::fabs(term);
               }
-          const double bound = (c.cin * 9 + 1) * eps * magnitude + 1e-30;
+          const double bound = (c.cin * taps + 1) * eps * magnitude + 1e-30;
           ASSERT_NEAR(got, exact, bound)
               << name << (hwio ? " hwio" : "") << ": n " << n << " co " << co << " oy " << oy
               << " ox " << ox << " ("
               << c.cin << "x" << c.h << "x" << c.w << " -> " << c.cout << ", rows " << c.row0
-              << ".." << c.row1 << ")";
+              << ".." << c.row1 << ", " << k << "x" << k << ")";
         }
 }
 
@@ -678,6 +679,21 @@ TEST(DirectConvStride2, HwioPortablePathMatchesDoubleReference) {
 TEST(DirectConvStride2, HwioAbiEntryMatchesDoubleReference) {
   for (const Stride2Case &c : stride2Cases())
     checkStride2(c, paths::stride2AbiEntry, "kiln_conv2d_stride2_hwio_f32", true);
+}
+
+// k = 1: ResNet's 1x1 stride-2 shortcuts (16 -> 32 at 28x28, 32 -> 64 at
+// 14x14), rows across images, odd output widths in two blocks, and shapes
+// outside channels in lanes (a 5-channel tail, a 30x30 output: the plain
+// loop), on every path of the HWIO entry.
+TEST(DirectConvStride2, OneByOneHwioMatchesDoubleReference) {
+  const Stride2Case cases[] = {
+      {1, 16, 28, 28, 32, 0, 14, 1}, {3, 32, 14, 14, 64, 2, 19, 1}, {2, 4, 10, 30, 16, 2, 9, 1},
+      {2, 6, 8, 8, 21, 1, 7, 1},     {1, 3, 60, 60, 16, 0, 30, 1}};
+  for (const Stride2Case &c : cases) {
+    checkStride2(c, paths::stride2Avx512Or(paths::stride2Portable), "avx512", true);
+    checkStride2(c, paths::stride2Portable, "portable", true);
+    checkStride2(c, paths::stride2AbiEntry, "kiln_conv2d_stride2_hwio_f32", true);
+  }
 }
 
 // Channels in lanes keeps the phase-split kernel's order (taps, then input

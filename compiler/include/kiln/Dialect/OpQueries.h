@@ -71,6 +71,11 @@ bool directSameConvApplies(const ConvExtents &c);
 /// like directSameConvApplies, by the CPU lowering and kiln-pack-conv-weights.
 bool directStride2ConvApplies(const ConvExtents &c);
 
+/// Those, or a 1x1 stride-2 convolution of an even plane halved (no
+/// padding: ResNet's downsampling shortcuts): the convolutions the runtime's
+/// stride-2 entry for HWIO weights (kiln_conv2d_stride2_hwio_f32) computes.
+bool stride2HwioConvApplies(const ConvExtents &c);
+
 } // namespace kiln
 
 #endif

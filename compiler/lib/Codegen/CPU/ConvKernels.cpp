@@ -80,6 +80,15 @@ bool stride2ConvApplies(const ConvGeometry &g) {
              {g.h, g.w, g.oh, g.ow, g.kh, g.kw, g.sh, g.sw, g.dh, g.dw, g.groups});
 }
 
+/// A 1x1 stride-2 convolution of an even plane, no padding, one group, with
+/// an HWIO weight (kiln-pack-conv-weights): the runtime's stride-2 HWIO entry
+/// computes it (k = 1) channels in lanes, reading the input in place.
+bool stride2Hwio1x1Applies(const ConvGeometry &g) {
+  return g.kh == 1 && g.kw == 1 && g.ph == 0 && g.pw == 0 &&
+         stride2HwioConvApplies(
+             {g.h, g.w, g.oh, g.ow, g.kh, g.kw, g.sh, g.sw, g.dh, g.dw, g.groups});
+}
+
 /// A 1x1 convolution with a stride above 1, no padding, dilation 1 and one
 /// group: run as a 1x1 "same" convolution of the pixels it reads (emitConv).
 bool subsampledConvApplies(const ConvGeometry &g) {
@@ -310,12 +319,14 @@ LogicalResult emitConv(KernelContext &cx, Conv2dOp conv, Epilogue &epi, KernelPl
   // Stride 2: the runtime splits the input into its four phases and runs
   // them as a stride-1 convolution (kiln_conv2d_stride2_f32); with im2col +
   // sgemm these layers ran at 40% of the others' rate (resnet20 inference).
-  const bool stride2 = cx.directConv && !direct && stride2ConvApplies(g);
   // An HWIO weight (kiln-pack-conv-weights) is read through the direct
   // convolution's weight strides, or by the stride-2 kernel's HWIO entry
-  // (kiln_conv2d_stride2_hwio_f32); im2col + sgemm reads OIHW rows. The
-  // driver packs only where the lowering goes to one of those two.
+  // (kiln_conv2d_stride2_hwio_f32, which also takes 1x1 stride-2 ones);
+  // im2col + sgemm reads OIHW rows. The driver packs only where the lowering
+  // goes to one of those two.
   const bool hwio = conv.hasHwioWeight();
+  const bool stride2 = cx.directConv && !direct &&
+                       (stride2ConvApplies(g) || (hwio && stride2Hwio1x1Applies(g)));
   if (hwio && !direct && !stride2)
     return conv.emitError("kiln-lower-to-llvm: weight_layout \"hwio\" needs the direct "
                           "convolution (a stride-1 \"same\" or a 3x3 stride-2 convolution, "
@@ -416,9 +427,11 @@ LogicalResult emitConv(KernelContext &cx, Conv2dOp conv, Epilogue &epi, KernelPl
     if (stride2) {
       LLVM::LLVMFuncOp fn =
           hwio ? getOrDeclareDirectConvStride2Hwio(ir) : getOrDeclareDirectConvStride2(ir);
-      SmallVector<Value> args = {x,           wt,        cx.output(), cx.scratch,
-                                 r0,          r1,        ir.c(g.cin), ir.c(g.h),
-                                 ir.c(g.w),   ir.c(cout), stageArg.forCall(ir, ir.c(0))};
+      SmallVector<Value> args = {x,         wt,         cx.output(), cx.scratch, r0,
+                                 r1,        ir.c(g.cin), ir.c(g.h),  ir.c(g.w),  ir.c(cout)};
+      if (hwio)
+        args.push_back(ir.c(g.kh));
+      args.push_back(stageArg.forCall(ir, ir.c(0)));
       ir.b.create<LLVM::CallOp>(ir.loc, fn, args);
       if (epilogueDone)
         return;

@@ -78,8 +78,8 @@ LLVM::LLVMFuncOp getOrDeclareDirectConvStride2(KernelIR &ir) {
 }
 
 LLVM::LLVMFuncOp getOrDeclareDirectConvStride2Hwio(KernelIR &ir) {
-  // The same arguments, weights [3][3][cin][cout]
-  return getOrDeclareRuntimeFunction(ir, "kiln_conv2d_stride2_hwio_f32", 4, 6, 1);
+  // x, wt, out, scratch; row0, row1, cin, h, w, cout, k (3 or 1); epilogue
+  return getOrDeclareRuntimeFunction(ir, "kiln_conv2d_stride2_hwio_f32", 4, 7, 1);
 }
 
 LLVM::LLVMFuncOp getOrDeclareDirectConvStride2GradInput(KernelIR &ir) {

@@ -83,14 +83,16 @@ void kiln_conv2d_same_grad_weight_f32(const float *x, const float *dy, float *dw
 void kiln_conv2d_stride2_f32(const float *x, const float *wt, float *out, float *scratch,
                              int64_t row0, int64_t row1, int64_t cin, int64_t h, int64_t w,
                              int64_t cout, const kiln_conv2d_epilogue *epilogue);
-/* The same convolution with weights stored [3][3][cin][cout] (output
- * channels contiguous: wt[((ky * 3 + kx) * cin + ci) * cout + co]), the
- * layout inference artifacts give it where kiln_conv2d_channels_in_lanes(h/2,
- * w/2, cout) holds: it then runs channels in lanes, with no phase split and
- * no scratch. Same scratch as kiln_conv2d_stride2_f32 otherwise. */
+/* The same convolution (k = 3), or a 1x1 one with stride 2 and no padding
+ * (k = 1: ResNet's downsampling shortcuts), with weights stored
+ * [k][k][cin][cout] (output channels contiguous: wt[((ky * k + kx) * cin +
+ * ci) * cout + co]), the layout inference artifacts give it where
+ * kiln_conv2d_channels_in_lanes(h/2, w/2, cout) holds: it then runs channels
+ * in lanes, with no phase split, no gather and no scratch. Otherwise k = 3
+ * needs the scratch of kiln_conv2d_stride2_f32 (k = 1 none). */
 void kiln_conv2d_stride2_hwio_f32(const float *x, const float *wt, float *out, float *scratch,
                                   int64_t row0, int64_t row1, int64_t cin, int64_t h, int64_t w,
-                                  int64_t cout, const kiln_conv2d_epilogue *epilogue);
+                                  int64_t cout, int64_t k, const kiln_conv2d_epilogue *epilogue);
 /* Its input gradient for one image (dy: [cout, h/2, w/2], dx: [cin, h, w]):
  *   dx[ci, iy, ix] = sum over (co, ky, kx, oy, ox) with 2oy + ky - 1 = iy and
  *                    2ox + kx - 1 = ix of wt[co, ci, ky, kx] * dy[co, oy, ox]
