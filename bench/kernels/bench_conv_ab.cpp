@@ -44,7 +44,7 @@ using SameFn = decltype(&kiln_conv2d_same_f32);
 using ImagesFn = decltype(&kiln_conv2d_same_images_f32);
 using GradWeightFn = decltype(&kiln_conv2d_same_grad_weight_f32);
 using Stride2Fn = decltype(&kiln_conv2d_stride2_f32);
-using Stride2HwioFn = decltype(&kiln_conv2d_stride2_hwio_f32);
+using HwioFn = decltype(&kiln_conv2d_hwio_f32);
 
 struct Build {
   std::string path;
@@ -52,10 +52,10 @@ struct Build {
   ImagesFn images = nullptr;
   GradWeightFn gradWeight = nullptr;
   Stride2Fn stride2 = nullptr;
-  // kiln_conv2d_stride2_hwio_f32 (schema 5); null in older builds, whose
-  // stride-2 HWIO items then time kiln_conv2d_stride2_f32 (what such a build
-  // runs those layers with).
-  Stride2HwioFn stride2Hwio = nullptr;
+  // kiln_conv2d_hwio_f32 (schema 5); null in older builds, whose stride-2
+  // HWIO items then time kiln_conv2d_stride2_f32 (what such a build runs
+  // those layers with).
+  HwioFn hwio = nullptr;
 };
 
 /// Loads one build; an error names the file and the missing symbol.
@@ -70,7 +70,7 @@ bool load(const std::string &path, Build &b, std::string &error) {
   b.images = reinterpret_cast<ImagesFn>(dlsym(h, "kiln_conv2d_same_images_f32"));
   b.gradWeight = reinterpret_cast<GradWeightFn>(dlsym(h, "kiln_conv2d_same_grad_weight_f32"));
   b.stride2 = reinterpret_cast<Stride2Fn>(dlsym(h, "kiln_conv2d_stride2_f32"));
-  b.stride2Hwio = reinterpret_cast<Stride2HwioFn>(dlsym(h, "kiln_conv2d_stride2_hwio_f32"));
+  b.hwio = reinterpret_cast<HwioFn>(dlsym(h, "kiln_conv2d_hwio_f32"));
   if (!b.same || !b.images || !b.gradWeight || !b.stride2) {
     error = path + ": not a Kiln runtime with the convolution entries of schema 3 or later "
                    "(kiln_conv2d_same_f32, kiln_conv2d_same_images_f32, "
@@ -108,8 +108,8 @@ struct Item {
 void callStride2(const Build &lib, bool hwio, const float *x, const float *w, float *out,
                  float *scratch, int64_t row0, int64_t row1, int64_t cin, int64_t side,
                  int64_t cout) {
-  if (hwio && lib.stride2Hwio)
-    lib.stride2Hwio(x, w, out, scratch, row0, row1, cin, side, side, cout, 3, nullptr);
+  if (hwio && lib.hwio)
+    lib.hwio(x, w, out, row0, row1, cin, side, side, cout, 3, 3, 2, 1, 1, nullptr);
   else
     lib.stride2(x, w, out, scratch, row0, row1, cin, side, side, cout, nullptr);
 }

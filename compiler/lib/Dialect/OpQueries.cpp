@@ -75,11 +75,8 @@ bool directStride2ConvApplies(const ConvExtents &c) {
          c.kw == 3 && c.h % 2 == 0 && c.w % 2 == 0 && c.oh == c.h / 2 && c.ow == c.w / 2;
 }
 
-bool stride2HwioConvApplies(const ConvExtents &c) {
-  if (directStride2ConvApplies(c))
-    return true;
-  return c.groups == 1 && c.sh == 2 && c.sw == 2 && c.dh == 1 && c.dw == 1 && c.kh == 1 &&
-         c.kw == 1 && c.h % 2 == 0 && c.w % 2 == 0 && c.oh == c.h / 2 && c.ow == c.w / 2;
+bool hwioConvApplies(const ConvExtents &c) {
+  return c.groups == 1 && c.dh == 1 && c.dw == 1 && c.sh == c.sw && (c.sh == 1 || c.sh == 2);
 }
 
 } // namespace kiln

@@ -30,6 +30,8 @@ std::vector<ConvWeightPack> materializeConvWeightPacks(mlir::ModuleOp module,
   for (mlir::DictionaryAttr dict : takeFunctionRecipes(module, kPacksAttr)) {
     ConvWeightPack p{recipeString(dict, "source", kPacksAttr),
                      recipeString(dict, "packed", kPacksAttr)};
+    if (auto exact = dict.getAs<mlir::BoolAttr>("exact"))
+      p.exact = exact.getValue();
     auto [it, inserted] = sourceOf.try_emplace(p.packed, p.source);
     if (!inserted && it->second != p.source)
       throw CompileError(fmt::format("internal: {} packs both '{}' and '{}' into '{}'",

@@ -37,18 +37,35 @@ using mlir::Operation;
 constexpr llvm::StringLiteral kPacksAttr = "kiln.weight_packs";
 
 /// Whether the runtime will compute `conv` with output channels in the
-/// vector lanes once its weight is HWIO: a direct "same" convolution, or a
-/// 3x3 or 1x1 stride-2 one (the CPU lowering's rules), of a small output
-/// plane with Cout a multiple of 16.
+/// vector lanes once its weight is HWIO: a direct "same" convolution, or any
+/// other of stride 1 or 2 (kiln_conv2d_hwio_f32; the CPU lowering's rules),
+/// of a small output plane with Cout a multiple of 16.
 bool packable(Conv2dOp conv) {
   if (conv.getWeightLayout() != "oihw")
     return false;
   std::optional<ConvExtents> extents = convExtentsOf(conv);
-  if (!extents || !(directSameConvApplies(*extents) || stride2HwioConvApplies(*extents)))
+  if (!extents || !(directSameConvApplies(*extents) || hwioConvApplies(*extents)))
     return false;
   const int64_t cout = conv.getOihwWeightShape()[0];
   return !mlir::ShapedType::isDynamic(cout) &&
          kiln_conv2d_channels_in_lanes(extents->oh, extents->ow, cout);
+}
+
+/// Whether the channels-in-lanes kernel computes `conv` with the same sums,
+/// in the same order, as the OIHW lowering it replaces (then packing is a
+/// transposition and the outputs stay bitwise): the direct "same"
+/// convolution, the phase-split 3x3 stride-2 one and the 1x1 stride-2 one
+/// over gathered pixels all add taps, then input channels, as it does. Other
+/// shapes (a "valid" window, say) went through im2col + sgemm, whose sums
+/// run in another order: the export checks those (kiln.weight_packs "exact").
+bool keepsSums(Conv2dOp conv) {
+  std::optional<ConvExtents> e = convExtentsOf(conv);
+  if (!e)
+    return false;
+  const bool shortcut = e->groups == 1 && e->kh == 1 && e->kw == 1 && e->sh == 2 &&
+                        e->sw == 2 && e->dh == 1 && e->dw == 1 && e->h % 2 == 0 &&
+                        e->w % 2 == 0 && e->oh == e->h / 2 && e->ow == e->w / 2;
+  return directSameConvApplies(*e) || directStride2ConvApplies(*e) || shortcut;
 }
 
 struct KilnPackConvWeightsPass : impl::KilnPackConvWeightsBase<KilnPackConvWeightsPass> {
@@ -97,6 +114,10 @@ struct KilnPackConvWeightsPass : impl::KilnPackConvWeightsBase<KilnPackConvWeigh
     // dominates every convolution the source op feeds.
     llvm::DenseMap<Operation *, ParameterOp> packedOf;
     llvm::SetVector<Operation *> sources;
+    // This run's new list entries (source, packed name), and whether every
+    // convolution packed from each keeps its sums.
+    llvm::SmallVector<std::pair<mlir::StringAttr, std::string>> added;
+    llvm::StringMap<bool> exact;
     for (Conv2dOp conv : candidates) {
       auto source = conv.getWeight().getDefiningOp<ParameterOp>();
       ParameterOp &packed = packedOf[source.getOperation()];
@@ -122,16 +143,21 @@ struct KilnPackConvWeightsPass : impl::KilnPackConvWeightsBase<KilnPackConvWeigh
                 builder.getNamedAttr("name", builder.getStringAttr(name)),
                 builder.getNamedAttr("trainable", builder.getBoolAttr(false))});
         if (listed.insert(name).second)
-          packs.push_back(builder.getDictionaryAttr({
-              builder.getNamedAttr("source", source.getNameAttr()),
-              builder.getNamedAttr("packed", builder.getStringAttr(name)),
-          }));
+          added.emplace_back(source.getNameAttr(), name);
         sources.insert(source.getOperation());
       }
+      bool &keeps = exact.try_emplace(packed.getName(), true).first->second;
+      keeps = keeps && keepsSums(conv);
       conv.getWeightMutable().assign(packed.getResult());
       conv.setWeightLayout("hwio");
       ++numPacked;
     }
+    for (auto &[source, name] : added)
+      packs.push_back(builder.getDictionaryAttr({
+          builder.getNamedAttr("source", source),
+          builder.getNamedAttr("packed", builder.getStringAttr(name)),
+          builder.getNamedAttr("exact", builder.getBoolAttr(exact.lookup(name))),
+      }));
     for (Operation *source : sources)
       if (source->use_empty())
         source->erase();

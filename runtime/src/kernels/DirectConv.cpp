@@ -872,16 +872,15 @@ __attribute__((target("avx512f"))) void convChannelsInLanes(const Geometry &g) {
   }
 }
 
-/// Rows (n, oy) in [row0, row1) of the stride-2 convolution below (or of a
-/// 1x1 one, a.k = 1) with HWIO weights, channels in lanes
-/// (kiln_conv2d_channels_in_lanes holds for the output plane): no phase
-/// split or gather - a block's pixels broadcast every other input column -
-/// and each image's rows written in place. Taps, then input channels, as in
-/// the phase-split kernel (and the 1x1 "same" convolution of gathered
-/// pixels): the same sums, bitwise.
-__attribute__((target("avx512f"))) void
-convStride2ChannelsInLanes(const kiln::rt::DirectConvStride2Args &a) {
-  const int64_t oh = a.h / 2, ow = a.w / 2, plane = oh * ow;
+/// Rows (n, oy) in [row0, row1) of a convolution with HWIO weights
+/// (kiln_conv2d_hwio_f32), channels in lanes (kiln_conv2d_channels_in_lanes
+/// holds for the output plane, stride 1 or 2): any padding (the taps that
+/// read outside the image skip their FMAs), no phase split or gather - with
+/// stride 2 a block's pixels broadcast every other input column - and each
+/// image's rows written in place. Taps, then input channels, as in every
+/// other path: the same sums, bitwise.
+__attribute__((target("avx512f"))) void convHwioChannelsInLanes(const kiln::rt::DirectConvHwioArgs &a) {
+  const int64_t oh = a.outRows(), ow = a.outCols(), plane = oh * ow;
   OutputStage stage(a.epilogue, a.cout);
   const float *residual = stage.residual;
   for (int64_t n = a.row0 / oh; n * oh < a.row1; ++n) {
@@ -890,10 +889,10 @@ convStride2ChannelsInLanes(const kiln::rt::DirectConvStride2Args &a) {
     const int64_t offset = n * a.cout * plane + v0 * ow;
     if (residual)
       stage.residual = residual + offset;
-    const int64_t pad = (a.k - 1) / 2;
     convChannelsInLanes({a.x + n * a.cin * a.h * a.w, a.wt, a.out + offset, plane, a.cin, a.h,
-                         a.w, a.cout, a.k, a.k, pad, pad, 1, a.cout, a.k * a.cin * a.cout,
-                         a.cin * a.cout, v0, v1, a.h * a.w, a.h, 0, stageOrNull(stage), 2});
+                         a.w, a.cout, a.kh, a.kw, a.ph, a.pw, 1, a.cout, a.kw * a.cin * a.cout,
+                         a.cin * a.cout, v0, v1, a.h * a.w, a.h, 0, stageOrNull(stage),
+                         a.stride});
   }
 }
 
@@ -927,12 +926,6 @@ __attribute__((target("avx512f"))) void convStride2Avx512(const kiln::rt::Direct
   }
   int64_t wTap[9], xTap[9], dy[9], dx[9];
   stride2Taps(all, ow, wTap, xTap, dy, dx);
-  // Weight strides (co, ci) and each tap's offset: OIHW, or HWIO
-  // (kiln_conv2d_stride2_hwio_f32) where the shape has no channels-in-lanes path.
-  const int64_t wsCo = a.hwio ? 1 : a.cin * 9, wsCi = a.hwio ? a.cout : 9;
-  if (a.hwio)
-    for (int64_t &t : wTap)
-      t *= a.cin * a.cout;
   const int64_t v0 = a.row0 - n0 * oh, v1 = a.row1 - n0 * oh;
   OutputStage stage(a.epilogue, a.cout);
   if (images == 1) {
@@ -941,14 +934,14 @@ __attribute__((target("avx512f"))) void convStride2Avx512(const kiln::rt::Direct
     const int64_t offset = n0 * a.cout * plane + v0 * ow;
     if (stage.residual)
       stage.residual += offset;
-    convTaps({phases, a.wt, a.out + offset, plane, a.cin, oh, ow, a.cout, 3, 3, 1, 1, wsCo, wsCi,
-              0, 0, v0, v1, 4 * all, oh, 4 * all, stageOrNull(stage)},
+    convTaps({phases, a.wt, a.out + offset, plane, a.cin, oh, ow, a.cout, 3, 3, 1, 1, a.cin * 9,
+              9, 3, 1, v0, v1, 4 * all, oh, 4 * all, stageOrNull(stage)},
              9, wTap, xTap, dy, dx);
     return;
   }
   const int64_t ld = (v1 - v0) * ow;
-  convTaps({phases, a.wt, rows, ld, a.cin, images * oh, ow, a.cout, 3, 3, 1, 1, wsCo, wsCi, 0, 0,
-            v0, v1, 4 * all, oh, 4 * all},
+  convTaps({phases, a.wt, rows, ld, a.cin, images * oh, ow, a.cout, 3, 3, 1, 1, a.cin * 9, 9, 3,
+            1, v0, v1, 4 * all, oh, 4 * all},
            9, wTap, xTap, dy, dx);
   for (int64_t vr = v0; vr < v1; ++vr) {
     const int64_t n = n0 + vr / oh, oy = vr % oh;
@@ -1542,7 +1535,7 @@ bool directConvImagesAvx512(const DirectConvImagesArgs &a) {
 }
 
 void directConvStride2Portable(const DirectConvStride2Args &a) {
-  const int64_t oh = a.h / 2, ow = a.w / 2, k = a.k, pad = (k - 1) / 2;
+  const int64_t oh = a.h / 2, ow = a.w / 2;
   const OutputStage stage(a.epilogue, a.cout);
   for (int64_t row = a.row0; row < a.row1; ++row) {
     const int64_t n = row / oh, oy = row % oh;
@@ -1550,13 +1543,12 @@ void directConvStride2Portable(const DirectConvStride2Args &a) {
       for (int64_t ox = 0; ox < ow; ++ox) {
         float acc = 0.0f;
         for (int64_t ci = 0; ci < a.cin; ++ci)
-          for (int64_t ky = 0; ky < k; ++ky)
-            for (int64_t kx = 0; kx < k; ++kx) {
-              const int64_t iy = 2 * oy + ky - pad, ix = 2 * ox + kx - pad;
+          for (int64_t ky = 0; ky < 3; ++ky)
+            for (int64_t kx = 0; kx < 3; ++kx) {
+              const int64_t iy = 2 * oy + ky - 1, ix = 2 * ox + kx - 1;
               if (iy < 0 || iy >= a.h || ix < 0 || ix >= a.w)
                 continue;
-              acc += a.wt[a.hwio ? ((ky * k + kx) * a.cin + ci) * a.cout + co
-                                 : (co * a.cin + ci) * k * k + ky * k + kx] *
+              acc += a.wt[(co * a.cin + ci) * 9 + ky * 3 + kx] *
                      a.x[((n * a.cin + ci) * a.h + iy) * a.w + ix];
             }
         const int64_t i = ((n * a.cout + co) * oh + oy) * ow + ox;
@@ -1572,14 +1564,45 @@ bool directConvStride2Avx512(const DirectConvStride2Args &a) {
   if (!hasAvx512() || a.h % 2 != 0 || a.w % 2 != 0 ||
       images * plane + 16 * kMaxPV > kMaxFloatRowPixel)
     return false;
-  if (a.row1 <= a.row0 || a.cout <= 0)
-    return true;
-  if (a.hwio && kiln_conv2d_channels_in_lanes(oh, a.w / 2, a.cout))
-    convStride2ChannelsInLanes(a);
-  else if (a.k == 3)
+  if (a.row1 > a.row0 && a.cout > 0)
     convStride2Avx512(a);
-  else
-    return false; // a 1x1 shape outside channels in lanes: the plain loop
+  return true;
+#else
+  (void)a;
+  return false;
+#endif
+}
+
+void directConvHwioPortable(const DirectConvHwioArgs &a) {
+  const int64_t oh = a.outRows(), ow = a.outCols();
+  const OutputStage stage(a.epilogue, a.cout);
+  for (int64_t row = a.row0; row < a.row1; ++row) {
+    const int64_t n = row / oh, oy = row % oh;
+    for (int64_t co = 0; co < a.cout; ++co)
+      for (int64_t ox = 0; ox < ow; ++ox) {
+        float acc = 0.0f; // taps, then input channels, as the vector paths sum
+        for (int64_t ky = 0; ky < a.kh; ++ky)
+          for (int64_t kx = 0; kx < a.kw; ++kx)
+            for (int64_t ci = 0; ci < a.cin; ++ci) {
+              const int64_t iy = a.stride * oy + ky - a.ph, ix = a.stride * ox + kx - a.pw;
+              if (iy < 0 || iy >= a.h || ix < 0 || ix >= a.w)
+                continue;
+              acc += a.wt[((ky * a.kw + kx) * a.cin + ci) * a.cout + co] *
+                     a.x[((n * a.cin + ci) * a.h + iy) * a.w + ix];
+            }
+        const int64_t i = ((n * a.cout + co) * oh + oy) * ow + ox;
+        a.out[i] = stage.empty() ? acc : stage.applyAt(acc, co, i);
+      }
+  }
+}
+
+bool directConvHwioAvx512(const DirectConvHwioArgs &a) {
+#if defined(__x86_64__)
+  if (!hasAvx512() || (a.stride != 1 && a.stride != 2) ||
+      !kiln_conv2d_channels_in_lanes(a.outRows(), a.outCols(), a.cout))
+    return false;
+  if (a.row1 > a.row0 && a.cout > 0)
+    convHwioChannelsInLanes(a);
   return true;
 #else
   (void)a;
@@ -1712,16 +1735,17 @@ extern "C" void kiln_conv2d_stride2_f32(const float *x, const float *wt, float *
     kiln::rt::directConvStride2Portable(a);
 }
 
-extern "C" void kiln_conv2d_stride2_hwio_f32(const float *x, const float *wt, float *out,
-                                             float *scratch, int64_t row0, int64_t row1,
-                                             int64_t cin, int64_t h, int64_t w, int64_t cout,
-                                             int64_t k, const kiln_conv2d_epilogue *epilogue) {
-  const kiln::rt::DirectConvStride2Args a{x,   wt, out,  scratch,  row0, row1, cin,
-                                          h,   w,  cout, epilogue, true, k};
-  if (row1 <= row0 || cout <= 0 || h < 2 || w < 2) // no output rows without a 2x2 input
+extern "C" void kiln_conv2d_hwio_f32(const float *x, const float *wt, float *out, int64_t row0,
+                                     int64_t row1, int64_t cin, int64_t h, int64_t w,
+                                     int64_t cout, int64_t kh, int64_t kw, int64_t stride,
+                                     int64_t ph, int64_t pw,
+                                     const kiln_conv2d_epilogue *epilogue) {
+  const kiln::rt::DirectConvHwioArgs a{x,  wt, out,    row0, row1, cin, h,       w,
+                                       cout, kh, kw, stride, ph,   pw,  epilogue};
+  if (row1 <= row0 || cout <= 0 || stride < 1 || a.outRows() < 1 || a.outCols() < 1)
     return;
-  if (!kiln::rt::directConvStride2Avx512(a))
-    kiln::rt::directConvStride2Portable(a);
+  if (!kiln::rt::directConvHwioAvx512(a))
+    kiln::rt::directConvHwioPortable(a);
 }
 
 extern "C" void kiln_conv2d_stride2_grad_weight_f32(const float *x, const float *dy, float *dw,

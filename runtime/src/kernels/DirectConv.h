@@ -39,17 +39,27 @@ void directConvImagesPortable(const DirectConvImagesArgs &a);
 /// The packed AVX-512 path; false (nothing done) where the CPU or the shape
 /// does not allow it.
 bool directConvImagesAvx512(const DirectConvImagesArgs &a);
-/// Arguments of kiln_conv2d_stride2_f32, in its order; hwio: the weights
-/// are [k][k][cin][cout] (kiln_conv2d_stride2_hwio_f32, whose k may also be
-/// 1: a 1x1 convolution, no padding).
+/// Arguments of kiln_conv2d_stride2_f32, in its order.
 struct DirectConvStride2Args {
   const float *x, *wt;
   float *out, *scratch;
   int64_t row0, row1, cin, h, w, cout;
   const kiln_conv2d_epilogue *epilogue = nullptr;
-  bool hwio = false;
-  int64_t k = 3;
 };
+/// Arguments of kiln_conv2d_hwio_f32, in its order.
+struct DirectConvHwioArgs {
+  const float *x, *wt;
+  float *out;
+  int64_t row0, row1, cin, h, w, cout, kh, kw, stride, ph, pw;
+  const kiln_conv2d_epilogue *epilogue = nullptr;
+  int64_t outRows() const { return (h + 2 * ph - kh) / stride + 1; }
+  int64_t outCols() const { return (w + 2 * pw - kw) / stride + 1; }
+};
+/// The plain loop (any CPU, any shape).
+void directConvHwioPortable(const DirectConvHwioArgs &a);
+/// Channels in lanes; false (nothing done) where the CPU, the stride (1 or
+/// 2) or the output plane (kiln_conv2d_channels_in_lanes) does not allow it.
+bool directConvHwioAvx512(const DirectConvHwioArgs &a);
 /// The plain loop (any CPU).
 void directConvStride2Portable(const DirectConvStride2Args &a);
 /// The phase-split AVX-512 path; false (nothing done) where the CPU or the

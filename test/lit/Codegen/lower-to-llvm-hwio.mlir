@@ -5,9 +5,10 @@
 // HWIO weight strides co 1, ci Cout = 16, ky KW * Cin * Cout = 192,
 // kx Cin * Cout = 64 (OIHW would be 36, 9, 3, 1). im2col + sgemm reads OIHW
 // rows, so lowering the same kernel with conv-algorithm=im2col is an error.
-// A 3x3 stride-2 convolution with an HWIO weight calls the stride-2 kernel's
-// HWIO entry with k = 3 (channels in lanes: no phase planes, so no
-// scratch), a 1x1 stride-2 one the same entry with k = 1 (no gather).
+// Convolutions the direct "same" kernel does not take (3x3 and 1x1 stride
+// 2 here) call the HWIO entry kiln_conv2d_hwio_f32 with their window,
+// stride and padding (channels in lanes: no phase planes, no gather, so no
+// scratch).
 // RUN: kiln-opt -kiln-lower-to-llvm="conv-algorithm=direct" %s | FileCheck %s
 // RUN: not kiln-opt -kiln-lower-to-llvm="conv-algorithm=im2col" %s 2>&1 | FileCheck %s --check-prefix=IM2COL
 
@@ -64,18 +65,30 @@ func.func @hwio_stride2(%arg0: tensor<?x16x28x28xf32>) -> tensor<?x32x14x14xf32>
 }
 
 // CHECK-LABEL: llvm.func @hwio_s2_k0(
-// The call's last constants: cout, k, the stage's residual offset.
-// CHECK:         llvm.mlir.constant(32 : i64) : i64
-// CHECK-NEXT:    %[[K3:.*]] = llvm.mlir.constant(3 : i64) : i64
+// The call's trailing constants: cin, h, w, cout, kh, kw, stride, ph, pw,
+// then the stage's residual offset.
+// CHECK:         llvm.mlir.constant(16 : i64) : i64
+// CHECK-NEXT:    llvm.mlir.constant(28 : i64) : i64
+// CHECK-NEXT:    llvm.mlir.constant(28 : i64) : i64
+// CHECK-NEXT:    llvm.mlir.constant(32 : i64) : i64
+// CHECK-NEXT:    %[[KH:.*]] = llvm.mlir.constant(3 : i64) : i64
+// CHECK-NEXT:    %[[KW:.*]] = llvm.mlir.constant(3 : i64) : i64
+// CHECK-NEXT:    %[[S:.*]] = llvm.mlir.constant(2 : i64) : i64
+// CHECK-NEXT:    %[[PH:.*]] = llvm.mlir.constant(1 : i64) : i64
+// CHECK-NEXT:    %[[PW:.*]] = llvm.mlir.constant(1 : i64) : i64
 // CHECK-NEXT:    llvm.mlir.constant(0 : i64) : i64
-// CHECK-NEXT:    llvm.call @kiln_conv2d_stride2_hwio_f32({{.*}}, %[[K3]], %{{.*}})
+// CHECK-NEXT:    llvm.call @kiln_conv2d_hwio_f32({{.*}}, %[[KH]], %[[KW]], %[[S]], %[[PH]], %[[PW]], %{{.*}})
 // CHECK-NOT:     llvm.call @kiln_conv2d_stride2_f32(
 // CHECK-NOT:     llvm.call @cblas_sgemm
 // CHECK-LABEL: llvm.func @hwio_1x1_k0(
 // CHECK:         llvm.mlir.constant(64 : i64) : i64
-// CHECK-NEXT:    %[[K1:.*]] = llvm.mlir.constant(1 : i64) : i64
+// CHECK-NEXT:    %[[KH1:.*]] = llvm.mlir.constant(1 : i64) : i64
+// CHECK-NEXT:    %[[KW1:.*]] = llvm.mlir.constant(1 : i64) : i64
+// CHECK-NEXT:    %[[S1:.*]] = llvm.mlir.constant(2 : i64) : i64
+// CHECK-NEXT:    %[[PH1:.*]] = llvm.mlir.constant(0 : i64) : i64
+// CHECK-NEXT:    %[[PW1:.*]] = llvm.mlir.constant(0 : i64) : i64
 // CHECK-NEXT:    llvm.mlir.constant(0 : i64) : i64
-// CHECK-NEXT:    llvm.call @kiln_conv2d_stride2_hwio_f32({{.*}}, %[[K1]], %{{.*}})
+// CHECK-NEXT:    llvm.call @kiln_conv2d_hwio_f32({{.*}}, %[[KH1]], %[[KW1]], %[[S1]], %[[PH1]], %[[PW1]], %{{.*}})
 // CHECK-NOT:     llvm.call @kiln_conv2d_same_f32(
 // CHECK-NOT:     llvm.call @cblas_sgemm
 

@@ -46,20 +46,27 @@ inline bool stride2Portable(const DirectConvStride2Args &a) {
   directConvStride2Portable(a);
   return true;
 }
-/// The AVX-512 path where it takes the shape, else `fallback` (as the ABI
-/// entry falls back): for shapes the AVX-512 path declines by design.
-template <typename Fallback> auto stride2Avx512Or(Fallback fallback) {
-  return [fallback](const DirectConvStride2Args &a) {
-    return directConvStride2Avx512(a) || fallback(a);
-  };
-}
 inline bool stride2AbiEntry(const DirectConvStride2Args &a) {
-  if (a.hwio)
-    kiln_conv2d_stride2_hwio_f32(a.x, a.wt, a.out, a.scratch, a.row0, a.row1, a.cin, a.h, a.w,
-                                 a.cout, a.k, a.epilogue);
-  else
-    kiln_conv2d_stride2_f32(a.x, a.wt, a.out, a.scratch, a.row0, a.row1, a.cin, a.h, a.w,
-                            a.cout, a.epilogue);
+  kiln_conv2d_stride2_f32(a.x, a.wt, a.out, a.scratch, a.row0, a.row1, a.cin, a.h, a.w, a.cout,
+                          a.epilogue);
+  return true;
+}
+
+// ---- kiln_conv2d_hwio_f32: HWIO weights, stride 1 or 2, any padding ----
+/// Channels in lanes where it takes the shape, else the plain loop (as the
+/// ABI entry falls back).
+inline bool hwioAvx512OrPortable(const DirectConvHwioArgs &a) {
+  if (!directConvHwioAvx512(a))
+    directConvHwioPortable(a);
+  return true;
+}
+inline bool hwioPortable(const DirectConvHwioArgs &a) {
+  directConvHwioPortable(a);
+  return true;
+}
+inline bool hwioAbiEntry(const DirectConvHwioArgs &a) {
+  kiln_conv2d_hwio_f32(a.x, a.wt, a.out, a.row0, a.row1, a.cin, a.h, a.w, a.cout, a.kh, a.kw,
+                       a.stride, a.ph, a.pw, a.epilogue);
   return true;
 }
 

@@ -561,40 +561,25 @@ TEST(DirectConvImages, PortablePathIsBitwiseOneCallPerImage) {
 // row ranges that start and end inside images (the runtime splits by rows),
 // several images per call, every output-channel tail, 28x28 -> 14x14, the
 // 14x14 -> 7x7 of resnet20 and small non-square planes; rows outside the
-// range must stay untouched. hwio: the same weights stored [3][3][cin][cout]
-// (kiln_conv2d_stride2_hwio_f32: channels in lanes where the output plane
-// allows, else the phase split reading them through strides).
+// range must stay untouched.
 struct Stride2Case {
   int64_t batch, cin, h, w, cout, row0, row1;
-  int64_t k = 3; // 1: a 1x1 stride-2 convolution, no padding (HWIO entry only)
 };
 
-/// [cout][cin][kh][kw] -> [kh][kw][cin][cout].
-std::vector<float> toHwio(const std::vector<float> &oihw, int64_t cout, int64_t cin,
-                          int64_t taps) {
-  std::vector<float> hwio(oihw.size());
-  for (int64_t co = 0; co < cout; ++co)
-    for (int64_t ci = 0; ci < cin; ++ci)
-      for (int64_t t = 0; t < taps; ++t)
-        hwio[(t * cin + ci) * cout + co] = oihw[(co * cin + ci) * taps + t];
-  return hwio;
-}
-
 template <typename Path>
-void checkStride2(const Stride2Case &c, Path path, const char *name, bool hwio = false) {
-  const int64_t oh = c.h / 2, ow = c.w / 2, k = c.k, taps = k * k, pad = (k - 1) / 2;
+void checkStride2(const Stride2Case &c, Path path, const char *name) {
+  const int64_t oh = c.h / 2, ow = c.w / 2;
   const std::vector<float> x = randomValues(c.batch * c.cin * c.h * c.w, 5);
-  const std::vector<float> wt = randomValues(c.cout * c.cin * taps, 6);
-  const std::vector<float> wtHwio = toHwio(wt, c.cout, c.cin, taps);
+  const std::vector<float> wt = randomValues(c.cout * c.cin * 9, 6);
   std::vector<float> out(c.batch * c.cout * oh * ow, 12345.0f);
   const int64_t images = (c.row1 + oh - 1) / oh - c.row0 / oh;
   // NaN scratch: a phase row the call did not split, read into a lane that
   // is not masked off, would show.
   std::vector<float> scratch((4 * c.cin + c.cout) * images * oh * ow,
                              std::numeric_limits<float>::quiet_NaN());
-  const kiln::rt::DirectConvStride2Args a{x.data(), hwio ? wtHwio.data() : wt.data(),
-                                          out.data(), scratch.data(), c.row0, c.row1, c.cin,
-                                          c.h, c.w, c.cout, nullptr, hwio, k};
+  const kiln::rt::DirectConvStride2Args a{x.data(), wt.data(), out.data(), scratch.data(),
+                                          c.row0,   c.row1,    c.cin,      c.h,
+                                          c.w,      c.cout};
   if (!path(a))
     GTEST_SKIP() << name << " path not available on this CPU";
   const double eps = std::ldexp(1.0, -24);
@@ -610,22 +595,21 @@ void checkStride2(const Stride2Case &c, Path path, const char *name, bool hwio =
           }
           double exact = 0, magnitude = 0;
           for (int64_t ci = 0; ci < c.cin; ++ci)
-            for (int64_t ky = 0; ky < k; ++ky)
-              for (int64_t kx = 0; kx < k; ++kx) {
-                const int64_t iy = 2 * oy + ky - pad, ix = 2 * ox + kx - pad;
+            for (int64_t ky = 0; ky < 3; ++ky)
+              for (int64_t kx = 0; kx < 3; ++kx) {
+                const int64_t iy = 2 * oy + ky - 1, ix = 2 * ox + kx - 1;
                 if (iy < 0 || iy >= c.h || ix < 0 || ix >= c.w)
                   continue;
-                const double term = double(wt[(co * c.cin + ci) * taps + ky * k + kx]) *
+                const double term = double(wt[(co * c.cin + ci) * 9 + ky * 3 + kx]) *
                                     x[((n * c.cin + ci) * c.h + iy) * c.w + ix];
                 exact += term;
                 magnitude += std::fabs(term);
               }
-          const double bound = (c.cin * taps + 1) * eps * magnitude + 1e-30;
+          const double bound = (c.cin * 9 + 1) * eps * magnitude + 1e-30;
           ASSERT_NEAR(got, exact, bound)
-              << name << (hwio ? " hwio" : "") << ": n " << n << " co " << co << " oy " << oy
-              << " ox " << ox << " ("
+              << name << ": n " << n << " co " << co << " oy " << oy << " ox " << ox << " ("
               << c.cin << "x" << c.h << "x" << c.w << " -> " << c.cout << ", rows " << c.row0
-              << ".." << c.row1 << ", " << k << "x" << k << ")";
+              << ".." << c.row1 << ")";
         }
 }
 
@@ -640,14 +624,6 @@ std::vector<Stride2Case> stride2Cases() {
       {5, 2, 4, 6, 9, 0, 10},      // 2x3 output planes, 5 images packed
       {2, 5, 2, 2, 3, 1, 2},       // a 1x1 output plane
       {6, 1, 8, 8, 8, 3, 4},       // a single row
-      // Output planes channels in lanes takes with HWIO weights (Cout a
-      // multiple of 16, at most 28 columns): two channel blocks at 14
-      // columns, a 28-wide output in two pixel blocks, an odd 15-wide one
-      // (8 + 7), a 30x30 output it does not take (the phase split then).
-      {2, 32, 28, 28, 64, 3, 25},
-      {1, 8, 56, 56, 16, 0, 28},
-      {2, 4, 10, 30, 16, 2, 9},
-      {1, 3, 60, 60, 16, 0, 30},
   };
 }
 
@@ -666,50 +642,129 @@ TEST(DirectConvStride2, AbiEntryMatchesDoubleReference) {
     checkStride2(c, paths::stride2AbiEntry, "kiln_conv2d_stride2_f32");
 }
 
-TEST(DirectConvStride2, HwioAvx512PathMatchesDoubleReference) {
-  for (const Stride2Case &c : stride2Cases())
-    checkStride2(c, paths::stride2Avx512, "avx512", true);
+// ---- HWIO weights (kiln_conv2d_hwio_f32): stride 1 or 2, any padding ----
+//
+// The entry inference artifacts use for the convolutions the "same" entries
+// do not take: against the double loop (same bound: kh * kw * cin terms)
+// over row ranges across images, for ResNet's 3x3 and 1x1 stride-2 shapes,
+// lenet5's "valid" 5x5, an asymmetric window and padding, a strided
+// "valid" window, two channel blocks, 28- and 15-wide outputs, and shapes
+// channels in lanes does not take (a 30x30 output, a 5-channel tail), which
+// the plain loop computes; rows outside the range must stay untouched.
+struct HwioCase {
+  int64_t batch, cin, h, w, cout, kh, kw, stride, ph, pw, row0, row1;
+};
+
+/// [cout][cin][kh][kw] -> [kh][kw][cin][cout].
+std::vector<float> toHwio(const std::vector<float> &oihw, int64_t cout, int64_t cin,
+                          int64_t taps) {
+  std::vector<float> hwio(oihw.size());
+  for (int64_t co = 0; co < cout; ++co)
+    for (int64_t ci = 0; ci < cin; ++ci)
+      for (int64_t t = 0; t < taps; ++t)
+        hwio[(t * cin + ci) * cout + co] = oihw[(co * cin + ci) * taps + t];
+  return hwio;
 }
 
-TEST(DirectConvStride2, HwioPortablePathMatchesDoubleReference) {
-  for (const Stride2Case &c : stride2Cases())
-    checkStride2(c, paths::stride2Portable, "portable", true);
+template <typename Path> void checkHwio(const HwioCase &c, Path path, const char *name) {
+  const int64_t oh = (c.h + 2 * c.ph - c.kh) / c.stride + 1;
+  const int64_t ow = (c.w + 2 * c.pw - c.kw) / c.stride + 1, taps = c.kh * c.kw;
+  const std::vector<float> x = randomValues(c.batch * c.cin * c.h * c.w, 11);
+  const std::vector<float> oihw = randomValues(c.cout * c.cin * taps, 12);
+  const std::vector<float> hwio = toHwio(oihw, c.cout, c.cin, taps);
+  std::vector<float> out(c.batch * c.cout * oh * ow, 12345.0f);
+  const kiln::rt::DirectConvHwioArgs a{x.data(), hwio.data(), out.data(), c.row0, c.row1,
+                                       c.cin,    c.h,         c.w,        c.cout, c.kh,
+                                       c.kw,     c.stride,    c.ph,       c.pw};
+  ASSERT_EQ(a.outRows(), oh);
+  ASSERT_TRUE(path(a));
+  const double eps = std::ldexp(1.0, -24);
+  for (int64_t n = 0; n < c.batch; ++n)
+    for (int64_t co = 0; co < c.cout; ++co)
+      for (int64_t oy = 0; oy < oh; ++oy)
+        for (int64_t ox = 0; ox < ow; ++ox) {
+          const double got = out[((n * c.cout + co) * oh + oy) * ow + ox];
+          const int64_t row = n * oh + oy;
+          if (row < c.row0 || row >= c.row1) {
+            ASSERT_EQ(got, 12345.0f) << name << ": wrote row " << row << " outside the range";
+            continue;
+          }
+          double exact = 0, magnitude = 0;
+          for (int64_t ci = 0; ci < c.cin; ++ci)
+            for (int64_t ky = 0; ky < c.kh; ++ky)
+              for (int64_t kx = 0; kx < c.kw; ++kx) {
+                const int64_t iy = c.stride * oy + ky - c.ph, ix = c.stride * ox + kx - c.pw;
+                if (iy < 0 || iy >= c.h || ix < 0 || ix >= c.w)
+                  continue;
+                const double term = double(oihw[(co * c.cin + ci) * taps + ky * c.kw + kx]) *
+                                    x[((n * c.cin + ci) * c.h + iy) * c.w + ix];
+                exact += term;
+                magnitude += std::fabs(term);
+              }
+          const double bound = (c.cin * taps + 1) * eps * magnitude + 1e-30;
+          ASSERT_NEAR(got, exact, bound)
+              << name << ": n " << n << " co " << co << " oy " << oy << " ox " << ox << " ("
+              << c.cin << "x" << c.h << "x" << c.w << " -> " << c.cout << ", " << c.kh << "x"
+              << c.kw << " stride " << c.stride << " pad " << c.ph << "," << c.pw << ", rows "
+              << c.row0 << ".." << c.row1 << ")";
+        }
 }
 
-TEST(DirectConvStride2, HwioAbiEntryMatchesDoubleReference) {
-  for (const Stride2Case &c : stride2Cases())
-    checkStride2(c, paths::stride2AbiEntry, "kiln_conv2d_stride2_hwio_f32", true);
+std::vector<HwioCase> hwioCases() {
+  return {
+      {1, 16, 28, 28, 32, 3, 3, 2, 1, 1, 0, 14}, // resnet20 stage 2's first convolution
+      {1, 16, 28, 28, 32, 3, 3, 2, 1, 1, 7, 14}, // the second of two threads' halves
+      {3, 32, 14, 14, 64, 3, 3, 2, 1, 1, 2, 19}, // stage 3's, rows across images
+      {2, 32, 28, 28, 64, 3, 3, 2, 1, 1, 3, 25}, // two channel blocks of a 14-wide output
+      {1, 8, 56, 56, 16, 3, 3, 2, 1, 1, 0, 28},  // a 28-wide output: two pixel blocks
+      {2, 4, 10, 30, 16, 3, 3, 2, 1, 1, 2, 9},   // 15 wide: 8 + 7
+      {1, 16, 28, 28, 32, 1, 1, 2, 0, 0, 0, 14}, // resnet20's 1x1 shortcuts
+      {3, 32, 14, 14, 64, 1, 1, 2, 0, 0, 2, 19},
+      {2, 6, 14, 14, 16, 5, 5, 1, 0, 0, 0, 20},  // lenet5's second convolution ("valid")
+      {1, 6, 14, 14, 16, 5, 5, 1, 0, 0, 3, 8},
+      {2, 5, 9, 11, 32, 3, 5, 1, 2, 1, 1, 15},   // 3x5 window, padding 2 x 1: 11x9 output
+      {1, 4, 9, 9, 16, 3, 3, 2, 0, 0, 0, 4},     // stride 2, no padding, odd input
+      {1, 3, 60, 60, 16, 3, 3, 2, 1, 1, 0, 30},  // a 30x30 output: the plain loop
+      {2, 6, 8, 8, 21, 1, 1, 2, 0, 0, 1, 7},     // Cout 21: the plain loop
+  };
 }
 
-// k = 1: ResNet's 1x1 stride-2 shortcuts (16 -> 32 at 28x28, 32 -> 64 at
-// 14x14), rows across images, odd output widths in two blocks, and shapes
-// outside channels in lanes (a 5-channel tail, a 30x30 output: the plain
-// loop), on every path of the HWIO entry.
-TEST(DirectConvStride2, OneByOneHwioMatchesDoubleReference) {
-  const Stride2Case cases[] = {
-      {1, 16, 28, 28, 32, 0, 14, 1}, {3, 32, 14, 14, 64, 2, 19, 1}, {2, 4, 10, 30, 16, 2, 9, 1},
-      {2, 6, 8, 8, 21, 1, 7, 1},     {1, 3, 60, 60, 16, 0, 30, 1}};
-  for (const Stride2Case &c : cases) {
-    checkStride2(c, paths::stride2Avx512Or(paths::stride2Portable), "avx512", true);
-    checkStride2(c, paths::stride2Portable, "portable", true);
-    checkStride2(c, paths::stride2AbiEntry, "kiln_conv2d_stride2_hwio_f32", true);
-  }
+TEST(DirectConvHwio, Avx512PathMatchesDoubleReference) {
+  for (const HwioCase &c : hwioCases())
+    checkHwio(c, paths::hwioAvx512OrPortable, "avx512");
 }
 
-// Channels in lanes keeps the phase-split kernel's order (taps, then input
-// channels) and its stage code, so HWIO weights must give bitwise its
-// outputs, with no stage and with every step (bias, batch norm, residual,
-// relu), over row ranges across images.
-TEST(DirectConvStride2, HwioIsBitwiseThePhaseSplitPath) {
-  const Stride2Case shapes[] = {{1, 16, 28, 28, 32, 0, 14}, {1, 16, 28, 28, 32, 7, 14},
-                                {1, 32, 14, 14, 64, 0, 4},  {3, 32, 14, 14, 64, 2, 19},
-                                {2, 8, 56, 56, 16, 5, 50},  {2, 4, 10, 30, 48, 1, 10}};
-  for (const Stride2Case &c : shapes) {
-    const int64_t oh = c.h / 2, ow = c.w / 2, outSize = c.batch * c.cout * oh * ow;
+TEST(DirectConvHwio, PortablePathMatchesDoubleReference) {
+  for (const HwioCase &c : hwioCases())
+    checkHwio(c, paths::hwioPortable, "portable");
+}
+
+TEST(DirectConvHwio, AbiEntryMatchesDoubleReference) {
+  for (const HwioCase &c : hwioCases())
+    checkHwio(c, paths::hwioAbiEntry, "kiln_conv2d_hwio_f32");
+}
+
+// Channels in lanes sums taps, then input channels, and stores through the
+// same stage code as the OIHW kernels, so HWIO weights must give bitwise
+// their outputs, with no stage and with every step (bias, batch norm,
+// residual, relu), over row ranges across images: the phase-split stride-2
+// kernel (kiln_conv2d_stride2_f32) for 3x3 stride-2 shapes, the pixel-lane
+// "same" kernel (kiln_conv2d_same_f32, one call per image) for stride 1.
+TEST(DirectConvHwio, IsBitwiseTheOihwKernels) {
+  const HwioCase shapes[] = {{1, 16, 28, 28, 32, 3, 3, 2, 1, 1, 0, 14},
+                             {1, 16, 28, 28, 32, 3, 3, 2, 1, 1, 7, 14},
+                             {3, 32, 14, 14, 64, 3, 3, 2, 1, 1, 2, 19},
+                             {2, 8, 56, 56, 16, 3, 3, 2, 1, 1, 5, 50},
+                             {2, 16, 28, 28, 16, 3, 3, 1, 1, 1, 0, 56},
+                             {1, 32, 14, 14, 32, 3, 3, 1, 1, 1, 3, 11}};
+  for (const HwioCase &c : shapes) {
+    const int64_t oh = (c.h + 2 * c.ph - c.kh) / c.stride + 1;
+    const int64_t ow = (c.w + 2 * c.pw - c.kw) / c.stride + 1, plane = oh * ow;
+    const int64_t outSize = c.batch * c.cout * plane, taps = c.kh * c.kw;
     ASSERT_TRUE(kiln_conv2d_channels_in_lanes(oh, ow, c.cout));
     const std::vector<float> x = randomValues(c.batch * c.cin * c.h * c.w, 3);
-    const std::vector<float> oihw = randomValues(c.cout * c.cin * 9, 4);
-    const std::vector<float> hwio = toHwio(oihw, c.cout, c.cin, 9);
+    const std::vector<float> oihw = randomValues(c.cout * c.cin * taps, 4);
+    const std::vector<float> hwio = toHwio(oihw, c.cout, c.cin, taps);
     const std::vector<float> bias = randomValues(c.cout, 5), mean = randomValues(c.cout, 6);
     const std::vector<float> beta = randomValues(c.cout, 7);
     const std::vector<float> residual = randomValues(outSize, 8);
@@ -718,69 +773,88 @@ TEST(DirectConvStride2, HwioIsBitwiseThePhaseSplitPath) {
       v = 1.5f + v; // positive
     const kiln_conv2d_epilogue all{bias.data(), gamma.data(), beta.data(), mean.data(),
                                    var.data(),  residual.data(), 1e-5f, 1};
-    std::vector<float> scratch((4 * c.cin + c.cout) * c.batch * oh * ow);
+    std::vector<float> scratch((4 * c.cin + c.cout) * c.batch * plane);
     for (const kiln_conv2d_epilogue *stage : {static_cast<const kiln_conv2d_epilogue *>(nullptr),
                                               &all}) {
-      std::vector<float> phases(outSize, 12345.0f), lanes = phases;
-      kiln::rt::DirectConvStride2Args a{x.data(), oihw.data(), phases.data(), scratch.data(),
-                                        c.row0,   c.row1,      c.cin,         c.h,
-                                        c.w,      c.cout,      stage};
-      if (!paths::stride2Avx512(a))
-        GTEST_SKIP() << "no AVX-512 on this CPU";
-      a.wt = hwio.data();
-      a.out = lanes.data();
-      a.hwio = true;
-      ASSERT_TRUE(paths::stride2Avx512(a));
+      std::vector<float> want(outSize, 12345.0f), got = want;
+      if (c.stride == 2) {
+        if (!paths::stride2Avx512({x.data(), oihw.data(), want.data(), scratch.data(), c.row0,
+                                   c.row1, c.cin, c.h, c.w, c.cout, stage}))
+          GTEST_SKIP() << "no AVX-512 on this CPU";
+      } else {
+        // One call per image over its rows in the range, each with the
+        // residual at its own output (as the compiled kernels call it).
+        for (int64_t n = c.row0 / oh; n * oh < c.row1; ++n) {
+          const int64_t y0 = std::max<int64_t>(c.row0 - n * oh, 0);
+          const int64_t y1 = std::min<int64_t>(c.row1 - n * oh, oh);
+          const int64_t at = n * c.cout * plane + y0 * ow;
+          kiln_conv2d_epilogue image = all;
+          image.residual = residual.data() + at;
+          if (!paths::sameAvx512({x.data() + n * c.cin * c.h * c.w, oihw.data(),
+                                  want.data() + at, plane, c.cin, c.h, c.w, c.cout, c.kh, c.kw,
+                                  c.ph, c.pw, c.cin * taps, taps, c.kw, 1, y0, y1,
+                                  stage ? &image : nullptr}))
+            GTEST_SKIP() << "no AVX-512 on this CPU";
+        }
+      }
+      ASSERT_TRUE(paths::hwioAbiEntry({x.data(), hwio.data(), got.data(), c.row0, c.row1, c.cin,
+                                       c.h, c.w, c.cout, c.kh, c.kw, c.stride, c.ph, c.pw,
+                                       stage}));
       int64_t nonzero = 0;
       for (int64_t i = 0; i < outSize; ++i) {
-        ASSERT_EQ(std::memcmp(&phases[i], &lanes[i], sizeof(float)), 0)
-            << c.cin << "x" << c.h << "x" << c.w << " -> " << c.cout << ", rows " << c.row0
-            << ".." << c.row1 << (stage ? " staged" : "") << ": index " << i << " "
-            << phases[i] << " vs " << lanes[i];
-        nonzero += phases[i] != 0.0f && phases[i] != 12345.0f;
+        ASSERT_EQ(std::memcmp(&want[i], &got[i], sizeof(float)), 0)
+            << c.cin << "x" << c.h << "x" << c.w << " -> " << c.cout << " stride " << c.stride
+            << ", rows " << c.row0 << ".." << c.row1 << (stage ? " staged" : "") << ": index "
+            << i << " " << want[i] << " vs " << got[i];
+        nonzero += want[i] != 0.0f && want[i] != 12345.0f;
       }
       EXPECT_GT(nonzero, 0); // not vacuous: values were computed
     }
   }
 }
 
-// Stride-2 channels in lanes reads x by scalar broadcasts too: x right
-// after an inaccessible page, then right before one, every output width
-// 1..28, bitwise the phase split's result.
-TEST(DirectConvStride2, HwioReadsNothingOutsideX) {
+// Channels in lanes reads x by scalar broadcasts: with x right after an
+// inaccessible page, then right before one, every output width 1..28 with
+// 3x3 stride-2 and 5x5 "valid" windows must run without a fault and match
+// the same call on a copy of x in ordinary memory bitwise.
+TEST(DirectConvHwio, ReadsNothingOutsideX) {
   const size_t page = size_t(sysconf(_SC_PAGESIZE));
   for (int64_t ow = 1; ow <= 28; ++ow)
-    for (bool atEnd : {false, true}) {
-      const int64_t cin = 2, h = 6, w = 2 * ow, cout = 16, plane = (h / 2) * ow;
-      const size_t bytes = size_t(cin * h * w) * sizeof(float);
-      const size_t span = (bytes + page - 1) / page * page;
-      void *map = mmap(nullptr, span + 2 * page, PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-      ASSERT_NE(map, MAP_FAILED);
-      char *base = static_cast<char *>(map);
-      ASSERT_EQ(mprotect(base, page, PROT_NONE), 0);
-      ASSERT_EQ(mprotect(base + page + span, page, PROT_NONE), 0);
-      float *x = reinterpret_cast<float *>(base + page + (atEnd ? span - bytes : 0));
-      const std::vector<float> values = randomValues(size_t(cin * h * w), 23);
-      std::copy(values.begin(), values.end(), x);
-      const std::vector<float> oihw = randomValues(size_t(cout * cin * 9), 24);
-      const std::vector<float> hwio = toHwio(oihw, cout, cin, 9);
-      std::vector<float> want(size_t(cout * plane)), got(want.size()),
-          scratch(size_t((4 * cin + cout) * plane));
-      kiln::rt::DirectConvStride2Args a{values.data(), oihw.data(), want.data(), scratch.data(),
-                                        0, h / 2, cin, h, w, cout};
-      const bool avx512 = paths::stride2Avx512(a);
-      a = {x, hwio.data(), got.data(), scratch.data(), 0, h / 2, cin, h, w, cout, nullptr, true};
-      const bool ran = avx512 && paths::stride2Avx512(a);
-      ASSERT_EQ(munmap(map, span + 2 * page), 0);
-      if (!avx512)
-        GTEST_SKIP() << "no AVX-512 on this CPU";
-      ASSERT_TRUE(ran);
-      for (size_t i = 0; i < want.size(); ++i)
-        ASSERT_EQ(std::memcmp(&want[i], &got[i], sizeof(float)), 0)
-            << ow << " output columns" << (atEnd ? ", x at a page end" : "") << ": element "
-            << i;
-    }
+    for (int64_t kind = 0; kind < 2; ++kind)
+      for (bool atEnd : {false, true}) {
+        const int64_t k = kind == 0 ? 3 : 5, stride = kind == 0 ? 2 : 1, pad = kind == 0 ? 1 : 0;
+        const int64_t w = kind == 0 ? 2 * ow : ow + 4, h = kind == 0 ? 6 : 7;
+        const int64_t cin = 2, cout = 16;
+        const size_t bytes = size_t(cin * h * w) * sizeof(float);
+        const size_t span = (bytes + page - 1) / page * page;
+        void *map = mmap(nullptr, span + 2 * page, PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        ASSERT_NE(map, MAP_FAILED);
+        char *base = static_cast<char *>(map);
+        ASSERT_EQ(mprotect(base, page, PROT_NONE), 0);
+        ASSERT_EQ(mprotect(base + page + span, page, PROT_NONE), 0);
+        float *x = reinterpret_cast<float *>(base + page + (atEnd ? span - bytes : 0));
+        const std::vector<float> values = randomValues(size_t(cin * h * w), 23);
+        std::copy(values.begin(), values.end(), x);
+        const std::vector<float> hwio = randomValues(size_t(cout * cin * k * k), 24);
+        kiln::rt::DirectConvHwioArgs a{values.data(), hwio.data(), nullptr, 0, 0, cin, h, w,
+                                       cout,          k,           k,       stride, pad, pad};
+        a.row1 = a.outRows();
+        std::vector<float> want(size_t(cout * a.outRows() * a.outCols())), got(want.size());
+        a.out = want.data();
+        const bool avx512 = kiln::rt::directConvHwioAvx512(a);
+        a.x = x;
+        a.out = got.data();
+        const bool ran = avx512 && kiln::rt::directConvHwioAvx512(a);
+        ASSERT_EQ(munmap(map, span + 2 * page), 0);
+        if (!avx512)
+          GTEST_SKIP() << "no AVX-512 on this CPU";
+        ASSERT_TRUE(ran);
+        for (size_t i = 0; i < want.size(); ++i)
+          ASSERT_EQ(std::memcmp(&want[i], &got[i], sizeof(float)), 0)
+              << ow << " output columns, " << k << "x" << k << (atEnd ? ", x at a page end" : "")
+              << ": element " << i;
+      }
 }
 
 // The stride-2 input gradient (kiln_conv2d_stride2_grad_input_f32), one

@@ -88,6 +88,31 @@ std::vector<float> runInfer(const std::vector<uint8_t> &artifactBytes, const std
   return std::move(out.at(0).data);
 }
 
+/// How far model b's outputs are from model a's on the same inputs.
+struct ModelDiff {
+  double maxLogitDiff = 0, maxProbDiff = 0;
+  int top1Mismatches = 0;
+};
+
+ModelDiff compareModels(const std::vector<uint8_t> &a, const std::string &originA,
+                        const std::vector<uint8_t> &b, const std::string &originB,
+                        const std::vector<float> &inputs, int64_t count) {
+  const std::vector<float> ya = runInfer(a, originA, inputs, count);
+  const std::vector<float> yb = runInfer(b, originB, inputs, count);
+  const int classes = int(ya.size() / size_t(count));
+  ModelDiff d;
+  for (int64_t i = 0; i < count; ++i) {
+    const float *ra = ya.data() + i * classes, *rb = yb.data() + i * classes;
+    std::vector<double> pa = predict::softmax(ra, classes), pb = predict::softmax(rb, classes);
+    for (int c = 0; c < classes; ++c) {
+      d.maxLogitDiff = std::max(d.maxLogitDiff, std::abs(double(ra[c]) - double(rb[c])));
+      d.maxProbDiff = std::max(d.maxProbDiff, std::abs(pa[size_t(c)] - pb[size_t(c)]));
+    }
+    d.top1Mismatches += argmax(ra, classes) != argmax(rb, classes);
+  }
+  return d;
+}
+
 /// The compile flags the compiler recorded in the artifact.
 std::string compileFlags(const std::vector<uint8_t> &artifactBytes) {
   const auto *root = kiln::artifact::GetArtifact(artifactBytes.data());
@@ -249,13 +274,31 @@ ExportResult exportModel(const ExportOptions &o) {
     inference.packConvWeights = o.packConvWeights;
     return inference;
   };
-  // Packing is exact, so the folding check below compares two models packed
-  // alike; the packs of the variant written are reported.
+  // The folding check below compares two models packed alike (packing is a
+  // transposition of the weights, or checked on its own further down); the
+  // packs of the variant written are reported.
   std::vector<ConvWeightPack> unfoldedPacks, foldedPacks;
   CompileResult unfolded =
       compileInference(model.graph, inferenceOptions(false), copts, nullptr, &unfoldedPacks);
   r.compileSeconds = unfolded.seconds;
   CompileResult *chosen = &unfolded;
+
+  // The inputs folding and packing are checked on: the check images, then
+  // synthetic ones (built on first use).
+  std::vector<float> checkInputValues;
+  bool checkInputsBuilt = false;
+  auto checkInputs = [&]() -> const std::vector<float> & {
+    if (!checkInputsBuilt) {
+      for (const std::string &file : o.checkImages) {
+        std::vector<float> x = data::readModelInput(file);
+        checkInputValues.insert(checkInputValues.end(), x.begin(), x.end());
+      }
+      std::vector<float> synthetic = syntheticInputs(o.syntheticChecks, 20240601);
+      checkInputValues.insert(checkInputValues.end(), synthetic.begin(), synthetic.end());
+      checkInputsBuilt = true;
+    }
+    return checkInputValues;
+  };
 
   // ---- batch-norm folding, kept only where it stays within the tolerance ----
   CompileResult folded;
@@ -271,30 +314,17 @@ ExportResult exportModel(const ExportOptions &o) {
     if (folds.empty()) {
       f.note = "nothing to fold: no batch_norm follows a convolution in this model";
     } else {
-      std::vector<float> inputs;
-      for (const std::string &file : o.checkImages) {
-        std::vector<float> x = data::readModelInput(file);
-        inputs.insert(inputs.end(), x.begin(), x.end());
-      }
-      std::vector<float> synthetic = syntheticInputs(o.syntheticChecks, 20240601);
-      inputs.insert(inputs.end(), synthetic.begin(), synthetic.end());
+      const std::vector<float> &inputs = checkInputs();
       const int64_t count = int64_t(inputs.size() / size_t(data::kImageSize));
       f.checkInputs = int(count);
       if (count == 0) {
         f.note = "not applied: no check inputs to verify the folded model on";
       } else {
-        std::vector<float> a = runInfer(unfolded.artifact, o.model + " (unfolded)", inputs, count);
-        std::vector<float> b = runInfer(folded.artifact, o.model + " (folded)", inputs, count);
-        const int classes = int(a.size() / size_t(count));
-        for (int64_t i = 0; i < count; ++i) {
-          const float *ra = a.data() + i * classes, *rb = b.data() + i * classes;
-          std::vector<double> pa = predict::softmax(ra, classes), pb = predict::softmax(rb, classes);
-          for (int c = 0; c < classes; ++c) {
-            f.maxLogitDiff = std::max(f.maxLogitDiff, std::abs(double(ra[c]) - double(rb[c])));
-            f.maxProbDiff = std::max(f.maxProbDiff, std::abs(pa[size_t(c)] - pb[size_t(c)]));
-          }
-          f.top1Mismatches += argmax(ra, classes) != argmax(rb, classes);
-        }
+        const ModelDiff d = compareModels(unfolded.artifact, o.model + " (unfolded)",
+                                          folded.artifact, o.model + " (folded)", inputs, count);
+        f.maxLogitDiff = d.maxLogitDiff;
+        f.maxProbDiff = d.maxProbDiff;
+        f.top1Mismatches = d.top1Mismatches;
         const std::string measured = fmt::format(
             "max |diff| over {} check inputs: logits {:.3g}, probabilities {:.3g}, "
             "top-1 mismatches {}",
@@ -317,21 +347,70 @@ ExportResult exportModel(const ExportOptions &o) {
   }
 
   // ---- convolution weight packing: what the chosen variant holds ----
+  // A pack whose convolutions the unpacked model ran through im2col + sgemm
+  // changes the order of their sums (channels in lanes adds taps, then input
+  // channels): such a model is checked against the same variant unpacked on
+  // the check inputs, with folding's tolerance and margin, and exported
+  // unpacked where it is not within them.
   PackReport &pk = r.pack;
   pk.requested = o.packConvWeights;
-  for (const ConvWeightPack &p : f.applied ? foldedPacks : unfoldedPacks)
-    pk.packs.emplace_back(p.source, p.packed);
+  bool packApplied = o.packConvWeights;
+  const std::vector<ConvWeightPack> &chosenPacks = f.applied ? foldedPacks : unfoldedPacks;
+  pk.reordered = int(std::count_if(chosenPacks.begin(), chosenPacks.end(),
+                                   [](const ConvWeightPack &p) { return !p.exact; }));
+  CompileResult unpacked;
+  std::string checked;
+  if (pk.reordered > 0) {
+    InferenceOptions plain = inferenceOptions(f.applied);
+    plain.packConvWeights = false;
+    unpacked = compileInference(model.graph, plain, copts);
+    r.compileSeconds += unpacked.seconds;
+    const std::vector<float> &inputs = checkInputs();
+    const int64_t count = int64_t(inputs.size() / size_t(data::kImageSize));
+    const double limit = o.foldTolerance * kFoldMargin;
+    bool within = false;
+    if (count > 0) {
+      const ModelDiff d = compareModels(unpacked.artifact, o.model + " (unpacked)",
+                                        chosen->artifact, o.model + " (packed)", inputs, count);
+      pk.maxLogitDiff = d.maxLogitDiff;
+      pk.maxProbDiff = d.maxProbDiff;
+      within = d.maxProbDiff <= limit && d.top1Mismatches == 0;
+      checked = fmt::format("max |diff| against the unpacked model over {} check inputs: logits "
+                            "{:.3g}, probabilities {:.3g}, top-1 mismatches {}; limit {:g}",
+                            count, d.maxLogitDiff, d.maxProbDiff, d.top1Mismatches, limit);
+    } else {
+      checked = "no check inputs to verify them on";
+    }
+    if (!within) {
+      packApplied = false;
+      chosen = &unpacked;
+    }
+  }
+  if (packApplied)
+    for (const ConvWeightPack &p : chosenPacks)
+      pk.packs.emplace_back(p.source, p.packed);
   if (!o.packConvWeights)
     pk.note = "not requested (--pack-conv-weights=False): every convolution weight stays OIHW";
+  else if (!packApplied)
+    pk.note = fmt::format("not applied, exported unpacked: {} of the packs change the order of "
+                          "their convolutions' sums ({})",
+                          pk.reordered, checked);
   else if (pk.packs.empty())
-    pk.note = "nothing to pack: no stride-1 \"same\" convolution of a plane of at most 28 "
-              "columns and 784 pixels with output channels a multiple of 16, or the CPU "
+    pk.note = "nothing to pack: no convolution of stride 1 or 2 with an output plane of at most "
+              "28 columns and 784 pixels and output channels a multiple of 16, or the CPU "
               "kernels do not use the direct convolution on this machine (no AVX-512)";
-  else
+  else if (pk.reordered == 0)
     pk.note = fmt::format("applied: {} convolution weight{} stored HWIO for the direct "
                           "convolution's channels-in-lanes kernel (a transposition: outputs "
                           "bitwise unchanged)",
                           pk.packs.size(), pk.packs.size() == 1 ? "" : "s");
+  else
+    pk.note = fmt::format("applied: {} convolution weight{} stored HWIO for the direct "
+                          "convolution's channels-in-lanes kernel ({} a transposition; {} "
+                          "computed there instead of by im2col + sgemm, summing in another "
+                          "order: {})",
+                          pk.packs.size(), pk.packs.size() == 1 ? "" : "s",
+                          pk.packs.size() - size_t(pk.reordered), pk.reordered, checked);
 
   // ---- CUDA kernels: the chosen variant once more, with the CUDA target ----
   CompileResult withCuda;
@@ -340,7 +419,9 @@ ExportResult exportModel(const ExportOptions &o) {
     cudaOptions.cuda = true;
     cudaOptions.cudaArchs = o.cudaArchs;
     cudaOptions.cudaCacheDir = o.cudaCacheDir;
-    withCuda = compileInference(model.graph, inferenceOptions(f.applied), cudaOptions);
+    InferenceOptions cudaInference = inferenceOptions(f.applied);
+    cudaInference.packConvWeights = packApplied;
+    withCuda = compileInference(model.graph, cudaInference, cudaOptions);
     // The CPU kernels written must be the ones the folding check ran (the
     // compiler is deterministic; this makes it a checked fact).
     if (!sameCpuModel(chosen->artifact, withCuda.artifact))
@@ -421,6 +502,9 @@ ExportResult exportModel(const ExportOptions &o) {
                            {"applied", !r.pack.packs.empty()},
                            {"layout", "hwio"},
                            {"packs", packList},
+                           {"reordered", r.pack.reordered},
+                           {"max_logit_diff", r.pack.maxLogitDiff},
+                           {"max_prob_diff", r.pack.maxProbDiff},
                            {"note", r.pack.note}};
 
   ordered_json j;

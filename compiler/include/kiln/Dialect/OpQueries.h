@@ -71,10 +71,11 @@ bool directSameConvApplies(const ConvExtents &c);
 /// like directSameConvApplies, by the CPU lowering and kiln-pack-conv-weights.
 bool directStride2ConvApplies(const ConvExtents &c);
 
-/// Those, or a 1x1 stride-2 convolution of an even plane halved (no
-/// padding: ResNet's downsampling shortcuts): the convolutions the runtime's
-/// stride-2 entry for HWIO weights (kiln_conv2d_stride2_hwio_f32) computes.
-bool stride2HwioConvApplies(const ConvExtents &c);
+/// One group, dilation 1, the same stride 1 or 2 in both directions: the
+/// convolutions the runtime's entry for HWIO weights (kiln_conv2d_hwio_f32)
+/// computes channels in lanes, given a small output plane (any window and
+/// padding: ResNet's 3x3 and 1x1 stride-2 ones, lenet5's "valid" 5x5).
+bool hwioConvApplies(const ConvExtents &c);
 
 } // namespace kiln
 

@@ -146,6 +146,11 @@ struct BatchNormFold {
 ///       source[((co * Cin + ci) * KH + ky) * KW + kx]
 struct ConvWeightPack {
   std::string source, packed;
+  /// Whether every convolution reading it keeps its sums (a transposition:
+  /// outputs bitwise those of the unpacked model); false where the unpacked
+  /// lowering summed in another order (im2col + sgemm), which export_model
+  /// checks against the unpacked model.
+  bool exact = true;
 };
 
 struct InferenceOptions {

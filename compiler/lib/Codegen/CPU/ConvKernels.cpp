@@ -80,13 +80,11 @@ bool stride2ConvApplies(const ConvGeometry &g) {
              {g.h, g.w, g.oh, g.ow, g.kh, g.kw, g.sh, g.sw, g.dh, g.dw, g.groups});
 }
 
-/// A 1x1 stride-2 convolution of an even plane, no padding, one group, with
-/// an HWIO weight (kiln-pack-conv-weights): the runtime's stride-2 HWIO entry
-/// computes it (k = 1) channels in lanes, reading the input in place.
-bool stride2Hwio1x1Applies(const ConvGeometry &g) {
-  return g.kh == 1 && g.kw == 1 && g.ph == 0 && g.pw == 0 &&
-         stride2HwioConvApplies(
-             {g.h, g.w, g.oh, g.ow, g.kh, g.kw, g.sh, g.sw, g.dh, g.dw, g.groups});
+/// A convolution the runtime's HWIO entry (kiln_conv2d_hwio_f32) computes:
+/// one group, dilation 1, stride 1 or 2 (the rule kiln-pack-conv-weights
+/// packs by, with a small output plane: OpQueries.h).
+bool convHwioApplies(const ConvGeometry &g) {
+  return hwioConvApplies({g.h, g.w, g.oh, g.ow, g.kh, g.kw, g.sh, g.sw, g.dh, g.dw, g.groups});
 }
 
 /// A 1x1 convolution with a stride above 1, no padding, dilation 1 and one
@@ -320,18 +318,19 @@ LogicalResult emitConv(KernelContext &cx, Conv2dOp conv, Epilogue &epi, KernelPl
   // them as a stride-1 convolution (kiln_conv2d_stride2_f32); with im2col +
   // sgemm these layers ran at 40% of the others' rate (resnet20 inference).
   // An HWIO weight (kiln-pack-conv-weights) is read through the direct
-  // convolution's weight strides, or by the stride-2 kernel's HWIO entry
-  // (kiln_conv2d_stride2_hwio_f32, which also takes 1x1 stride-2 ones);
-  // im2col + sgemm reads OIHW rows. The driver packs only where the lowering
-  // goes to one of those two.
+  // convolution's weight strides, or by the runtime's HWIO entry
+  // (kiln_conv2d_hwio_f32: channels in lanes for any window and padding,
+  // stride 1 or 2; no phase split, gather or im2col, so no scratch);
+  // im2col + sgemm and the stride-2 kernel read OIHW rows. The driver packs
+  // only where the lowering goes to one of those two.
   const bool hwio = conv.hasHwioWeight();
-  const bool stride2 = cx.directConv && !direct &&
-                       (stride2ConvApplies(g) || (hwio && stride2Hwio1x1Applies(g)));
-  if (hwio && !direct && !stride2)
+  const bool hwioConv = cx.directConv && !direct && hwio && convHwioApplies(g);
+  if (hwio && !direct && !hwioConv)
     return conv.emitError("kiln-lower-to-llvm: weight_layout \"hwio\" needs the direct "
-                          "convolution (a stride-1 \"same\" or a 3x3 stride-2 convolution, "
-                          "conv-algorithm direct, or auto on an AVX-512 host); im2col + sgemm "
-                          "reads OIHW weights");
+                          "convolution (one group, dilation 1, stride 1 or 2; conv-algorithm "
+                          "direct, or auto on an AVX-512 host); im2col + sgemm reads OIHW "
+                          "weights");
+  const bool stride2 = cx.directConv && !direct && !hwioConv && stride2ConvApplies(g);
   // Weight strides (co, ci, ky, kx) of kiln_conv2d_same_f32: OIHW, or HWIO
   // with the output channels contiguous (the runtime's channels-in-lanes path
   // needs wsCo == 1; KernelABI.h, kiln_conv2d_channels_in_lanes).
@@ -344,9 +343,10 @@ LogicalResult emitConv(KernelContext &cx, Conv2dOp conv, Epilogue &epi, KernelPl
   // a 1x1 "same" convolution of `rows` rows. With im2col + sgemm (the same
   // gather, then a GEMM with K = cin: 16 or 32) these layers took about
   // twice ONNX Runtime's time (resnet20, batch 128).
-  const bool subsampled = cx.directConv && !direct && !stride2 && subsampledConvApplies(g);
+  const bool subsampled =
+      cx.directConv && !direct && !hwioConv && !stride2 && subsampledConvApplies(g);
   // Any of these writes into the output, and the epilogue then runs there in place.
-  const bool inPlace = direct || stride2 || subsampled;
+  const bool inPlace = direct || hwioConv || stride2 || subsampled;
   // Rows per chunk: as many as fit the im2col budget (at least one). The
   // direct convolution needs no im2col tile: a whole image per chunk (up to
   // 1024 pixels; the rows it wrote stay in L2 for the in-place epilogue)
@@ -354,11 +354,11 @@ LogicalResult emitConv(KernelContext &cx, Conv2dOp conv, Epilogue &epi, KernelPl
   // part-full.
   // Small planes: several whole images per call (directImagesPerCall).
   const int64_t colsBudget = std::max<int64_t>(ow, kIm2colTileFloats / k);
-  const int64_t imagesPerCall = direct ? directImagesPerCall(g)
-                                : stride2 ? stride2ImagesPerCall(g)
-                                          : 1;
+  const int64_t imagesPerCall = direct              ? directImagesPerCall(g)
+                                : stride2 || hwioConv ? stride2ImagesPerCall(g)
+                                                      : 1;
   const bool packed = direct && imagesPerCall > 1;
-  const int64_t rowsPerChunk = packed || stride2        ? imagesPerCall * oh
+  const int64_t rowsPerChunk = packed || stride2 || hwioConv ? imagesPerCall * oh
                                : direct || subsampled ? std::clamp<int64_t>(1024 / ow, 1, oh)
                                                       : std::max<int64_t>(1, colsBudget / ow);
   const int64_t maxCols = rowsPerChunk * ow;
@@ -369,9 +369,7 @@ LogicalResult emitConv(KernelContext &cx, Conv2dOp conv, Epilogue &epi, KernelPl
   // Stride 2: the four phases of the images a chunk touches (one more than
   // a chunk holds when it starts inside an image) and the rows computed.
   // Subsampled: the gathered plane of a chunk's rows of one image.
-  // Stride 2 with HWIO weights runs channels in lanes (the compiler packs
-  // only such shapes), with no phases and no scratch.
-  plan.scratchBytes = stride2 && hwio ? 0
+  plan.scratchBytes = hwioConv     ? 0
                       : stride2    ? (4 * g.cin + cout) * (imagesPerCall + 1) * oh * ow * 4
                       : packed     ? (g.cin + cout) * imagesPerCall * oh * ow * 4
                       : direct     ? 0
@@ -424,14 +422,20 @@ LogicalResult emitConv(KernelContext &cx, Conv2dOp conv, Epilogue &epi, KernelPl
       emitSgemm(ir, cx.sgemm, /*transA=*/false, /*transB=*/false, ir.c(coutG), ncols, ir.c(k),
                 a, ir.c(k), colBuf, ncols, ir.f(0.0f), c, ncols);
     }
+    if (hwioConv) {
+      SmallVector<Value> args = {x,           wt,        cx.output(), r0,         r1,
+                                 ir.c(g.cin), ir.c(g.h), ir.c(g.w),  ir.c(cout), ir.c(g.kh),
+                                 ir.c(g.kw),  ir.c(g.sh), ir.c(g.ph), ir.c(g.pw),
+                                 stageArg.forCall(ir, ir.c(0))};
+      ir.b.create<LLVM::CallOp>(ir.loc, getOrDeclareConvHwio(ir), args);
+      if (epilogueDone)
+        return;
+    }
     if (stride2) {
-      LLVM::LLVMFuncOp fn =
-          hwio ? getOrDeclareDirectConvStride2Hwio(ir) : getOrDeclareDirectConvStride2(ir);
-      SmallVector<Value> args = {x,         wt,         cx.output(), cx.scratch, r0,
-                                 r1,        ir.c(g.cin), ir.c(g.h),  ir.c(g.w),  ir.c(cout)};
-      if (hwio)
-        args.push_back(ir.c(g.kh));
-      args.push_back(stageArg.forCall(ir, ir.c(0)));
+      LLVM::LLVMFuncOp fn = getOrDeclareDirectConvStride2(ir);
+      SmallVector<Value> args = {x,           wt,        cx.output(), cx.scratch,
+                                 r0,          r1,        ir.c(g.cin), ir.c(g.h),
+                                 ir.c(g.w),   ir.c(cout), stageArg.forCall(ir, ir.c(0))};
       ir.b.create<LLVM::CallOp>(ir.loc, fn, args);
       if (epilogueDone)
         return;

@@ -77,9 +77,9 @@ LLVM::LLVMFuncOp getOrDeclareDirectConvStride2(KernelIR &ir) {
   return getOrDeclareRuntimeFunction(ir, "kiln_conv2d_stride2_f32", 4, 6, 1);
 }
 
-LLVM::LLVMFuncOp getOrDeclareDirectConvStride2Hwio(KernelIR &ir) {
-  // x, wt, out, scratch; row0, row1, cin, h, w, cout, k (3 or 1); epilogue
-  return getOrDeclareRuntimeFunction(ir, "kiln_conv2d_stride2_hwio_f32", 4, 7, 1);
+LLVM::LLVMFuncOp getOrDeclareConvHwio(KernelIR &ir) {
+  // x, wt, out; row0, row1, cin, h, w, cout, kh, kw, stride, ph, pw; epilogue
+  return getOrDeclareRuntimeFunction(ir, "kiln_conv2d_hwio_f32", 3, 11, 1);
 }
 
 LLVM::LLVMFuncOp getOrDeclareDirectConvStride2GradInput(KernelIR &ir) {

@@ -58,9 +58,9 @@ mlir::LLVM::LLVMFuncOp getOrDeclareDirectConv(KernelIR &ir);
 mlir::LLVM::LLVMFuncOp getOrDeclareDirectConvGradWeight(KernelIR &ir);
 /// kiln_conv2d_stride2_f32: 3x3 stride-2 convolution rows, phase-split.
 mlir::LLVM::LLVMFuncOp getOrDeclareDirectConvStride2(KernelIR &ir);
-/// kiln_conv2d_stride2_hwio_f32: the same, or a 1x1 stride-2 convolution,
-/// with [k][k][cin][cout] weights.
-mlir::LLVM::LLVMFuncOp getOrDeclareDirectConvStride2Hwio(KernelIR &ir);
+/// kiln_conv2d_hwio_f32: convolution rows with [kh][kw][cin][cout] weights,
+/// stride 1 or 2, any padding (channels in lanes).
+mlir::LLVM::LLVMFuncOp getOrDeclareConvHwio(KernelIR &ir);
 /// kiln_conv2d_stride2_grad_input_f32: its input gradient, one image.
 mlir::LLVM::LLVMFuncOp getOrDeclareDirectConvStride2GradInput(KernelIR &ir);
 /// kiln_conv2d_stride2_grad_weight_f32: its weight gradient per channel block.

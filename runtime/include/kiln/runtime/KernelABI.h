@@ -83,16 +83,6 @@ void kiln_conv2d_same_grad_weight_f32(const float *x, const float *dy, float *dw
 void kiln_conv2d_stride2_f32(const float *x, const float *wt, float *out, float *scratch,
                              int64_t row0, int64_t row1, int64_t cin, int64_t h, int64_t w,
                              int64_t cout, const kiln_conv2d_epilogue *epilogue);
-/* The same convolution (k = 3), or a 1x1 one with stride 2 and no padding
- * (k = 1: ResNet's downsampling shortcuts), with weights stored
- * [k][k][cin][cout] (output channels contiguous: wt[((ky * k + kx) * cin +
- * ci) * cout + co]), the layout inference artifacts give it where
- * kiln_conv2d_channels_in_lanes(h/2, w/2, cout) holds: it then runs channels
- * in lanes, with no phase split, no gather and no scratch. Otherwise k = 3
- * needs the scratch of kiln_conv2d_stride2_f32 (k = 1 none). */
-void kiln_conv2d_stride2_hwio_f32(const float *x, const float *wt, float *out, float *scratch,
-                                  int64_t row0, int64_t row1, int64_t cin, int64_t h, int64_t w,
-                                  int64_t cout, int64_t k, const kiln_conv2d_epilogue *epilogue);
 /* Its input gradient for one image (dy: [cout, h/2, w/2], dx: [cin, h, w]):
  *   dx[ci, iy, ix] = sum over (co, ky, kx, oy, ox) with 2oy + ky - 1 = iy and
  *                    2ox + kx - 1 = ix of wt[co, ci, ky, kx] * dy[co, oy, ox]
@@ -142,6 +132,24 @@ static inline int64_t kiln_conv2d_stride2_grad_weight_scratch_floats(int64_t cou
          kiln_conv2d_grad_weight_group_images(plane) * channels * 4 * plane;
 }
 
+/* Rows (n, oy) in [row0, row1) of a convolution of x: [N, cin, h, w] with
+ * weights stored [kh][kw][cin][cout] (output channels contiguous), stride
+ * `stride` and padding (ph, pw) in both directions, one group, dilation 1:
+ *   out[n, co, oy, ox] = sum over (ky, kx, ci) inside the image of
+ *     wt[((ky * kw + kx) * cin + ci) * cout + co]
+ *     * x[n, ci, stride oy + ky - ph, stride ox + kx - pw]
+ * (out: [N, cout, oh, ow], oh = (h + 2 ph - kh) / stride + 1, ow alike),
+ * then the epilogue. The layout inference artifacts give convolutions that
+ * the direct "same" entries do not take (stride 2, ResNet's 3x3 and 1x1
+ * downsampling; "valid" windows, lenet5's second convolution) where
+ * kiln_conv2d_channels_in_lanes(oh, ow, cout) holds and the stride is 1 or
+ * 2: channels in lanes, no scratch, taps summed before input channels as in
+ * every other convolution entry. Other shapes run a plain loop. */
+void kiln_conv2d_hwio_f32(const float *x, const float *wt, float *out, int64_t row0,
+                          int64_t row1, int64_t cin, int64_t h, int64_t w, int64_t cout,
+                          int64_t kh, int64_t kw, int64_t stride, int64_t ph, int64_t pw,
+                          const kiln_conv2d_epilogue *epilogue);
+
 /* Where kiln_conv2d_same_f32 (and kiln_conv2d_same_images_f32, one image at
  * a time) puts output channels in the vector lanes instead of pixels: planes
  * of at most 28 columns and 784 pixels (a 7x7 plane fills 49 of 64 pixel
@@ -165,7 +173,7 @@ static inline int kiln_conv2d_channels_in_lanes(int64_t h, int64_t w, int64_t co
  * Version 4: the forward convolutions (kiln_conv2d_same_f32,
  * kiln_conv2d_same_images_f32, kiln_conv2d_stride2_f32) take a
  * kiln_conv2d_epilogue.
- * Version 5: and kiln_conv2d_stride2_hwio_f32. */
+ * Version 5: and kiln_conv2d_hwio_f32. */
 #define KILN_ARTIFACT_SCHEMA_VERSION 5u
 #define KILN_ARENA_ALIGNMENT 64
 

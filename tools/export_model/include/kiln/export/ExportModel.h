@@ -97,6 +97,12 @@ struct PackReport {
   bool requested = false;
   /// (source, packed) parameter names of the weights stored HWIO.
   std::vector<std::pair<std::string, std::string>> packs;
+  /// Packs whose convolutions now add their terms in another order than the
+  /// unpacked model did (it ran them through im2col + sgemm): the packed
+  /// model was checked against the unpacked one on the check inputs, as
+  /// folding is, and kept only within the tolerance (-1: nothing to check).
+  int reordered = 0;
+  double maxLogitDiff = -1, maxProbDiff = -1;
   std::string note; // one sentence
 };
 
