@@ -879,7 +879,8 @@ __attribute__((target("avx512f"))) void convChannelsInLanes(const Geometry &g) {
 /// stride 2 a block's pixels broadcast every other input column - and each
 /// image's rows written in place. Taps, then input channels, as in every
 /// other path: the same sums, bitwise.
-__attribute__((target("avx512f"))) void convHwioChannelsInLanes(const kiln::rt::DirectConvHwioArgs &a) {
+__attribute__((target("avx512f"))) void
+convHwioChannelsInLanes(const kiln::rt::DirectConvHwioArgs &a) {
   const int64_t oh = a.outRows(), ow = a.outCols(), plane = oh * ow;
   OutputStage stage(a.epilogue, a.cout);
   const float *residual = stage.residual;

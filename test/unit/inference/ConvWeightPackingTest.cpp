@@ -222,13 +222,13 @@ TEST(ConvWeightPacking, Resnet20PackedEqualsUnpackedBitwise) {
       convs.insert(p.source.substr(0, p.source.find(".weight")));
       EXPECT_EQ(p.source.find(".bn_folded") != std::string::npos, fold) << p.source;
     }
-    EXPECT_EQ(convs, (std::set<std::string>{"conv1",          "layer1.0.conv1", "layer1.0.conv2",
-                                            "layer1.1.conv1", "layer1.1.conv2", "layer1.2.conv1",
-                                            "layer1.2.conv2", "layer2.0.conv1", "layer2.0.conv2", "layer2.0.downsample.0", "layer2.1.conv1",
-                                            "layer2.1.conv2",
-                                            "layer2.2.conv1", "layer2.2.conv2", "layer3.0.conv1", "layer3.0.conv2", "layer3.0.downsample.0",
-                                            "layer3.1.conv1", "layer3.1.conv2", "layer3.2.conv1",
-                                            "layer3.2.conv2"}));
+    EXPECT_EQ(convs, (std::set<std::string>{
+                         "conv1", "layer1.0.conv1", "layer1.0.conv2", "layer1.1.conv1",
+                         "layer1.1.conv2", "layer1.2.conv1", "layer1.2.conv2", "layer2.0.conv1",
+                         "layer2.0.conv2", "layer2.0.downsample.0", "layer2.1.conv1",
+                         "layer2.1.conv2", "layer2.2.conv1", "layer2.2.conv2", "layer3.0.conv1",
+                         "layer3.0.conv2", "layer3.0.downsample.0", "layer3.1.conv1",
+                         "layer3.1.conv2", "layer3.2.conv1", "layer3.2.conv2"}));
     expectExactTranspositions(packed, unpacked);
     EXPECT_EQ(packed.result.entries.at(0).kernels.size(),
               unpacked.result.entries.at(0).kernels.size());
@@ -258,7 +258,8 @@ TEST(ConvWeightPacking, Lenet5SecondConvolutionIsPackedInexact) {
                                          directOptions("resnet20")).packs)
     EXPECT_TRUE(p.exact) << p.source;
 
-  ki::Config a(writeModelDir(packed, "lenet5_packed")), b(writeModelDir(unpacked, "lenet5_unpacked"));
+  ki::Config a(writeModelDir(packed, "lenet5_packed"));
+  ki::Config b(writeModelDir(unpacked, "lenet5_unpacked"));
   auto pa = ki::create_predictor(a), pb = ki::create_predictor(b);
   std::mt19937 rng{3};
   std::uniform_real_distribution<float> uniform(-1.0f, 2.0f);

@@ -58,6 +58,17 @@ std::vector<float> randomValues(size_t n, uint32_t seed) {
   return v;
 }
 
+/// [cout][cin][kh][kw] -> [kh][kw][cin][cout].
+std::vector<float> toHwio(const std::vector<float> &oihw, int64_t cout, int64_t cin,
+                          int64_t taps) {
+  std::vector<float> hwio(oihw.size());
+  for (int64_t co = 0; co < cout; ++co)
+    for (int64_t ci = 0; ci < cin; ++ci)
+      for (int64_t t = 0; t < taps; ++t)
+        hwio[(t * cin + ci) * cout + co] = oihw[(co * cin + ci) * taps + t];
+  return hwio;
+}
+
 /// Runs `path` on the case and compares with the double loop.
 template <typename Path> void check(const Case &c, Path path, const char *name) {
   const int64_t ph = (c.kh - 1) / 2, pw = (c.kw - 1) / 2;
@@ -337,11 +348,7 @@ TEST(DirectConv, ChannelsInLanesIsBitwiseThePixelLanePath) {
     ASSERT_TRUE(kiln_conv2d_channels_in_lanes(sh.h, sh.w, sh.cout));
     const std::vector<float> x = randomValues(sh.cin * plane, 3);
     const std::vector<float> oihw = randomValues(sh.cout * sh.cin * taps, 4);
-    std::vector<float> hwio(oihw.size());
-    for (int64_t co = 0; co < sh.cout; ++co)
-      for (int64_t ci = 0; ci < sh.cin; ++ci)
-        for (int64_t t = 0; t < taps; ++t)
-          hwio[(t * sh.cin + ci) * sh.cout + co] = oihw[(co * sh.cin + ci) * taps + t];
+    const std::vector<float> hwio = toHwio(oihw, sh.cout, sh.cin, taps);
     const std::vector<float> bias = randomValues(sh.cout, 5), mean = randomValues(sh.cout, 6);
     const std::vector<float> beta = randomValues(sh.cout, 7);
     const std::vector<float> residual = randomValues(sh.cout * plane, 8);
@@ -402,11 +409,7 @@ TEST(DirectConv, ChannelsInLanesReadsNothingOutsideX) {
         const std::vector<float> values = randomValues(size_t(cin * plane), 21);
         std::copy(values.begin(), values.end(), x);
         const std::vector<float> oihw = randomValues(size_t(cout * cin * taps), 22);
-        std::vector<float> hwio(oihw.size());
-        for (int64_t co = 0; co < cout; ++co)
-          for (int64_t ci = 0; ci < cin; ++ci)
-            for (int64_t t = 0; t < taps; ++t)
-              hwio[(t * cin + ci) * cout + co] = oihw[(co * cin + ci) * taps + t];
+        const std::vector<float> hwio = toHwio(oihw, cout, cin, taps);
         std::vector<float> want(size_t(cout * plane)), got(want.size());
         DirectConvArgs a{values.data(), oihw.data(), want.data(), plane, cin, h, w, cout, k, k,
                          pad, pad, cin * taps, taps, k, 1, 0, h};
@@ -433,11 +436,7 @@ TEST(DirectConvImages, ChannelsInLanesIsBitwiseThePixelLanePath) {
   const int64_t xImage = cin * plane + 5, outImage = cout * plane + 3;
   const std::vector<float> x = randomValues(images * xImage, 13);
   const std::vector<float> oihw = randomValues(cout * cin * 9, 14);
-  std::vector<float> hwio(oihw.size());
-  for (int64_t co = 0; co < cout; ++co)
-    for (int64_t ci = 0; ci < cin; ++ci)
-      for (int64_t t = 0; t < 9; ++t)
-        hwio[(t * cin + ci) * cout + co] = oihw[(co * cin + ci) * 9 + t];
+  const std::vector<float> hwio = toHwio(oihw, cout, cin, 9);
   const std::vector<float> bias = randomValues(cout, 15), mean = randomValues(cout, 16);
   const std::vector<float> beta = randomValues(cout, 17), gamma = randomValues(cout, 18);
   const std::vector<float> residual = randomValues(images * outImage, 19);
@@ -654,17 +653,6 @@ TEST(DirectConvStride2, AbiEntryMatchesDoubleReference) {
 struct HwioCase {
   int64_t batch, cin, h, w, cout, kh, kw, stride, ph, pw, row0, row1;
 };
-
-/// [cout][cin][kh][kw] -> [kh][kw][cin][cout].
-std::vector<float> toHwio(const std::vector<float> &oihw, int64_t cout, int64_t cin,
-                          int64_t taps) {
-  std::vector<float> hwio(oihw.size());
-  for (int64_t co = 0; co < cout; ++co)
-    for (int64_t ci = 0; ci < cin; ++ci)
-      for (int64_t t = 0; t < taps; ++t)
-        hwio[(t * cin + ci) * cout + co] = oihw[(co * cin + ci) * taps + t];
-  return hwio;
-}
 
 template <typename Path> void checkHwio(const HwioCase &c, Path path, const char *name) {
   const int64_t oh = (c.h + 2 * c.ph - c.kh) / c.stride + 1;
