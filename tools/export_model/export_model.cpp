@@ -60,9 +60,11 @@ int main(int argc, char **argv) {
                  "inputs")
       ->capture_default_str();
   tools::addBoolFlag(app, "--pack-conv-weights", packConv,
-                     "store the weights of small-plane stride-1 \"same\" convolutions with "
-                     "output channels a multiple of 16 as HWIO, for the direct convolution's "
-                     "channels-in-lanes kernel (outputs bitwise unchanged)");
+                     "store the weights of convolutions of stride 1 or 2 with a small output "
+                     "plane and output channels a multiple of 16 as HWIO, for the direct "
+                     "convolution's channels-in-lanes kernel (outputs bitwise unchanged where "
+                     "the unpacked model summed in the same order; otherwise checked like "
+                     "folding, within --fold-tolerance)");
   app.add_option("--check-images", checkImages,
                  "image file or directory for the folding check (default: ./images/demo and "
                  "./lite_data/val, those that exist), besides --synthetic-checks random images");

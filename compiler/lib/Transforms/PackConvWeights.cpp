@@ -2,9 +2,10 @@
 //
 // The runtime's direct convolution (kiln_conv2d_same_f32) vectorises over
 // output pixels, which wastes lanes on small planes (a 7x7 image fills 49 of
-// 64, a thread's half of a 14x14 one 98 of 112). Its channels-in-lanes
-// variant puts output channels in the lanes
-// instead, which needs the weights of one (ci, ky, kx) for consecutive output
+// 64, a thread's half of a 14x14 one 98 of 112) and masks the taps outside
+// the image. Its channels-in-lanes variant (also kiln_conv2d_hwio_f32, for
+// stride 2 and other windows) puts output channels in the lanes instead,
+// which needs the weights of one (ci, ky, kx) for consecutive output
 // channels to be contiguous: HWIO, [KH, KW, Cin, Cout]. Weights of an
 // inference artifact never change, so the layout is fixed at compile time
 // instead of the runtime transposing on every call.

@@ -156,12 +156,13 @@ struct ConvWeightPack {
 struct InferenceOptions {
   /// Fold every batch_norm that follows a convolution into it (see BatchNormFold).
   bool foldBatchNorm = false;
-  /// Store the weights of the small-plane "same" convolutions whose output
-  /// channels the runtime puts in the vector lanes (kiln_conv2d_channels_in_lanes
-  /// in KernelABI.h) as HWIO (see ConvWeightPack), after folding. Only where
-  /// the CPU lowering computes them with the direct convolution
-  /// (CompileOptions::convAlgorithm "direct", or "auto" on an AVX-512 host);
-  /// bitwise the same outputs either way.
+  /// Store the weights of the convolutions (stride 1 or 2, small output
+  /// plane) whose output channels the runtime puts in the vector lanes
+  /// (kiln_conv2d_channels_in_lanes in KernelABI.h) as HWIO (see
+  /// ConvWeightPack), after folding. Only where the CPU lowering computes
+  /// them with the direct convolution (CompileOptions::convAlgorithm
+  /// "direct", or "auto" on an AVX-512 host); bitwise the same outputs for
+  /// the packs marked exact, float rounding apart for the others.
   bool packConvWeights = true;
 };
 

@@ -112,28 +112,35 @@ def KilnFoldBatchNorm : Pass<"kiln-fold-batch-norm", "mlir::func::FuncOp"> {
 }
 
 def KilnPackConvWeights : Pass<"kiln-pack-conv-weights", "mlir::func::FuncOp"> {
-  let summary = "Store the weights of small-plane same-padding convolutions as HWIO";
+  let summary = "Store the weights of small-output-plane convolutions as HWIO";
   let description = [{
     Gives `conv2d(x, W)` the weight layout "hwio" ([KH, KW, Cin, Cout],
     output channels contiguous) where the runtime's direct convolution puts
     output channels in the vector lanes: W is a `kiln.parameter` in OIHW, one
-    group, stride 1, dilation 1, output plane = input plane, at most 49 taps
-    (the direct convolution's shapes, directSameConvApplies in
-    kiln/Dialect/OpQueries.h) and kiln_conv2d_channels_in_lanes(H, W, Cout)
-    (runtime/include/kiln/runtime/KernelABI.h: planes of at most 28 columns
-    and 784 pixels, Cout a multiple of 16). Any other convolution is left
-    alone. W is replaced by a new non-trainable parameter `<W>.hwio` (made
-    unique in the module; one per source parameter, shared by every
+    group, dilation 1, and either a "same" stride-1 convolution of at most 49
+    taps (directSameConvApplies in kiln/Dialect/OpQueries.h: the lowering
+    calls kiln_conv2d_same_f32) or any other of stride 1 or 2
+    (hwioConvApplies: kiln_conv2d_hwio_f32), with
+    kiln_conv2d_channels_in_lanes(OH, OW, Cout)
+    (runtime/include/kiln/runtime/KernelABI.h: output planes of at most 28
+    columns and 784 pixels, Cout a multiple of 16). Any other convolution is
+    left alone. W is replaced by a new non-trainable parameter `<W>.hwio`
+    (made unique in the module; one per source parameter, shared by every
     convolution packed from it) and the old parameter op is erased when
     nothing else reads it. The pass only knows names, not values: it lists
     each new parameter on the function in `kiln.weight_packs`, an array of
-    dictionaries {source, packed}, and the driver (compileInference,
+    dictionaries {source, packed, exact}, and the driver (compileInference,
     compiler/lib/Driver/ConvWeightPacking.cpp) stores the transposed values
       packed[((ky * KW + kx) * Cin + ci) * Cout + co] = W[co][ci][ky][kx]
-    and removes the attribute. A transposition: the outputs are bitwise those
-    of the OIHW model. For inference artifacts only (kiln-autodiff rejects
-    packed weights), and only where the CPU lowering computes these
-    convolutions with the direct convolution (im2col + sgemm reads OIHW).
+    and removes the attribute. `exact` is true where every convolution packed
+    from W was computed by a direct kernel before (same, 3x3 stride 2, 1x1
+    stride 2), which adds taps, then input channels, as channels in lanes
+    does: a transposition, the outputs bitwise those of the OIHW model.
+    Otherwise (the OIHW lowering ran im2col + sgemm, e.g. a "valid" window)
+    the sums run in another order and export_model checks the packed model
+    against the unpacked one. For inference artifacts only (kiln-autodiff
+    rejects packed weights), and only where the CPU lowering uses the direct
+    convolution (im2col + sgemm reads OIHW).
   }];
   let statistics = [
     Statistic<"numPacked", "num-packed", "Number of convolutions given HWIO weights">

@@ -30,11 +30,14 @@
 // images of `checkImages` plus `syntheticChecks` seeded random images.
 //
 // Convolution weight packing (`packConvWeights`): the weights of the
-// small-plane "same" convolutions whose output channels the runtime puts in
-// the vector lanes are stored HWIO (kiln-pack-conv-weights, after folding;
-// only where the CPU kernels use the direct convolution). A transposition:
-// the outputs are bitwise those of the unpacked model, so nothing is checked
-// at export; test/unit/inference checks it.
+// convolutions (stride 1 or 2, small output plane) whose output channels the
+// runtime puts in the vector lanes are stored HWIO (kiln-pack-conv-weights,
+// after folding; only where the CPU kernels use the direct convolution).
+// Where the unpacked model's direct kernels summed in the same order the
+// pack is a transposition and the outputs are bitwise those of the unpacked
+// model (test/unit/inference checks it); where it ran im2col + sgemm the
+// packed model is checked against the unpacked one on the check inputs like
+// folding (the same tolerance and margin) and exported unpacked outside them.
 //
 // CUDA kernels (`cuda`): the folding check compiles and runs CPU-only
 // artifacts (no GPU is needed to export). The chosen variant is then compiled
@@ -62,7 +65,7 @@ struct ExportOptions {
   std::string saveDir;    // created if needed
   bool foldBatchNorm = true;
   double foldTolerance = 1e-6;
-  /// Store the weights of small-plane "same" convolutions HWIO
+  /// Store the weights of small-output-plane convolutions HWIO
   /// (InferenceOptions::packConvWeights).
   bool packConvWeights = true;
   /// Image files (PNG/JPEG) for the folding check, preprocessed as infer does.
