@@ -75,6 +75,11 @@ bool directStride2ConvApplies(const ConvExtents &c) {
          c.kw == 3 && c.h % 2 == 0 && c.w % 2 == 0 && c.oh == c.h / 2 && c.ow == c.w / 2;
 }
 
+bool directSubsampledConvApplies(const ConvExtents &c) {
+  return c.groups == 1 && c.kh == 1 && c.kw == 1 && c.dh == 1 && c.dw == 1 &&
+         (c.sh > 1 || c.sw > 1) && c.oh == (c.h - 1) / c.sh + 1 && c.ow == (c.w - 1) / c.sw + 1;
+}
+
 bool hwioConvApplies(const ConvExtents &c) {
   return c.groups == 1 && c.dh == 1 && c.dw == 1 && c.sh == c.sw && (c.sh == 1 || c.sh == 2);
 }

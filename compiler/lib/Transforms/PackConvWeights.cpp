@@ -55,18 +55,15 @@ bool packable(Conv2dOp conv) {
 /// Whether the channels-in-lanes kernel computes `conv` with the same sums,
 /// in the same order, as the OIHW lowering it replaces (then packing is a
 /// transposition and the outputs stay bitwise): the direct "same"
-/// convolution, the phase-split 3x3 stride-2 one and the 1x1 stride-2 one
-/// over gathered pixels all add taps, then input channels, as it does. Other
-/// shapes (a "valid" window, say) went through im2col + sgemm, whose sums
-/// run in another order: the export checks those (kiln.weight_packs "exact").
+/// convolution, the phase-split 3x3 stride-2 one and the strided 1x1 one
+/// over gathered pixels (the CPU lowering's rules, OpQueries.h) all add
+/// taps, then input channels, as it does. Other shapes (a "valid" window,
+/// say) went through im2col + sgemm, whose sums run in another order: the
+/// export checks those (kiln.weight_packs "exact").
 bool keepsSums(Conv2dOp conv) {
   std::optional<ConvExtents> e = convExtentsOf(conv);
-  if (!e)
-    return false;
-  const bool shortcut = e->groups == 1 && e->kh == 1 && e->kw == 1 && e->sh == 2 &&
-                        e->sw == 2 && e->dh == 1 && e->dw == 1 && e->h % 2 == 0 &&
-                        e->w % 2 == 0 && e->oh == e->h / 2 && e->ow == e->w / 2;
-  return directSameConvApplies(*e) || directStride2ConvApplies(*e) || shortcut;
+  return e && (directSameConvApplies(*e) || directStride2ConvApplies(*e) ||
+               directSubsampledConvApplies(*e));
 }
 
 struct KilnPackConvWeightsPass : impl::KilnPackConvWeightsBase<KilnPackConvWeightsPass> {

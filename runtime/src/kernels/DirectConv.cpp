@@ -688,7 +688,7 @@ cilTap(__m512 (&acc)[P * CV], const float *x, int64_t xChan, const float *w, int
        int64_t cin, const int64_t *offset, const __mmask16 *mask) {
   for (int64_t ci = 0; ci < cin; ++ci, x += xChan, w += wsCi)
     cilStep<P, CV, S, Kind>(acc, x, w, offset, mask, std::make_integer_sequence<int, CV>(),
-                         std::make_integer_sequence<int, P * CV>());
+                            std::make_integer_sequence<int, P * CV>());
 }
 
 /// Accumulator (j, c) to tile[j][16c + l] for lanes l (pixel-major: rows of

@@ -21,6 +21,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <random>
 #include <unistd.h>
 
@@ -284,20 +285,20 @@ ExportResult exportModel(const ExportOptions &o) {
   CompileResult *chosen = &unfolded;
 
   // The inputs folding and packing are checked on: the check images, then
-  // synthetic ones (built on first use).
-  std::vector<float> checkInputValues;
-  bool checkInputsBuilt = false;
+  // synthetic ones (read on first use: a model with nothing to check never
+  // opens the images).
+  std::optional<std::vector<float>> checkInputValues;
   auto checkInputs = [&]() -> const std::vector<float> & {
-    if (!checkInputsBuilt) {
+    if (!checkInputValues) {
+      std::vector<float> &v = checkInputValues.emplace();
       for (const std::string &file : o.checkImages) {
         std::vector<float> x = data::readModelInput(file);
-        checkInputValues.insert(checkInputValues.end(), x.begin(), x.end());
+        v.insert(v.end(), x.begin(), x.end());
       }
       std::vector<float> synthetic = syntheticInputs(o.syntheticChecks, 20240601);
-      checkInputValues.insert(checkInputValues.end(), synthetic.begin(), synthetic.end());
-      checkInputsBuilt = true;
+      v.insert(v.end(), synthetic.begin(), synthetic.end());
     }
-    return checkInputValues;
+    return *checkInputValues;
   };
 
   // ---- batch-norm folding, kept only where it stays within the tolerance ----

@@ -71,6 +71,13 @@ bool directSameConvApplies(const ConvExtents &c);
 /// like directSameConvApplies, by the CPU lowering and kiln-pack-conv-weights.
 bool directStride2ConvApplies(const ConvExtents &c);
 
+/// 1x1, stride above 1, dilation 1, one group, every s-th pixel read from
+/// the first (the output size of no padding): ResNet's downsampling
+/// shortcuts, which the CPU lowering gathers and runs as a 1x1 "same"
+/// convolution (it also checks the padding, which ConvExtents does not
+/// hold; a padded 1x1 stride-2 window has another output size).
+bool directSubsampledConvApplies(const ConvExtents &c);
+
 /// One group, dilation 1, the same stride 1 or 2 in both directions: the
 /// convolutions the runtime's entry for HWIO weights (kiln_conv2d_hwio_f32)
 /// computes channels in lanes, given a small output plane (any window and

@@ -90,9 +90,9 @@ bool convHwioApplies(const ConvGeometry &g) {
 /// A 1x1 convolution with a stride above 1, no padding, dilation 1 and one
 /// group: run as a 1x1 "same" convolution of the pixels it reads (emitConv).
 bool subsampledConvApplies(const ConvGeometry &g) {
-  return g.groups == 1 && g.kh == 1 && g.kw == 1 && g.ph == 0 && g.pw == 0 && g.dh == 1 &&
-         g.dw == 1 && (g.sh > 1 || g.sw > 1) && g.oh == (g.h - 1) / g.sh + 1 &&
-         g.ow == (g.w - 1) / g.sw + 1;
+  return g.ph == 0 && g.pw == 0 &&
+         directSubsampledConvApplies(
+             {g.h, g.w, g.oh, g.ow, g.kh, g.kw, g.sh, g.sw, g.dh, g.dw, g.groups});
 }
 
 /// A forward convolution's epilogue as the runtime applies it in its stores
